@@ -1,0 +1,1 @@
+"""Composer algorithms that reuse the checkpoints and by-products of past training runs."""

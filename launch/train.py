@@ -1,0 +1,30 @@
+"""Train one run: ``[composer -n N] python launch/train.py RECIPE.yaml [key=value ...] [--debug]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from recipes.cli import run_cli
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('recipe', help='YAML recipe, e.g. yamls/digits/baseline.yaml')
+    parser.add_argument('overrides', nargs='*', help='key=value overrides, e.g. seed=3 data.global_batch_size=256')
+    args = parser.parse_args(argv)
+
+    from recipes.config import load_config
+    from recipes.trainer import build_trainer
+
+    cfg = load_config(args.recipe, args.overrides)
+    trainer = build_trainer(cfg)
+    trainer.fit()
+    accuracy = trainer.state.eval_metrics.get('eval', {}).get('MulticlassAccuracy')
+    if accuracy is not None:
+        print(f'final test accuracy: {float(accuracy.compute()):.4f}', flush=True)
+    trainer.close()
+    return 0
+
+
+if __name__ == '__main__':
+    run_cli(main)

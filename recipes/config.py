@@ -1,0 +1,140 @@
+"""The run configuration: a strict OmegaConf schema, YAML plus ``key=value`` overrides, one-line errors.
+
+Top-level keys use Composer's Trainer argument names where one exists. ``algorithms``, ``callbacks`` and
+``loggers`` map a registered name to its arguments; :mod:`recipes.registry` checks those.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
+
+from recipes.errors import UsageError
+
+__all__ = ['TrainConfig', 'load_config', 'to_yaml']
+
+
+@dataclass
+class ModelConfig:
+    name: str = 'resnet_56'
+    num_classes: Optional[int] = None  # None: the data set's
+
+
+@dataclass
+class DataConfig:
+    name: str = 'cifar100'  # cifar100 | digits | synthetic
+    remote: Optional[str] = None  # MDS root (folder or s3://) holding train/ and test/; built-in sets need none
+    cache: Optional[str] = None  # local folder for shards read from a remote and for built-in sets
+    global_batch_size: int = 128
+    eval_batch_size: int = 512  # global
+    num_workers: int = 4
+    augment: bool = True
+    label_noise: float = 0.0
+    label_noise_seed: int = 0
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = 'sgd'  # sgd | adamw
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5.0e-4
+    nesterov: bool = False
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = 'multistep_with_warmup'  # multistep_with_warmup | cosine_with_warmup | constant
+    t_warmup: str = '0ep'
+    milestones: list[str] = field(default_factory=lambda: ['80ep', '120ep'])
+    gamma: float = 0.1
+    alpha_f: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    run_name: Optional[str] = None
+    seed: int = 17
+    max_duration: str = '160ep'
+    eval_interval: str = '1ep'
+    precision: Optional[str] = None  # None: fp32 on CPU, amp_bf16 on GPU
+    save_folder: Optional[str] = None  # local folder or s3://bucket/prefix; may use {run_name}
+    save_interval: str = '10ep'
+    save_filename: str = 'ep{epoch}-ba{batch}-rank{rank}.pt'
+    autoresume: bool = False
+    load_path: Optional[str] = None
+    load_weights_only: bool = False
+    device_train_microbatch_size: Optional[Union[int, str]] = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    algorithms: dict[str, Any] = field(default_factory=dict)
+    callbacks: dict[str, Any] = field(default_factory=dict)
+    loggers: dict[str, Any] = field(default_factory=dict)
+
+
+def _node_keys(full_key: str) -> list[str]:
+    node: Any = TrainConfig()
+    for part in full_key.split('.')[:-1]:
+        node = getattr(node, part, None)
+    return list(vars(node)) if node is not None and hasattr(node, '__dataclass_fields__') else []
+
+
+def _explain(e: OmegaConfBaseException) -> str:
+    key = str(getattr(e, 'full_key', '') or getattr(e, 'key', '') or '?')
+    if isinstance(e, ConfigKeyError):
+        close = difflib.get_close_matches(key.split('.')[-1], _node_keys(key), n=1)
+        hint = f' (did you mean {".".join(key.split(".")[:-1] + close)!r}?)' if close else ''
+        return f'unknown config key {key!r}{hint}'
+    if isinstance(e, MissingMandatoryValue):
+        return f'config key {key!r} needs a value: set it in the YAML or pass {key}=VALUE'
+    if isinstance(e, ValidationError):
+        return f'config key {key!r}: {str(e).splitlines()[0]}'
+    return f'config: {str(e).splitlines()[0]}'
+
+
+def _read_yaml(path: str) -> dict[str, Any]:
+    if not os.path.isfile(path):
+        raise UsageError(f'recipe {path} does not exist: pass a YAML file such as yamls/digits/baseline.yaml')
+    with open(path) as f:
+        try:
+            content = yaml.safe_load(f)  # safe_load: a YAML file never constructs Python objects
+        except yaml.YAMLError as e:
+            raise UsageError(f'{path} is not valid YAML: {str(e).splitlines()[0]}') from e
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise UsageError(f'{path} must hold a mapping of config keys, not a {type(content).__name__}')
+    return content
+
+
+def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """The schema's defaults, then the YAML at ``path``, then ``key=value`` overrides, validated."""
+    bad = [o for o in overrides if '=' not in o]
+    if bad:
+        raise UsageError(f'override {bad[0]!r} is not key=value (for example seed=3 or data.global_batch_size=256)')
+    try:
+        cfg = OmegaConf.merge(
+            OmegaConf.structured(TrainConfig),
+            OmegaConf.create(_read_yaml(path) if path else {}),
+            OmegaConf.from_dotlist(list(overrides)),
+        )
+        missing = OmegaConf.missing_keys(cfg)
+        if missing:
+            key = sorted(missing)[0]
+            raise UsageError(f'config key {key!r} needs a value: set it in the YAML or pass {key}=VALUE')
+    except OmegaConfBaseException as e:
+        raise UsageError(_explain(e)) from None
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)

@@ -1,0 +1,14 @@
+"""Image classification data as MDS shards: converters, the index-addressable dataset and its loaders."""
+
+from recipes.data.dataset import MDSImageDataset, augment_cifar, noisy_label_offsets
+from recipes.data.loader import NUM_CLASSES, batch_size_per_rank, build_loader, resolve_root
+
+__all__ = [
+    'NUM_CLASSES',
+    'MDSImageDataset',
+    'augment_cifar',
+    'batch_size_per_rank',
+    'build_loader',
+    'noisy_label_offsets',
+    'resolve_root',
+]

@@ -1,0 +1,64 @@
+"""Data sets that need no download, written to MDS on first use.
+
+* ``digits``: scikit-learn's bundled 8x8 handwritten digits (1,797 real images, 10 classes), upsampled to 32x32x3,
+  with a fixed 1,437 / 360 train/test split. The embedded default for demos and real-data tests.
+* ``synthetic``: CIFAR-100-shaped random images and labels, for throughput benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from filelock import FileLock
+
+from recipes.data.mds import split_exists, write_split
+
+__all__ = ['BUILTIN', 'builtin_root', 'default_cache', 'digits_arrays', 'synthetic_arrays']
+
+DIGITS_TEST_SIZE = 360
+SYNTHETIC_SIZES = {'train': 4096, 'test': 1024}
+
+
+def default_cache() -> str:
+    return os.environ.get('PASTRUN_CACHE', os.path.join(os.path.expanduser('~'), '.cache', 'pastrun'))
+
+
+def digits_arrays() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The digits as uint8 (N, 32, 32, 3) images and int64 labels, split with a fixed seed."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    small = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)  # (N, 1, 8, 8) in [0, 1]
+    big = F.interpolate(small, size=(32, 32), mode='bilinear', align_corners=False).clamp_(0, 1)
+    images = (big * 255).round().to(torch.uint8).permute(0, 2, 3, 1).repeat(1, 1, 1, 3).numpy()
+    labels = digits.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(labels))
+    test, train = order[:DIGITS_TEST_SIZE], np.sort(order[DIGITS_TEST_SIZE:])
+    return {'train': (images[train], labels[train]), 'test': (images[np.sort(test)], labels[np.sort(test)])}
+
+
+def synthetic_arrays() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Random CIFAR-100-shaped images and labels, the same on every machine."""
+    rng = np.random.default_rng(0)
+    return {
+        split: (rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 100, n, dtype=np.int64))
+        for split, n in SYNTHETIC_SIZES.items()
+    }
+
+
+BUILTIN = {'digits': digits_arrays, 'synthetic': synthetic_arrays}
+
+
+def builtin_root(name: str, cache: str | None = None) -> str:
+    """The MDS root of a built-in data set, converting it under ``cache`` the first time (safe across ranks)."""
+    root = os.path.join(cache or default_cache(), 'mds', name)
+    os.makedirs(os.path.dirname(root), exist_ok=True)
+    with FileLock(root + '.lock'):
+        if not all(split_exists(root, split) for split in ('train', 'test')):
+            for split, (images, labels) in BUILTIN[name]().items():
+                if not split_exists(root, split):
+                    write_split(root, split, images, labels, progress=False)
+    return root

@@ -1,0 +1,132 @@
+"""A map-style, index-addressable view of an MDS image split.
+
+Samples are read by index through ``StreamingDataset.__getitem__``, which fetches shards from the remote (a local
+folder or ``s3://``) into the local cache on demand, shared by the ranks of a node. Being map-style lets a sampler
+choose the order: Composer's ``DistributedSampler`` by default, or a curriculum sampler (a subclass of it, as
+Composer's DataSpec requires under DDP) that draws from the easiest examples first. Composer resumes mid-epoch by
+replaying the sampler's order for the epoch and skipping the finished batches.
+
+Each item is ``(image, label, index)``: the image float32 (3, 32, 32) in [0, 1] (normalisation is the model's first
+layer), the label possibly noisy (see :func:`noisy_label_offsets`), the index the sample's position in the split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from streaming import StreamingDataset
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from recipes import storage
+from recipes.data.builtin import default_cache
+from recipes.errors import UsageError
+
+__all__ = ['MDSImageDataset', 'augment_cifar', 'noisy_label_offsets']
+
+
+def noisy_label_offsets(num_samples: int, num_classes: int, p: float, seed: int) -> np.ndarray:
+    """Symmetric label noise as offsets: ``noisy = (clean + offset) % num_classes``.
+
+    Exactly ``round(p * num_samples)`` samples, chosen with ``seed``, get an offset drawn uniformly from
+    ``1 .. num_classes - 1``, so their label becomes a uniformly drawn *other* class; the rest get 0.
+    """
+    if not 0.0 <= p < 1.0:
+        raise UsageError(f'data.label_noise={p} is out of range: use a share in [0, 1)')
+    rng = np.random.default_rng(seed)
+    offsets = np.zeros(num_samples, dtype=np.int64)
+    flipped = rng.permutation(num_samples)[: round(p * num_samples)]
+    offsets[flipped] = rng.integers(1, num_classes, size=len(flipped))
+    return offsets
+
+
+def augment_cifar(image: Tensor, pad: int = 4) -> Tensor:
+    """Random 32x32 crop of the ``pad``-pixel zero-padded image and a random horizontal flip (CHW tensor).
+
+    Randomness comes from torch's global generator: the run's seed in the main process, and the per-worker seed
+    PyTorch's DataLoader derives from it in worker processes.
+    """
+    _, h, w = image.shape
+    padded = F.pad(image, (pad, pad, pad, pad))
+    top, left = torch.randint(0, 2 * pad + 1, (2,)).tolist()
+    out = padded[:, top : top + h, left : left + w]
+    if torch.rand(()) < 0.5:
+        out = out.flip(-1)
+    return out
+
+
+def _local_cache(remote: str, split: str, cache: str | None) -> str:
+    key = hashlib.sha1(remote.rstrip('/').encode()).hexdigest()[:16]
+    return os.path.join(cache or os.path.join(default_cache(), 'streaming'), key, split)
+
+
+class MDSImageDataset(Dataset):
+    """Images, labels and indices of one split of an MDS data set (columns ``x``, ``y``, ``i``).
+
+    Args:
+        root: folder or ``s3://`` URI holding ``{split}/index.json`` and its shards.
+        split: ``train`` or ``test``.
+        num_classes: the label space (for label noise).
+        augment: apply :func:`augment_cifar`.
+        label_noise: share of labels replaced by another class (training data only; 0 keeps them clean).
+        label_noise_seed: seed of the noise, fixed across runs so every seed of a study sees the same labels.
+        cache: local folder for shards fetched from a remote (default under ``$PASTRUN_CACHE``).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        split: str,
+        num_classes: int,
+        augment: bool = False,
+        label_noise: float = 0.0,
+        label_noise_seed: int = 0,
+        cache: str | None = None,
+    ) -> None:
+        index = storage.join(root, split, 'index.json')
+        storage.check_reachable(root)
+        if not storage.exists(index):
+            raise UsageError(
+                f'no MDS split at {storage.join(root, split)} ({index} is missing): convert CIFAR-100 with '
+                '`python launch/convert_cifar100.py --in_root DIR --out_root ROOT`, or set data.name to digits',
+            )
+        if storage.is_s3(root):
+            self._stream = StreamingDataset(
+                remote=storage.join(root, split),
+                local=_local_cache(root, split, cache),
+                shuffle=False,
+            )
+        else:
+            self._stream = StreamingDataset(local=os.path.join(root, split), shuffle=False)
+        missing = {'x', 'y'} - set(self._stream.shards[0].column_names) if self._stream.shards else {'x', 'y'}
+        if missing:
+            raise UsageError(f'{storage.join(root, split)} has no column(s) {sorted(missing)}: it is not an image split')
+        self.root = root
+        self.split = split
+        self.num_classes = num_classes
+        self.augment = augment
+        self.label_offsets = (
+            noisy_label_offsets(len(self._stream), num_classes, label_noise, label_noise_seed) if label_noise else None
+        )
+
+    def __len__(self) -> int:
+        return len(self._stream)
+
+    def clean_label(self, index: int) -> int:
+        return int(self._stream[index]['y'])
+
+    def label(self, clean: int, index: int) -> int:
+        if self.label_offsets is None:
+            return clean
+        return (clean + int(self.label_offsets[index])) % self.num_classes
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int, int]:
+        sample = self._stream[index]
+        image = torch.from_numpy(sample['x'].copy()).permute(2, 0, 1)
+        if self.augment:
+            image = augment_cifar(image)
+        return image.float().div_(255), self.label(int(sample['y']), index), index

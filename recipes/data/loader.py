@@ -1,0 +1,60 @@
+"""DataLoaders for training and evaluation, with the global batch size split over ranks."""
+
+from __future__ import annotations
+
+from composer.utils import dist
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from recipes.data.builtin import BUILTIN, builtin_root
+from recipes.errors import UsageError
+
+__all__ = ['NUM_CLASSES', 'batch_size_per_rank', 'build_loader', 'resolve_root']
+
+NUM_CLASSES = {'cifar100': 100, 'digits': 10, 'synthetic': 100}
+
+
+def resolve_root(name: str, remote: str | None, cache: str | None = None) -> str:
+    """The MDS root of data set ``name``: ``remote`` if given, else the built-in one converted on first use."""
+    if name not in NUM_CLASSES:
+        raise UsageError(f'data.name={name!r} is not a data set: choose one of {", ".join(NUM_CLASSES)}')
+    if remote:
+        return remote
+    if name in BUILTIN:
+        return builtin_root(name, cache)
+    raise UsageError(
+        f'data.remote is required for {name}: convert it once with '
+        '`python launch/convert_cifar100.py --in_root DIR --out_root s3://BUCKET/cifar100` and set data.remote to that root',
+    )
+
+
+def batch_size_per_rank(global_batch_size: int, key: str = 'data.global_batch_size') -> int:
+    world = dist.get_world_size()
+    if global_batch_size <= 0 or global_batch_size % world:
+        raise UsageError(
+            f'{key}={global_batch_size} does not divide over {world} rank(s): use a positive multiple of {world}',
+        )
+    return global_batch_size // world
+
+
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    drop_last: bool,
+    num_workers: int,
+    seed: int,
+    sampler: Sampler | None = None,
+) -> DataLoader:
+    """A DataLoader over this rank's share of ``dataset`` (``batch_size`` is per rank)."""
+    if sampler is None:
+        sampler = dist.get_sampler(dataset, shuffle=shuffle, drop_last=drop_last, seed=seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        pin_memory=False,
+        persistent_workers=num_workers > 0,
+    )

@@ -1,0 +1,69 @@
+"""A callback that keeps the run's evaluation history in its run folder as ``metrics.json``.
+
+Uses ``Event.EVAL_END`` (after each evaluation, all ranks compute the synchronised metrics; rank 0 writes) and
+``Event.FIT_END`` (marks the run finished). The history is part of the callback's ``state_dict``, so a resumed
+run continues it instead of starting over. Reports and ``make demo`` read this file; a run folder therefore
+describes itself: ``config.yaml`` for what ran, ``metrics.json`` for what it reached.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from composer.core import Callback, State
+from composer.loggers import Logger
+from composer.utils import dist
+
+from recipes import storage
+
+__all__ = ['METRICS_FILE', 'RunHistory', 'read_history']
+
+METRICS_FILE = 'metrics.json'
+
+
+class RunHistory(Callback):
+    """Write ``{'eval': [{'epoch', 'batch', 'accuracy', 'cross_entropy'}...], 'finished': bool}`` after each eval."""
+
+    def __init__(self, run_folder: str | None) -> None:
+        self.run_folder = run_folder
+        self.evals: list[dict[str, Any]] = []
+        self.finished = False
+        self._start = time.time()
+        self.wall_seconds = 0.0
+
+    def _write(self) -> None:
+        if self.run_folder is None or dist.get_global_rank() != 0:
+            return
+        body = {'eval': self.evals, 'finished': self.finished, 'wall_seconds': self.wall_seconds}
+        storage.write_bytes(storage.join(self.run_folder, METRICS_FILE), json.dumps(body, indent=1).encode())
+
+    def eval_end(self, state: State, logger: Logger) -> None:
+        metrics = state.eval_metrics.get('eval', {})
+        row: dict[str, Any] = {'epoch': int(state.timestamp.epoch), 'batch': int(state.timestamp.batch)}
+        for key, metric in (('accuracy', 'MulticlassAccuracy'), ('cross_entropy', 'CrossEntropy')):
+            if metric in metrics:
+                row[key] = float(metrics[metric].compute())
+        self.evals.append(row)
+        self.wall_seconds += time.time() - self._start
+        self._start = time.time()
+        self._write()
+
+    def fit_end(self, state: State, logger: Logger) -> None:
+        self.finished = True
+        self.wall_seconds += time.time() - self._start
+        self._start = time.time()
+        self._write()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {'evals': list(self.evals), 'wall_seconds': self.wall_seconds}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.evals = list(state.get('evals', []))
+        self.wall_seconds = float(state.get('wall_seconds', 0.0))
+
+
+def read_history(run_folder: str) -> dict[str, Any]:
+    """The ``metrics.json`` of a run folder (local or s3://)."""
+    return json.loads(storage.read_bytes(storage.join(run_folder, METRICS_FILE)))

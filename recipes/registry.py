@@ -1,0 +1,113 @@
+"""Names a recipe may use under ``algorithms``, ``callbacks`` and ``loggers``, and how each is built.
+
+A builder is ``build(ctx, **args)``: ``ctx`` (:class:`BuildContext`) carries what the run already knows (classes,
+device, training data), ``args`` come from the YAML and are checked against the builder's signature, so a
+misspelled argument or a value of the wrong type is one readable line before anything heavy starts.
+The reuse algorithms add their builders here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from composer.algorithms import ChannelsLast, CutMix, LabelSmoothing, MixUp
+from composer.callbacks import LRMonitor, SpeedMonitor
+from composer.loggers import FileLogger, MLFlowLogger, TensorboardLogger, WandBLogger
+
+from recipes.data import MDSImageDataset
+from recipes.errors import UsageError
+
+__all__ = ['ALGORITHMS', 'CALLBACKS', 'LOGGERS', 'BuildContext', 'build_all']
+
+
+@dataclass
+class BuildContext:
+    """What a builder may need from the run being assembled."""
+
+    num_classes: int
+    device: str  # 'cpu' or 'gpu'
+    precision: str
+    train_dataset: MDSImageDataset
+    seed: int
+
+
+Builder = Callable[..., Any]
+
+
+def _plain(cls: type) -> Builder:
+    """A builder that passes the YAML arguments straight to ``cls``."""
+
+    def build(ctx: BuildContext, **kwargs: Any) -> Any:
+        return cls(**kwargs)
+
+    params = [inspect.Parameter('ctx', inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += list(inspect.signature(cls).parameters.values())
+    build.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    build.__doc__ = cls.__doc__
+    return build
+
+
+ALGORITHMS: dict[str, Builder] = {
+    'channels_last': _plain(ChannelsLast),
+    'cutmix': _plain(CutMix),
+    'label_smoothing': _plain(LabelSmoothing),
+    'mixup': _plain(MixUp),
+}
+CALLBACKS: dict[str, Builder] = {
+    'lr_monitor': _plain(LRMonitor),
+    'speed_monitor': _plain(SpeedMonitor),
+}
+LOGGERS: dict[str, Builder] = {
+    'file': _plain(FileLogger),
+    'mlflow': _plain(MLFlowLogger),
+    'tensorboard': _plain(TensorboardLogger),
+    'wandb': _plain(WandBLogger),
+}
+
+_SIMPLE = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
+
+
+def _check_types(section: str, name: str, builder: Builder, bound: inspect.BoundArguments) -> None:
+    hints = getattr(builder, '__annotations__', {})
+    for arg, value in bound.arguments.items():
+        expected = hints.get(arg)
+        if isinstance(expected, str):  # postponed annotations: only the simple ones are checked
+            expected = {'int': int, 'float': float, 'str': str, 'bool': bool}.get(expected)
+        accepted = _SIMPLE.get(expected)  # type: ignore[arg-type]
+        if accepted and (not isinstance(value, accepted) or (expected is not bool and isinstance(value, bool))):
+            raise UsageError(f'{section}.{name}.{arg}={value!r} must be a {expected.__name__}')
+
+
+def build_one(section: str, registry: Mapping[str, Builder], name: str, args: Any, ctx: BuildContext) -> Any:
+    if name not in registry:
+        close = difflib.get_close_matches(name, list(registry), n=1)
+        hint = f' (did you mean {close[0]!r}?)' if close else ''
+        raise UsageError(f'{section}: unknown name {name!r}{hint}; registered: {", ".join(sorted(registry))}')
+    kwargs = dict(args or {})
+    builder = registry[name]
+    signature = inspect.signature(builder)
+    try:
+        bound = signature.bind(ctx, **kwargs)
+    except TypeError as e:
+        valid = [p for p in signature.parameters if p not in ('ctx', 'args', 'kwargs')]
+        unknown = [k for k in kwargs if k not in signature.parameters]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], valid, n=1)
+            hint = f' (did you mean {close[0]!r}?)' if close else ''
+            raise UsageError(f'{section}.{name}: unknown argument {unknown[0]!r}{hint}') from None
+        raise UsageError(f'{section}.{name}: {e}') from None
+    bound.arguments.pop('ctx')
+    _check_types(section, name, builder, bound)
+    try:
+        return builder(ctx, **kwargs)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f'{section}.{name}: {e}') from e
+
+
+def build_all(section: str, registry: Mapping[str, Builder], entries: Mapping[str, Any], ctx: BuildContext) -> list:
+    """Build every ``name: args`` entry of a config section, in the YAML's order."""
+    return [build_one(section, registry, name, args, ctx) for name, args in entries.items()]

@@ -1,0 +1,145 @@
+"""Assemble a Composer Trainer from a validated config."""
+
+from __future__ import annotations
+
+import torch
+from composer import Trainer
+from composer.core import DataSpec
+from composer.optim import ConstantScheduler, CosineAnnealingWithWarmupScheduler, MultiStepWithWarmupScheduler
+from composer.utils import dist, reproducibility
+from omegaconf import DictConfig
+
+from recipes import storage
+from recipes.config import to_yaml
+from recipes.data import NUM_CLASSES, MDSImageDataset, batch_size_per_rank, build_loader, resolve_root
+from recipes.errors import UsageError
+from recipes.history import RunHistory
+from recipes.model import resnet_cifar
+from recipes.registry import ALGORITHMS, CALLBACKS, LOGGERS, BuildContext, build_all
+
+__all__ = ['CONFIG_FILE', 'build_trainer', 'resolve']
+
+CONFIG_FILE = 'config.yaml'
+
+
+def resolve(cfg: DictConfig) -> DictConfig:
+    """Fill the values left to the machine or the data (precision, classes) and format ``save_folder``."""
+    cfg = cfg.copy()
+    on_gpu = torch.cuda.is_available()
+    if cfg.precision is None:
+        cfg.precision = 'amp_bf16' if on_gpu else 'fp32'
+    if not on_gpu and cfg.precision != 'fp32':
+        raise UsageError(f'precision={cfg.precision} needs a GPU: on the CPU Composer runs only precision=fp32')
+    if cfg.data.name not in NUM_CLASSES:
+        raise UsageError(f'data.name={cfg.data.name!r} is not a data set: choose one of {", ".join(NUM_CLASSES)}')
+    data_classes = NUM_CLASSES[cfg.data.name]
+    if cfg.model.num_classes is None:
+        cfg.model.num_classes = data_classes
+    elif cfg.model.num_classes != data_classes:
+        raise UsageError(f'model.num_classes={cfg.model.num_classes} but {cfg.data.name} has {data_classes} classes')
+    if cfg.autoresume and (not cfg.run_name or not cfg.save_folder):
+        raise UsageError('autoresume=true needs run_name and save_folder: set both so the run can find its checkpoints')
+    if cfg.save_folder and '{run_name}' in cfg.save_folder:
+        if not cfg.run_name:
+            raise UsageError(f'save_folder={cfg.save_folder} uses {{run_name}}: set run_name')
+        cfg.save_folder = cfg.save_folder.replace('{run_name}', cfg.run_name)
+    return cfg
+
+
+def _optimizer(cfg: DictConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    o = cfg.optimizer
+    if o.name == 'sgd':
+        return torch.optim.SGD(
+            model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=o.nesterov,
+        )
+    if o.name == 'adamw':
+        return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    raise UsageError(f'optimizer.name={o.name!r} is not supported: choose sgd or adamw')
+
+
+def _scheduler(cfg: DictConfig):
+    s = cfg.scheduler
+    if s.name == 'multistep_with_warmup':
+        return MultiStepWithWarmupScheduler(t_warmup=s.t_warmup, milestones=list(s.milestones), gamma=s.gamma)
+    if s.name == 'cosine_with_warmup':
+        return CosineAnnealingWithWarmupScheduler(t_warmup=s.t_warmup, alpha_f=s.alpha_f)
+    if s.name == 'constant':
+        return ConstantScheduler()
+    raise UsageError(f'scheduler.name={s.name!r} is not supported: choose multistep_with_warmup, cosine_with_warmup or constant')
+
+
+def _write_config(cfg: DictConfig) -> None:
+    if cfg.save_folder and dist.get_global_rank() == 0:
+        storage.write_bytes(storage.join(cfg.save_folder, CONFIG_FILE), to_yaml(cfg).encode())
+
+
+def build_trainer(cfg: DictConfig) -> Trainer:
+    """Build the Trainer of a run; its resolved config is written to ``save_folder`` before training starts."""
+    cfg = resolve(cfg)
+    for uri in (cfg.save_folder, cfg.load_path):
+        if uri:
+            storage.check_reachable(uri)
+    reproducibility.seed_all(cfg.seed)
+
+    d = cfg.data
+    root = resolve_root(d.name, d.remote, d.cache)
+    num_classes = cfg.model.num_classes
+    train_ds = MDSImageDataset(
+        root, 'train', num_classes, augment=d.augment, label_noise=d.label_noise,
+        label_noise_seed=d.label_noise_seed, cache=d.cache,
+    )
+    eval_ds = MDSImageDataset(root, 'test', num_classes, cache=d.cache)
+    train_batch = batch_size_per_rank(d.global_batch_size)
+    eval_batch = batch_size_per_rank(d.eval_batch_size, key='data.eval_batch_size')
+
+    model = resnet_cifar(cfg.model.name, num_classes)
+    ctx = BuildContext(
+        num_classes=num_classes,
+        device='gpu' if torch.cuda.is_available() else 'cpu',
+        precision=cfg.precision,
+        train_dataset=train_ds,
+        seed=cfg.seed,
+    )
+    algorithms = build_all('algorithms', ALGORITHMS, cfg.algorithms, ctx)
+    history = RunHistory(cfg.save_folder)
+    callbacks = [*build_all('callbacks', CALLBACKS, cfg.callbacks, ctx), history]
+    loggers = build_all('loggers', LOGGERS, cfg.loggers, ctx)
+
+    samplers = [alg.train_sampler(train_ds, seed=cfg.seed) for alg in algorithms if hasattr(alg, 'train_sampler')]
+    if len(samplers) > 1:
+        raise UsageError('two algorithms both choose the training order: keep one of them')
+    train_loader = build_loader(
+        train_ds, train_batch, shuffle=True, drop_last=True, num_workers=d.num_workers, seed=cfg.seed,
+        sampler=samplers[0] if samplers else None,
+    )
+    eval_loader = build_loader(
+        eval_ds, eval_batch, shuffle=False, drop_last=False, num_workers=min(d.num_workers, 2), seed=cfg.seed,
+    )
+
+    _write_config(cfg)
+    optimizer = _optimizer(cfg, model)
+    return Trainer(
+        model=model,
+        train_dataloader=DataSpec(train_loader),
+        eval_dataloader=eval_loader,
+        max_duration=cfg.max_duration,
+        eval_interval=cfg.eval_interval,
+        optimizers=optimizer,
+        schedulers=_scheduler(cfg),
+        algorithms=algorithms,
+        callbacks=callbacks,
+        loggers=loggers,
+        run_name=cfg.run_name,
+        seed=cfg.seed,
+        device=ctx.device,
+        precision=cfg.precision,
+        device_train_microbatch_size=cfg.device_train_microbatch_size,
+        save_folder=cfg.save_folder,
+        save_interval=cfg.save_interval,
+        save_filename=cfg.save_filename,
+        save_overwrite=not cfg.autoresume,
+        autoresume=cfg.autoresume,
+        load_path=cfg.load_path,
+        load_weights_only=cfg.load_weights_only,
+        progress_bar=True,
+    )

@@ -1,0 +1,23 @@
+from setuptools import find_packages, setup
+
+setup(
+    name='pastrun',
+    version='0.1.0',
+    description='Composer algorithms that reuse the checkpoints and by-products of past training runs',
+    packages=find_packages(include=['algorithms', 'algorithms.*', 'recipes', 'recipes.*']),
+    python_requires='>=3.10',
+    install_requires=[
+        'mosaicml[streaming]==0.32.1',
+        'mosaicml-streaming==0.13.0',
+        'torch==2.7.0',
+        'torchvision==0.22.0',
+        'boto3',
+        'pyyaml',
+        'omegaconf',
+        'tqdm',
+        'matplotlib',
+    ],
+    extras_require={
+        'dev': ['pytest', 'moto[server]', 'scikit-learn', 'ruff'],
+    },
+)
