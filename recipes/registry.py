@@ -51,11 +51,15 @@ def _plain(cls: type) -> Builder:
     return build
 
 
+# Reuse algorithms: their builders (build(ctx, **args)) go in this section, one function each.
+
+
 ALGORITHMS: dict[str, Builder] = {
     'channels_last': _plain(ChannelsLast),
     'cutmix': _plain(CutMix),
     'label_smoothing': _plain(LabelSmoothing),
     'mixup': _plain(MixUp),
+    # reuse algorithms
 }
 CALLBACKS: dict[str, Builder] = {
     'lr_monitor': _plain(LRMonitor),

@@ -20,6 +20,7 @@ __all__ = [
     'exists',
     'is_s3',
     'join',
+    'list_names',
     'read_bytes',
     'split_s3',
     'write_bytes',
@@ -103,6 +104,18 @@ def exists(uri: str) -> bool:
         if e.response.get('Error', {}).get('Code') in ('404', 'NoSuchKey', 'NotFound'):
             return False
         raise
+
+
+def list_names(folder: str) -> list[str]:
+    """The names of the files directly inside a folder or S3 prefix (empty when there is none)."""
+    if not is_s3(folder):
+        return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    bucket, prefix = split_s3(folder)
+    prefix = prefix.rstrip('/') + '/' if prefix else ''
+    names: list[str] = []
+    for page in _s3().get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=prefix, Delimiter='/'):
+        names += [obj['Key'][len(prefix) :] for obj in page.get('Contents', [])]
+    return sorted(names)
 
 
 def read_bytes(uri: str) -> bytes:
