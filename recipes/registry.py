@@ -54,12 +54,48 @@ def _plain(cls: type) -> Builder:
 # Reuse algorithms: their builders (build(ctx, **args)) go in this section, one function each.
 
 
+def past_run_distillation(
+    ctx: BuildContext,
+    run: str,
+    checkpoint: str = 'latest',
+    temperature: float = 4.0,
+    alpha: float = 0.9,
+) -> Any:
+    """KD from checkpoint ``checkpoint`` (``latest``, ``epN``, a file name or URI) of the past run folder ``run``."""
+    from algorithms.distillation import PastRunDistillation, check_kd_args
+    from algorithms.past_run import PastRun
+
+    check_kd_args(temperature, alpha)
+    teacher = PastRun(run).load(checkpoint, num_classes=ctx.num_classes)
+    return PastRunDistillation(teacher, temperature=temperature, alpha=alpha)
+
+
+def checkpoint_mixup_teacher(
+    ctx: BuildContext,
+    run: str,
+    checkpoints: Any,
+    temperature: float = 4.0,
+    alpha: float = 0.9,
+    mix_alpha: float = 0.4,
+    space: str = 'prob',
+) -> Any:
+    """KD from a per-batch mixture of two of ``checkpoints`` (a list of names) of the past run folder ``run``."""
+    from algorithms.checkpoint_mixup import CheckpointMixupTeacher
+
+    return CheckpointMixupTeacher(
+        run, checkpoints, temperature=temperature, alpha=alpha, mix_alpha=mix_alpha, space=space,
+        num_classes=ctx.num_classes,
+    )
+
+
 ALGORITHMS: dict[str, Builder] = {
     'channels_last': _plain(ChannelsLast),
     'cutmix': _plain(CutMix),
     'label_smoothing': _plain(LabelSmoothing),
     'mixup': _plain(MixUp),
     # reuse algorithms
+    'checkpoint_mixup_teacher': checkpoint_mixup_teacher,
+    'past_run_distillation': past_run_distillation,
 }
 CALLBACKS: dict[str, Builder] = {
     'lr_monitor': _plain(LRMonitor),

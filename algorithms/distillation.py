@@ -1,0 +1,155 @@
+"""Knowledge distillation from a past run: the checkpoint of an earlier run teaches the student of this one.
+
+Functional form: :func:`kd_loss` (Hinton et al. 2015) and its distillation term :func:`distillation_term`.
+Algorithm: :class:`PastRunDistillation`, built on :class:`TeacherDistillation`, which any teacher (one checkpoint,
+a mixture of checkpoints) plugs into by saying how it turns the student's input into a distribution.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from composer.core import Algorithm, Event, State
+from composer.core.precision import get_precision_context
+from composer.loggers import Logger
+from composer.loss import soft_cross_entropy
+from torch import Tensor, nn
+
+__all__ = ['PastRunDistillation', 'TeacherDistillation', 'check_kd_args', 'distillation_term', 'kd_loss']
+
+
+def check_kd_args(temperature: float, alpha: float) -> None:
+    """Refuse a temperature that is not positive and a KD weight outside ``[0, 1]``."""
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f'temperature={temperature!r} must be a number > 0: use 4.0 (the usual choice) or 1.0-20.0')
+    if not (isinstance(alpha, (int, float)) and 0 <= alpha <= 1):
+        raise ValueError(f'alpha={alpha!r} is the weight of the KD term and must lie in [0, 1]: for example 0.9')
+
+
+def distillation_term(student_logits: Tensor, teacher_probs: Tensor, temperature: float) -> Tensor:
+    """``T^2 * KL(teacher_probs || softmax(student_logits / T))``, averaged over the batch.
+
+    ``teacher_probs`` is the teacher's distribution at temperature ``T`` (rows sum to one). The ``T^2`` factor keeps
+    the gradient's scale independent of ``T``. Computed in fp32 whatever the autocast dtype of the logits.
+    """
+    log_student = F.log_softmax(student_logits.float() / temperature, dim=1)
+    return F.kl_div(log_student, teacher_probs.float(), reduction='batchmean') * temperature**2
+
+
+def kd_loss(student_logits: Tensor, teacher_logits: Tensor, target: Tensor, temperature: float, alpha: float) -> Tensor:
+    """``(1 - alpha) * CE(student, target) + alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T))``.
+
+    ``target`` holds class indices (N,) or soft targets (N, C), as left by MixUp, CutMix or LabelSmoothing; the CE
+    term is Composer's :func:`~composer.loss.soft_cross_entropy`, the loss of a ``ComposerClassifier``.
+    """
+    teacher_probs = F.softmax(teacher_logits.float() / temperature, dim=1)
+    ce = soft_cross_entropy(student_logits, target)
+    return (1 - alpha) * ce + alpha * distillation_term(student_logits, teacher_probs, temperature)
+
+
+def _hard_labels(target: Tensor) -> Tensor:
+    return target.argmax(dim=1) if target.ndim == 2 else target
+
+
+class TeacherDistillation(Algorithm):
+    """Adds a frozen teacher's KD term to the student's loss; subclasses say what the teacher is.
+
+    Events:
+
+    * ``INIT``: moves the teachers to the student's device. They are attributes of this object, not submodules of
+      the student, so DDP neither wraps nor synchronises them and the checkpoint holds only the student.
+    * ``AFTER_FORWARD``: runs the teacher, under ``torch.no_grad`` and the run's precision, on ``state.batch[0]``,
+      the very input the student just saw (after MixUp or CutMix mixed it).
+    * ``AFTER_LOSS``: ``loss = (1 - alpha) * loss + alpha * T^2 * KL``. The CE term is the student's own loss as the
+      model computed it, with the targets it used (class indices, or soft targets after MixUp, CutMix or
+      LabelSmoothing), so :func:`kd_loss` holds whatever order the algorithms are listed in, and ``alpha=0``
+      leaves training bit for bit as it is without the algorithm.
+    * ``BATCH_END``: logs ``kd/ce``, ``kd/kd`` and ``kd/teacher_accuracy`` (teacher top-1 against the argmax of the
+      targets) for the batch, once per batch, after the step, when reading tensors costs no extra sync.
+    """
+
+    def __init__(self, temperature: float = 4.0, alpha: float = 0.9) -> None:
+        check_kd_args(temperature, alpha)
+        self.temperature = float(temperature)
+        self.alpha = float(alpha)
+        self._teacher_probs: Tensor | None = None
+        self._batch_terms: list[tuple[int, Tensor, Tensor, Tensor]] = []
+
+    @property
+    @abstractmethod
+    def teachers(self) -> Sequence[nn.Module]:
+        """Every network this teacher may run (moved to the student's device at ``INIT``)."""
+
+    @abstractmethod
+    def teacher_probs(self, inputs: Tensor, state: State) -> Tensor:
+        """The teacher distribution at ``self.temperature`` for ``inputs``, (N, C); runs inside ``no_grad``."""
+
+    def batch_metrics(self) -> dict[str, float]:
+        """Metrics a subclass adds to each batch's log."""
+        return {}
+
+    def match(self, event: Event, state: State) -> bool:
+        return event in (Event.INIT, Event.AFTER_FORWARD, Event.AFTER_LOSS, Event.BATCH_END)
+
+    def apply(self, event: Event, state: State, logger: Logger) -> None:
+        if event == Event.INIT:
+            for teacher in self.teachers:
+                state.device.module_to_device(teacher)
+        elif event == Event.AFTER_FORWARD:
+            with torch.no_grad(), get_precision_context(state.precision, state.precision_config):
+                self._teacher_probs = self.teacher_probs(state.batch[0], state)
+        elif event == Event.AFTER_LOSS:
+            self._replace_loss(state)
+        elif event == Event.BATCH_END:
+            self._log_batch(logger)
+
+    def _replace_loss(self, state: State) -> None:
+        if not isinstance(state.loss, Tensor) or not isinstance(state.outputs, Tensor):
+            raise TypeError(f'{type(self).__name__} needs a model whose outputs and loss are single tensors')
+        assert self._teacher_probs is not None, 'AFTER_FORWARD runs before AFTER_LOSS'
+        ce = state.loss
+        kd = distillation_term(state.outputs, self._teacher_probs, self.temperature)
+        state.loss = (1 - self.alpha) * ce + self.alpha * kd
+        correct = (self._teacher_probs.argmax(dim=1) == _hard_labels(state.batch[1])).sum()
+        self._batch_terms.append((state.outputs.shape[0], ce.detach(), kd.detach(), correct))
+        self._teacher_probs = None
+
+    def _log_batch(self, logger: Logger) -> None:
+        if not self._batch_terms:
+            return
+        total = sum(n for n, *_ in self._batch_terms)
+        metrics = {
+            'kd/ce': sum(n * float(ce) for n, ce, _, _ in self._batch_terms) / total,
+            'kd/kd': sum(n * float(kd) for n, _, kd, _ in self._batch_terms) / total,
+            'kd/teacher_accuracy': sum(int(c) for *_, c in self._batch_terms) / total,
+        }
+        logger.log_metrics({**metrics, **self.batch_metrics()})
+        self._batch_terms = []
+
+
+class PastRunDistillation(TeacherDistillation):
+    """Distil from one frozen network, typically a past run's checkpoint (``PastRun(run).load(name)``).
+
+    ``teacher`` must be a frozen ``nn.Module`` mapping the student's inputs to logits over the same classes. The
+    events used are those of :class:`TeacherDistillation`.
+    """
+
+    def __init__(self, teacher: nn.Module, temperature: float = 4.0, alpha: float = 0.9) -> None:
+        super().__init__(temperature, alpha)
+        if not isinstance(teacher, nn.Module):
+            raise ValueError(f'teacher must be an nn.Module, got {type(teacher).__name__}: load one with PastRun.load')
+        self.teacher = teacher
+
+    def __repr__(self) -> str:
+        return f'PastRunDistillation(temperature={self.temperature}, alpha={self.alpha})'
+
+    @property
+    def teachers(self) -> Sequence[nn.Module]:
+        return (self.teacher,)
+
+    def teacher_probs(self, inputs: Tensor, state: State) -> Tensor:
+        return F.softmax(self.teacher(inputs).float() / self.temperature, dim=1)
