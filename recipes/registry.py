@@ -88,18 +88,39 @@ def checkpoint_mixup_teacher(
     )
 
 
+def adversarial_replay(ctx: BuildContext, bank: str, replay_fraction: float = 0.25, aux_bn: bool = True) -> Any:
+    """Replay examples from an adversarial bank (``launch/build_adv_bank.py``) in every batch."""
+    from algorithms.adversarial_replay import AdversarialReplay
+
+    return AdversarialReplay(bank, replay_fraction=replay_fraction, aux_bn=aux_bn)
+
+
+def eval_robustness(
+    ctx: BuildContext, eps: float | str = '8/255', steps: int = 10, step_size: float | str | None = None,
+    num_samples: int = 512, batch_size: int = 256,
+) -> Any:
+    """Log clean and PGD accuracy on the first ``num_samples`` test images after each evaluation."""
+    from algorithms.adversarial import EvalRobustness, parse_pixel_value
+
+    eps = parse_pixel_value(eps, 'callbacks.eval_robustness.eps')
+    step_size = None if step_size is None else parse_pixel_value(step_size, 'callbacks.eval_robustness.step_size')
+    return EvalRobustness(eps=eps, steps=steps, step_size=step_size, num_samples=num_samples, batch_size=batch_size)
+
+
 ALGORITHMS: dict[str, Builder] = {
     'channels_last': _plain(ChannelsLast),
     'cutmix': _plain(CutMix),
     'label_smoothing': _plain(LabelSmoothing),
     'mixup': _plain(MixUp),
     # reuse algorithms
+    'adversarial_replay': adversarial_replay,
     'checkpoint_mixup_teacher': checkpoint_mixup_teacher,
     'past_run_distillation': past_run_distillation,
 }
 CALLBACKS: dict[str, Builder] = {
     'lr_monitor': _plain(LRMonitor),
     'speed_monitor': _plain(SpeedMonitor),
+    'eval_robustness': eval_robustness,
 }
 LOGGERS: dict[str, Builder] = {
     'file': _plain(FileLogger),

@@ -1,0 +1,69 @@
+"""Clean and PGD accuracy of a past run's checkpoint on its test split.
+
+``python launch/eval_robustness.py --run RUN --checkpoint ep8 [--eps 8/255] [--steps 10] [--step_size 2/255]
+[--num_samples N] [--json OUT] [--debug]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from recipes.cli import run_cli
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--run', required=True, help='past run folder or s3:// URI')
+    parser.add_argument('--checkpoint', default='latest', help='checkpoint name: latest (default), epN, a file or a URI')
+    parser.add_argument('--eps', default='8/255', help='L-inf radius in pixel units (default 8/255)')
+    parser.add_argument('--step_size', default=None, help='PGD step, at most eps (default eps/4)')
+    parser.add_argument('--steps', type=int, default=10, help='PGD steps (default 10)')
+    parser.add_argument('--num_samples', type=int, default=None, help='first N test images (default: all)')
+    parser.add_argument('--batch_size', type=int, default=256, help='images attacked at once')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the random starts')
+    parser.add_argument('--json', default=None, help='also write the numbers to this JSON file (local or s3://)')
+    args = parser.parse_args(argv)
+
+    import torch
+    from tqdm import tqdm
+
+    from algorithms.adversarial import check_attack, parse_pixel_value, robust_accuracy
+    from algorithms.past_run import PastRun
+    from recipes import storage
+    from recipes.data import MDSImageDataset, resolve_root
+    from recipes.errors import UsageError
+
+    eps = parse_pixel_value(args.eps, '--eps')
+    step_size = eps / 4 if args.step_size is None else parse_pixel_value(args.step_size, '--step_size')
+    check_attack(eps, step_size, args.steps)
+    past = PastRun(args.run)
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    model = past.load(args.checkpoint, device=device)
+    data = past.config['data']
+    test = MDSImageDataset(resolve_root(data['name'], data.get('remote')), 'test', past.num_classes)
+    count = len(test) if args.num_samples is None else args.num_samples
+    if not 0 < count <= len(test):
+        raise UsageError(f'--num_samples={count} is out of range: the test split has {len(test)} images')
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(test, range(count)), batch_size=args.batch_size)
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    clean = adversarial = 0
+    for images, labels, _ in tqdm(loader, desc='attacking', unit='batch'):
+        c, a = robust_accuracy(model, images, labels, eps, step_size, args.steps, args.batch_size, generator)
+        clean, adversarial = clean + c, adversarial + a
+    result = {
+        'run': args.run, 'checkpoint': args.checkpoint, 'num_samples': count,
+        'attack': {'name': 'pgd_linf', 'eps': eps, 'step_size': step_size, 'steps': args.steps, 'random_start': True},
+        'clean_accuracy': clean / count, 'pgd_accuracy': adversarial / count,
+    }
+    print(f'{"checkpoint":<12} {"samples":>8} {"eps*255":>8} {"steps":>6} {"clean":>7} {"pgd":>7}')
+    print(f'{args.checkpoint:<12} {count:>8} {eps * 255:>8.2f} {args.steps:>6} '
+          f'{result["clean_accuracy"]:>7.4f} {result["pgd_accuracy"]:>7.4f}')
+    if args.json:
+        storage.write_bytes(args.json, json.dumps(result, indent=1).encode())
+    return 0
+
+
+if __name__ == '__main__':
+    run_cli(main)
