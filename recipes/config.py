@@ -121,15 +121,13 @@ def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -
     if bad:
         raise UsageError(f'override {bad[0]!r} is not key=value (for example seed=3 or data.global_batch_size=256)')
     try:
-        cfg = OmegaConf.merge(
-            OmegaConf.structured(TrainConfig),
-            OmegaConf.create(_read_yaml(path) if path else {}),
-            OmegaConf.from_dotlist(list(overrides)),
-        )
-        missing = OmegaConf.missing_keys(cfg)
+        # A recipe marks a value the user must give as ???; an override fills it.
+        user = OmegaConf.merge(OmegaConf.create(_read_yaml(path) if path else {}), OmegaConf.from_dotlist(list(overrides)))
+        missing = OmegaConf.missing_keys(user)
         if missing:
             key = sorted(missing)[0]
             raise UsageError(f'config key {key!r} needs a value: set it in the YAML or pass {key}=VALUE')
+        cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), user)
     except OmegaConfBaseException as e:
         raise UsageError(_explain(e)) from None
     assert isinstance(cfg, DictConfig)

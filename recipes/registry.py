@@ -33,6 +33,8 @@ class BuildContext:
     precision: str
     train_dataset: MDSImageDataset
     seed: int
+    train_batch_size: int | None = None  # per rank; what per-step schedules (a curriculum's pacing) need
+    max_duration: str | None = None
 
 
 Builder = Callable[..., Any]
@@ -107,12 +109,36 @@ def eval_robustness(
     return EvalRobustness(eps=eps, steps=steps, step_size=step_size, num_samples=num_samples, batch_size=batch_size)
 
 
+def grand_curriculum(
+    ctx: BuildContext, scores: str, order: str = 'easy_first', pacing: str = 'linear', start_fraction: float = 0.2,
+    full_at: float = 0.8, prune_fraction: float = 0.0, reweight: str | None = None,
+) -> Any:
+    """Order, pace, prune or reweight the training data by a scores artifact (``launch/score.py``)."""
+    from algorithms.curriculum import GraNdCurriculum
+
+    if ctx.train_batch_size is None or ctx.max_duration is None:
+        raise ValueError('a curriculum paces per step: the run must give its batch size per rank and max_duration')
+    return GraNdCurriculum(
+        scores, order=order, pacing=pacing, start_fraction=start_fraction, full_at=full_at,
+        prune_fraction=prune_fraction, reweight=reweight, batch_size=ctx.train_batch_size,
+        max_duration=ctx.max_duration,
+    )
+
+
+def record_scores(ctx: BuildContext) -> Any:
+    """Keep each example's loss, EL2N and forgetting events in the run's checkpoints (``score.py --method recorded_*``)."""
+    from algorithms.record_scores import RecordScores
+
+    return RecordScores(len(ctx.train_dataset))
+
+
 ALGORITHMS: dict[str, Builder] = {
     'channels_last': _plain(ChannelsLast),
     'cutmix': _plain(CutMix),
     'label_smoothing': _plain(LabelSmoothing),
     'mixup': _plain(MixUp),
     # reuse algorithms
+    'grand_curriculum': grand_curriculum,
     'adversarial_replay': adversarial_replay,
     'checkpoint_mixup_teacher': checkpoint_mixup_teacher,
     'past_run_distillation': past_run_distillation,
@@ -121,6 +147,7 @@ CALLBACKS: dict[str, Builder] = {
     'lr_monitor': _plain(LRMonitor),
     'speed_monitor': _plain(SpeedMonitor),
     'eval_robustness': eval_robustness,
+    'record_scores': record_scores,
 }
 LOGGERS: dict[str, Builder] = {
     'file': _plain(FileLogger),

@@ -99,6 +99,8 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         precision=cfg.precision,
         train_dataset=train_ds,
         seed=cfg.seed,
+        train_batch_size=train_batch,
+        max_duration=cfg.max_duration,
     )
     algorithms = build_all('algorithms', ALGORITHMS, cfg.algorithms, ctx)
     history = RunHistory(cfg.save_folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -45,6 +46,8 @@ def _environment(tmp_path_factory: pytest.TempPathFactory):
 def s3_server():
     """moto's standalone S3 server on 127.0.0.1; ``S3_ENDPOINT_URL`` points Composer, streaming and boto3 at it."""
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger('werkzeug').setLevel(logging.WARNING)  # one log line per request otherwise
 
     server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)
     server.start()
