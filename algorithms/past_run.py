@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -163,6 +164,16 @@ class PastRun:
             return storage.join(self.folder, name)
         epochs = ', '.join(f'ep{_FILE.match(n).group(1)}' for n in available) or 'none'  # type: ignore[union-attr]
         raise UsageError(f'no checkpoint {name!r} in {self.folder} (available: {epochs}): name one of those or latest')
+
+    def compute_until(self, name: str) -> float | None:
+        """FLOPs the run had spent when checkpoint ``name`` was saved (its ``compute.json``), or None if unrecorded."""
+        uri = storage.join(self.folder, 'compute.json')
+        epoch = _FILE.match(os.path.basename(self.resolve(name)))
+        if epoch is None or not storage.exists(uri):
+            return None
+        by_epoch = json.loads(storage.read_bytes(uri)).get('by_epoch', [])
+        index = int(epoch.group(1)) - 1
+        return float(by_epoch[index]) if 0 <= index < len(by_epoch) else None
 
     def load(self, name: str, num_classes: int | None = None, device: str | torch.device = 'cpu') -> nn.Module:
         """Checkpoint ``name`` as a frozen network in eval mode on ``device``.

@@ -9,6 +9,7 @@ from composer.optim import ConstantScheduler, CosineAnnealingWithWarmupScheduler
 from composer.utils import dist, reproducibility
 from omegaconf import DictConfig
 
+from algorithms.ledger import ComputeLedger
 from recipes import storage
 from recipes.config import to_yaml
 from recipes.data import NUM_CLASSES, MDSImageDataset, batch_size_per_rank, build_loader, resolve_root
@@ -104,7 +105,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     )
     algorithms = build_all('algorithms', ALGORITHMS, cfg.algorithms, ctx)
     history = RunHistory(cfg.save_folder)
-    callbacks = [*build_all('callbacks', CALLBACKS, cfg.callbacks, ctx), history]
+    callbacks = [*build_all('callbacks', CALLBACKS, cfg.callbacks, ctx), history, ComputeLedger(cfg.save_folder)]
     loggers = build_all('loggers', LOGGERS, cfg.loggers, ctx)
 
     samplers = [alg.train_sampler(train_ds, seed=cfg.seed) for alg in algorithms if hasattr(alg, 'train_sampler')]

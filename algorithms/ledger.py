@@ -1,0 +1,189 @@
+"""The compute ledger: floating-point operations a run spends, by purpose, and those it reuses from past runs.
+
+Counting uses ``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions, forward and backward) on
+the first training batch and the first evaluation batch of every epoch; FLOPs per sample times the samples
+processed gives the totals. Code that spends compute for a purpose other than the student's own step marks it:
+
+    with spend('teacher'):
+        teacher_logits = teacher(inputs)
+
+While a batch is being counted, FLOPs inside such a block go to that purpose; the rest of the step is the
+student's forward and backward. Outside counted batches ``spend`` costs one context-manager call.
+
+Reused compute is what the artifacts a run consumes cost when they were made: an algorithm that consumes one
+implements ``reused_compute() -> dict[str, float]`` (FLOPs by source), read from the past run's ``compute.json`` or
+the artifact's metadata.
+
+:class:`ComputeLedger` uses ``BATCH_START``/``BATCH_END`` and ``EVAL_BATCH_START``/``EVAL_BATCH_END`` to open and
+close the counter, ``EPOCH_END``/``FIT_END`` to write ``{run}/compute.json``; its totals are in its
+``state_dict``, so a resumed run continues them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from composer.core import Callback, State
+from composer.loggers import Logger
+from composer.utils import dist
+from torch.utils.flop_counter import FlopCounterMode
+
+from recipes import storage
+
+__all__ = ['COMPUTE_FILE', 'ComputeLedger', 'count_flops', 'spend']
+
+COMPUTE_FILE = 'compute.json'
+STUDENT = 'student'
+
+_active: dict[str, Any] = {'counter': None, 'spent': None}
+
+
+@contextlib.contextmanager
+def spend(purpose: str) -> Iterator[None]:
+    """Attribute the FLOPs of the enclosed code to ``purpose`` while the ledger counts a batch."""
+    counter, spent = _active['counter'], _active['spent']
+    if counter is None:
+        yield
+        return
+    before = counter.get_total_flops()
+    try:
+        yield
+    finally:
+        spent[purpose] += counter.get_total_flops() - before
+
+
+def count_flops(fn: Any, *args: Any, **kwargs: Any) -> int:
+    """FLOPs of one call ``fn(*args, **kwargs)`` (forward, and backward if ``fn`` runs one)."""
+    with FlopCounterMode(display=False) as counter:
+        fn(*args, **kwargs)
+    return counter.get_total_flops()
+
+
+class _Measurement:
+    """One counted batch: FLOPs by purpose for ``samples`` samples."""
+
+    def __init__(self) -> None:
+        self.counter = FlopCounterMode(display=False)
+        self.spent: dict[str, float] = defaultdict(float)
+
+    def start(self) -> _Measurement:
+        self.counter.__enter__()
+        _active.update(counter=self.counter, spent=self.spent)
+        return self
+
+    def close(self) -> dict[str, float]:
+        _active.update(counter=None, spent=None)
+        self.counter.__exit__(None, None, None)
+        total = float(self.counter.get_total_flops())
+        by_purpose = dict(self.spent)
+        by_purpose[STUDENT] = total - sum(by_purpose.values())
+        return by_purpose
+
+
+class ComputeLedger(Callback):
+    """Count FLOPs spent (student, teacher, attack, eval, ...) and reused, and write ``compute.json``.
+
+    Args:
+        run_folder: where ``compute.json`` goes (local or s3://); None keeps the numbers in the logs only.
+    """
+
+    def __init__(self, run_folder: str | None = None) -> None:
+        self.run_folder = run_folder
+        self.per_sample: dict[str, float] = {}  # FLOPs per training sample by purpose, newest measurement
+        self.eval_per_sample = 0.0
+        self.spent: dict[str, float] = defaultdict(float)
+        self.reused: dict[str, float] = {}
+        self.by_epoch: list[float] = []  # FLOPs spent when each epoch's training ended: what its checkpoint cost
+        self.wall_seconds = 0.0
+        self.samples = 0
+        self._measure: _Measurement | None = None
+        self._measured_epoch = -1
+        self._measured_eval = -1
+        self._last = time.time()
+
+    # training ---------------------------------------------------------------------------------------------------
+    def fit_start(self, state: State, logger: Logger) -> None:
+        for algorithm in state.algorithms:
+            if hasattr(algorithm, 'reused_compute'):
+                self.reused.update(algorithm.reused_compute())
+        self._last = time.time()
+
+    def batch_start(self, state: State, logger: Logger) -> None:
+        if int(state.timestamp.epoch) != self._measured_epoch:
+            self._measure = _Measurement().start()
+
+    def batch_end(self, state: State, logger: Logger) -> None:
+        samples = int(state.timestamp.sample) - self.samples
+        self.samples = int(state.timestamp.sample)
+        if self._measure is not None:
+            rank_samples = max(1, samples // dist.get_world_size())
+            self.per_sample = {k: v / rank_samples for k, v in self._measure.close().items()}
+            self._measure = None
+            self._measured_epoch = int(state.timestamp.epoch)
+        for purpose, flops in self.per_sample.items():
+            self.spent[purpose] += flops * samples
+        now = time.time()
+        self.wall_seconds += now - self._last
+        self._last = now
+        logger.log_metrics({'compute/spent_flops': self.spent_total, 'compute/reused_flops': sum(self.reused.values())})
+
+    # evaluation ---------------------------------------------------------------------------------------------------
+    def eval_batch_start(self, state: State, logger: Logger) -> None:
+        if self._measured_eval != int(state.timestamp.epoch) and self._measure is None:
+            self._measure = _Measurement().start()
+
+    def eval_batch_end(self, state: State, logger: Logger) -> None:
+        batch_samples = len(state.batch[0]) if isinstance(state.batch, (list, tuple)) else 0
+        if self._measure is not None:
+            self.eval_per_sample = sum(self._measure.close().values()) / max(1, batch_samples)
+            self._measure = None
+            self._measured_eval = int(state.timestamp.epoch)
+        self.spent['eval'] += self.eval_per_sample * batch_samples * dist.get_world_size()
+
+    # bookkeeping --------------------------------------------------------------------------------------------------
+    @property
+    def spent_total(self) -> float:
+        return float(sum(self.spent.values()))
+
+    def epoch_end(self, state: State, logger: Logger) -> None:
+        self.by_epoch.append(self.spent_total)
+        self._write()
+
+    def fit_end(self, state: State, logger: Logger) -> None:
+        self._write()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            'spent': dict(self.spent),
+            'reused': dict(self.reused),
+            'spent_total': self.spent_total,
+            'reused_total': float(sum(self.reused.values())),
+            'by_epoch': list(self.by_epoch),
+            'wall_seconds': self.wall_seconds,
+            'samples': self.samples,
+            'samples_per_second': self.samples / self.wall_seconds if self.wall_seconds else 0.0,
+        }
+
+    def _write(self) -> None:
+        if self.run_folder and dist.get_global_rank() == 0:
+            body = json.dumps(self.summary(), indent=1).encode()
+            storage.write_bytes(storage.join(self.run_folder, COMPUTE_FILE), body)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            'spent': dict(self.spent),
+            'by_epoch': list(self.by_epoch),
+            'wall_seconds': self.wall_seconds,
+            'samples': self.samples,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.spent = defaultdict(float, state.get('spent', {}))
+        self.by_epoch = list(state.get('by_epoch', []))
+        self.wall_seconds = float(state.get('wall_seconds', 0.0))
+        self.samples = int(state.get('samples', 0))

@@ -1,0 +1,56 @@
+import json
+
+import pytest
+import torch
+from conftest import train_in_process
+
+from algorithms.ledger import ComputeLedger, count_flops, spend
+from algorithms.past_run import PastRun
+from recipes.model import resnet_cifar
+
+
+def test_linear_and_convolution_against_a_hand_count():
+    linear = torch.nn.Linear(5, 3)
+    assert count_flops(linear, torch.rand(4, 5)) == 2 * 4 * 5 * 3  # one multiply and one add per weight and row
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    assert count_flops(conv, torch.rand(2, 3, 10, 10)) == 2 * 2 * 8 * 10 * 10 * 3 * 3 * 3
+
+    def forward_backward(x):
+        linear(x).sum().backward()
+
+    # backward: gradient of the input and of the weight, each as large as the forward
+    assert count_flops(forward_backward, torch.rand(4, 5, requires_grad=True)) == 3 * 2 * 4 * 5 * 3
+
+
+def test_spend_attributes_marked_work_while_counting():
+    from algorithms.ledger import _Measurement
+
+    teacher, student = torch.nn.Linear(6, 2), torch.nn.Linear(6, 2)
+    x = torch.rand(3, 6)
+    measurement = _Measurement().start()
+    student(x)
+    with spend('teacher'):
+        teacher(x)
+        teacher(x)
+    by_purpose = measurement.close()
+    assert by_purpose == {'teacher': 2 * (2 * 3 * 6 * 2), 'student': 2 * 3 * 6 * 2}
+    with spend('teacher'):  # not counting: a no-op
+        teacher(x)
+
+
+def test_a_run_records_what_it_spent(tmp_path):
+    folder = tmp_path / 'run'
+    trainer = train_in_process(f'save_folder={folder}', 'max_duration=1ep', 'data.global_batch_size=128', 'eval_interval=1ep')
+    ledger = next(c for c in trainer.state.callbacks if isinstance(c, ComputeLedger))
+    recorded = json.loads((folder / 'compute.json').read_text())
+    model = resnet_cifar('resnet_20', 10)
+    x, y = torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
+    per_sample = count_flops(lambda: model.loss(model((x, y)), (x, y)).backward()) / 2
+    samples = 11 * 128  # 1,437 digits, drop_last
+    assert recorded['samples'] == samples
+    assert recorded['spent']['student'] == pytest.approx(per_sample * samples, rel=1e-6)
+    assert recorded['spent']['eval'] == pytest.approx(per_sample / 3 * 360, rel=0.01)  # forward only
+    assert recorded['spent_total'] == ledger.spent_total == recorded['spent']['student'] + recorded['spent']['eval']
+    assert recorded['by_epoch'] == [recorded['spent']['student']]  # the epoch's evaluation runs after it ends
+    assert recorded['reused_total'] == 0 and recorded['wall_seconds'] > 0
+    assert PastRun(str(folder)).compute_until('ep1') == recorded['by_epoch'][0]
