@@ -16,6 +16,7 @@ setup(
         'omegaconf',
         'tqdm',
         'matplotlib',
+        'scipy',
     ],
     extras_require={
         'dev': ['pytest', 'moto[server]', 'scikit-learn', 'ruff'],

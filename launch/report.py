@@ -1,0 +1,30 @@
+"""Tables and plots of a sweep's results: ``python launch/report.py RESULTS [--out DIR]``.
+
+RESULTS is the results folder of ``launch/sweep.py`` (local or s3://). Writes ``results.md``, ``results.csv``,
+``accuracy_vs_epoch.png``, ``accuracy_vs_compute.png`` and ``time_to_baseline.png`` into ``--out`` (default
+``RESULTS/report``, or ``reports/BUCKET/PREFIX`` here for S3 results) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from recipes.cli import run_cli
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('results', help='results folder of a sweep, e.g. runs/sweep-digits or s3://BUCKET/sweeps/x')
+    parser.add_argument('--out', default=None, help='where the files go (local folder or s3://)')
+    args = parser.parse_args(argv)
+
+    from recipes.report import write_report
+
+    report = write_report(args.results, args.out)
+    print(report.markdown)
+    print('report: ' + ', '.join(report.files), flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    run_cli(main)

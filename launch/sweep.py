@@ -1,0 +1,43 @@
+"""Train every recipe of a sweep once per seed, then report: ``python launch/sweep.py SWEEP.yaml [key=value ...]``.
+
+Runs go one after another (each under ``composer -n ranks`` when the sweep says ranks > 1) into
+``{results}/{recipe}/seed{seed}``. Finished runs are skipped and a run that died resumes from its newest checkpoint,
+so an interrupted sweep is continued by the same command. ``key=value`` overrides apply to every run.
+When every run has finished, the report (``launch/report.py RESULTS``) is written and its table printed.
+``--dry_run`` prints each run's state and command and starts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from recipes.cli import run_cli
+
+TRAIN = str(Path(__file__).resolve().with_name('train.py'))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('sweep', help='sweep YAML, e.g. yamls/sweeps/digits.yaml')
+    parser.add_argument('overrides', nargs='*', help='key=value overrides for every run, e.g. max_duration=4ep')
+    parser.add_argument('--dry_run', action='store_true', help='print the runs and their commands, start nothing')
+    args = parser.parse_args(argv)
+
+    from recipes.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep, args.overrides)
+    code = run_sweep(sweep, TRAIN, dry_run=args.dry_run)
+    if code or args.dry_run:
+        return code
+
+    from recipes.report import write_report
+
+    report = write_report(sweep.results)
+    print('\n' + report.markdown)
+    print('report: ' + ', '.join(report.files), flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    run_cli(main)

@@ -1,0 +1,293 @@
+"""A study: every recipe of a sweep YAML trained once per seed, one run after another, into one results folder.
+
+A sweep YAML names the results folder (local or ``s3://``), the seeds, the recipe the others are compared with,
+and each recipe as a training YAML plus ``key=value`` overrides::
+
+    results: runs/sweep-digits
+    ranks: 1
+    seeds: [1, 2, 3]
+    baseline: baseline
+    overrides: [data.label_noise=0.4]
+    recipes:
+      baseline: {yaml: yamls/digits/baseline.yaml}
+      kd: {yaml: yamls/digits/kd.yaml, overrides: [algorithms.past_run_distillation.alpha=0.5]}
+
+Run ``(recipe, seed)`` lives in ``{results}/{recipe}/seed{seed}`` and is ``launch/train.py YAML`` with the
+sweep's overrides, then the recipe's, then the command line's, then ``seed``, ``run_name``, ``save_folder`` and
+``autoresume=true`` (set by the sweep alone; later overrides win), so starting the sweep again skips the runs
+whose ``metrics.json`` says finished and continues a run that died from its newest checkpoint. The effective sweep
+is written to ``{results}/sweep.yaml``: the report reads the recipes, seeds and baseline from there.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from recipes import storage
+from recipes.errors import UsageError
+from recipes.history import METRICS_FILE, read_history
+
+__all__ = [
+    'SWEEP_FILE',
+    'Recipe',
+    'Run',
+    'RunState',
+    'Sweep',
+    'load_sweep',
+    'parse_sweep',
+    'plan',
+    'read_manifest',
+    'run_folder',
+    'run_state',
+    'run_sweep',
+]
+
+SWEEP_FILE = 'sweep.yaml'
+SWEEP_KEYS = ('results', 'ranks', 'seeds', 'baseline', 'overrides', 'recipes')
+RECIPE_KEYS = ('yaml', 'overrides')
+SET_BY_SWEEP = ('seed', 'run_name', 'save_folder', 'autoresume')
+_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
+
+
+@dataclass(frozen=True)
+class Recipe:
+    yaml: str
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sweep:
+    results: str
+    seeds: tuple[int, ...]
+    baseline: str
+    recipes: dict[str, Recipe]
+    ranks: int = 1
+    overrides: tuple[str, ...] = ()
+
+    def to_yaml(self) -> str:
+        body = {
+            'results': self.results,
+            'ranks': self.ranks,
+            'seeds': list(self.seeds),
+            'baseline': self.baseline,
+            'overrides': list(self.overrides),
+            'recipes': {name: {'yaml': r.yaml, 'overrides': list(r.overrides)} for name, r in self.recipes.items()},
+        }
+        return yaml.safe_dump(body, sort_keys=False)
+
+
+class RunState(str, Enum):
+    NEW = 'new'  # no metrics.json and no config.yaml yet
+    DIED = 'died'  # started, not finished: autoresume continues it
+    FINISHED = 'finished'
+
+
+@dataclass(frozen=True)
+class Run:
+    recipe: str
+    seed: int
+    folder: str
+    yaml: str
+    overrides: tuple[str, ...]  # the sweep's, the recipe's, the command line's, then the keys the sweep sets
+
+    @property
+    def name(self) -> str:
+        return f'{self.recipe}-s{self.seed}'
+
+
+def run_folder(results: str, recipe: str, seed: int) -> str:
+    return storage.join(results, recipe, f'seed{seed}')
+
+
+def _unknown(source: str, where: str, key: str, allowed: Sequence[str]) -> UsageError:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f' (did you mean {where}{close[0]!r}?)' if close else f' (keys: {", ".join(allowed)})'
+    return UsageError(f'{source}: unknown key {where}{key!r}{hint}')
+
+
+def _overrides(source: str, key: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f'{source}: {key} must be a list of key=value strings, e.g. [data.label_noise=0.4]')
+    return _checked_overrides(source, key, value)
+
+
+def _checked_overrides(source: str, key: str, overrides: Sequence[str]) -> tuple[str, ...]:
+    for override in overrides:
+        name = override.split('=', 1)[0].strip()
+        if '=' not in override or not name:
+            raise UsageError(f'{source}: {key} entry {override!r} is not key=value (for example seed=3)')
+        if name in SET_BY_SWEEP:
+            raise UsageError(
+                f'{source}: {key} sets {name!r}, which the sweep sets for every run ({", ".join(SET_BY_SWEEP)}): '
+                'remove it (seeds go in seeds:, folders under results:)',
+            )
+    return tuple(overrides)
+
+
+def parse_sweep(content: Any, source: str) -> Sweep:
+    """Check a loaded sweep mapping key by key; every mistake is one UsageError naming the key and the fix."""
+    if not isinstance(content, dict):
+        raise UsageError(f'{source} must hold a mapping with the keys {", ".join(SWEEP_KEYS)}')
+    for key in content:
+        if key not in SWEEP_KEYS:
+            raise _unknown(source, '', str(key), SWEEP_KEYS)
+    for key in ('results', 'seeds', 'baseline', 'recipes'):
+        if content.get(key) in (None, '', [], {}):
+            raise UsageError(f'{source}: {key} needs a value (see the sweep YAML format in the README)')
+
+    results = content['results']
+    if not isinstance(results, str):
+        raise UsageError(f'{source}: results must be a local folder or s3://bucket/prefix, not {results!r}')
+    ranks = content.get('ranks', 1)
+    if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
+        raise UsageError(f'{source}: ranks={ranks!r} must be a whole number >= 1 (processes per run)')
+    seeds = content['seeds']
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise UsageError(f'{source}: seeds must be a list of integers, e.g. [1, 2, 3], not {seeds!r}')
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f'{source}: seeds {seeds} repeat a seed: each seed is one independent run')
+
+    recipes_in = content['recipes']
+    if not isinstance(recipes_in, dict):
+        raise UsageError(f'{source}: recipes must map a name to {{yaml: PATH, overrides: [...]}}')
+    recipes: dict[str, Recipe] = {}
+    for name, spec in recipes_in.items():
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise UsageError(f'{source}: recipe name {name!r} must be letters, digits, _ . or - (it names a folder)')
+        if not isinstance(spec, dict):
+            raise UsageError(f'{source}: recipes.{name} must be a mapping {{yaml: PATH, overrides: [...]}}')
+        for key in spec:
+            if key not in RECIPE_KEYS:
+                raise _unknown(source, f'recipes.{name}.', str(key), RECIPE_KEYS)
+        if not isinstance(spec.get('yaml'), str) or not spec['yaml']:
+            raise UsageError(f'{source}: recipes.{name}.yaml needs the path of a training YAML')
+        recipes[name] = Recipe(spec['yaml'], _overrides(source, f'recipes.{name}.overrides', spec.get('overrides')))
+
+    baseline = content['baseline']
+    if baseline not in recipes:
+        raise UsageError(f'{source}: baseline {baseline!r} is not one of the recipes ({", ".join(recipes)})')
+    return Sweep(
+        results=results.rstrip('/') or results,
+        seeds=tuple(seeds),
+        baseline=baseline,
+        recipes=recipes,
+        ranks=ranks,
+        overrides=_overrides(source, 'overrides', content.get('overrides')),
+    )
+
+
+def _parse_yaml(text: str | bytes, source: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UsageError(f'{source} is not valid YAML: {str(e).splitlines()[0]}') from e
+
+
+def load_sweep(path: str, extra_overrides: Sequence[str] = ()) -> Sweep:
+    """Read and check a sweep YAML; ``extra_overrides`` (from the command line) go last in every recipe's overrides.
+
+    Each run's training config is loaded and checked too (YAML present, keys known, values typed), so a typo in
+    the last recipe stops the sweep before the first run starts.
+    """
+    if not os.path.isfile(path):
+        raise UsageError(f'sweep {path} does not exist: pass a sweep YAML such as yamls/sweeps/digits.yaml')
+    with open(path) as f:
+        sweep = parse_sweep(_parse_yaml(f.read(), path), path)
+    extra = _checked_overrides('command line', 'override', extra_overrides)
+    recipes = {name: Recipe(r.yaml, r.overrides + extra) for name, r in sweep.recipes.items()}  # the command line wins
+    sweep = replace(sweep, recipes=recipes)
+
+    from recipes.config import load_config
+
+    for run in plan(sweep)[: len(sweep.recipes)]:
+        if not os.path.isfile(run.yaml):
+            raise UsageError(
+                f'{path}: recipes.{run.recipe}.yaml={run.yaml} does not exist (paths are relative to {os.getcwd()})',
+            )
+        try:
+            load_config(run.yaml, run.overrides)
+        except UsageError as e:
+            raise UsageError(f'{path}: recipe {run.recipe!r}: {e}') from None
+    return sweep
+
+
+def read_manifest(results: str) -> Sweep:
+    """The ``sweep.yaml`` a sweep wrote into its results folder (local or s3://)."""
+    uri = storage.join(results, SWEEP_FILE)
+    if not storage.exists(uri):
+        raise UsageError(f'no {SWEEP_FILE} in {results}: pass the results folder of launch/sweep.py')
+    return parse_sweep(_parse_yaml(storage.read_bytes(uri), uri), uri)
+
+
+def plan(sweep: Sweep) -> list[Run]:
+    """Every run of the sweep, seed by seed, so a sweep stopped early has comparable recipes for its first seeds."""
+    runs = []
+    for seed in sweep.seeds:
+        for name, recipe in sweep.recipes.items():
+            folder = run_folder(sweep.results, name, seed)
+            fixed = (f'seed={seed}', f'run_name={name}-s{seed}', f'save_folder={folder}', 'autoresume=true')
+            runs.append(Run(name, seed, folder, recipe.yaml, (*sweep.overrides, *recipe.overrides, *fixed)))
+    return runs
+
+
+def run_state(folder: str) -> RunState:
+    if storage.exists(storage.join(folder, METRICS_FILE)):
+        return RunState.FINISHED if read_history(folder).get('finished') else RunState.DIED
+    return RunState.DIED if storage.exists(storage.join(folder, 'config.yaml')) else RunState.NEW
+
+
+def command(run: Run, ranks: int, train_script: str) -> list[str]:
+    """``python train.py YAML overrides...``, under ``composer -n ranks`` when ranks > 1."""
+    if ranks == 1:
+        return [sys.executable, train_script, run.yaml, *run.overrides]
+    launcher = Path(sys.executable).with_name('composer')
+    if not launcher.exists():
+        raise UsageError(f'ranks={ranks} needs the composer launcher at {launcher}: install mosaicml in this environment')
+    return [str(launcher), '-n', str(ranks), train_script, run.yaml, *run.overrides]
+
+
+def run_sweep(sweep: Sweep, train_script: str, dry_run: bool = False) -> int:
+    """Train every run that has not finished, streaming its output; the exit status of the first failure, or 0.
+
+    ``dry_run`` prints each run's state and command and starts nothing.
+    """
+    storage.check_reachable(sweep.results)
+    runs = plan(sweep)
+    if not dry_run:
+        storage.write_bytes(storage.join(sweep.results, SWEEP_FILE), sweep.to_yaml().encode())
+    skipped = 0
+    for number, run in enumerate(runs, 1):
+        state = run_state(run.folder)
+        argv = command(run, sweep.ranks, train_script)
+        action = {RunState.NEW: 'start', RunState.DIED: 'resume (started, not finished)', RunState.FINISHED: 'skipped (finished)'}
+        print(f'\n=== [{number}/{len(runs)}] {run.recipe} seed {run.seed}: {action[state]}  {run.folder}', flush=True)
+        if state is RunState.FINISHED:
+            skipped += 1
+            continue
+        print('$ ' + ' '.join(argv), flush=True)
+        if dry_run:
+            continue
+        code = subprocess.call(argv)
+        if code:
+            print(
+                f'run {run.name} failed with exit status {code}: fix the cause and start the sweep again; '
+                'finished runs are skipped and this one resumes',
+                file=sys.stderr, flush=True,
+            )
+            return code
+    verb = 'to train' if dry_run else 'trained'
+    print(f'\nsweep: {len(runs)} runs, {skipped} already finished, {len(runs) - skipped} {verb}', flush=True)
+    return 0
