@@ -1,0 +1,327 @@
+"""A curriculum from per-example scores of past runs: order, pace, prune and reweight the next run's data.
+
+Wu, Dyer and Neyshabur (2021, "When do curricula work?") define a curriculum by a scoring function, an order and a
+pacing function ``g(t)``: at training step ``t`` each batch is drawn uniformly from the ``g(t)`` easiest examples,
+``g`` growing from ``start_fraction * N`` to ``N`` at ``full_at`` of training. Data Diet (Paul et al. 2021) prunes
+the easiest share before training. The scores come from a scores artifact (:mod:`algorithms.scores`).
+
+How the order reaches the data loader: :class:`CurriculumSampler` is a ``DistributedSampler`` subclass (Composer's
+DataSpec requires one under DDP) that yields dataset indices, so the data set must be map-style and addressable by
+index. The recipes' :class:`~recipes.data.MDSImageDataset` is exactly that over streaming's MDS shards: ``ds[i]``
+reads sample ``i`` through ``StreamingDataset.__getitem__``, which fetches the shard holding it (from a local folder
+or ``s3://``) into the node's cache on first use, so the curriculum's order costs no full download and no second
+copy of the data. (Streaming's own iterable mode chooses its order itself and cannot follow a curriculum.)
+
+Determinism and resumption: the sampler's order for an epoch is a pure function of ``(seed, epoch)``: the pool for
+step ``t`` is the ``g(t)`` easiest, and one global batch is drawn from it without replacement by an RNG seeded with
+``(seed, epoch)``; rank ``r`` takes the ``r``-th slice of it, so ranks draw disjoint samples from the same pool.
+Composer calls ``set_epoch`` each epoch and resumes mid-epoch by replaying the epoch's order and skipping the
+finished batches, which yields the same batches as the run that was interrupted. The pacing is per training step,
+so the sampler is told, when it is built, the batch size per rank and the run's ``max_duration``; from those, the
+world size and the data set's length it derives the steps per epoch and the total steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from composer.core import Algorithm, Event, State, Time, TimeUnit
+from composer.loggers import Logger
+from composer.loss import soft_cross_entropy
+from composer.utils import dist
+from torch import Tensor
+from torch.utils.data import DistributedSampler
+
+from algorithms.scores import check_labels, dataset_labels, read_scores
+from recipes.data import MDSImageDataset
+from recipes.errors import UsageError
+
+__all__ = [
+    'ORDERS',
+    'PACINGS',
+    'REWEIGHTS',
+    'CurriculumSampler',
+    'GraNdCurriculum',
+    'curriculum_order',
+    'loss_weights',
+    'pacing_size',
+    'reweighted_loss',
+    'check_pacing',
+    'total_steps',
+]
+
+PACINGS = ('linear', 'quad', 'root', 'step', 'exp', 'log')
+ORDERS = ('easy_first', 'hard_first', 'random')
+REWEIGHTS = ('score', 'inverse')
+_C = 10.0  # the exp and log pacings' sharpness, as Wu et al. set it
+
+
+def pacing_size(
+    pacing: str,
+    step: int,
+    total_steps: int,
+    num_samples: int,
+    start_fraction: float,
+    full_at: float,
+) -> int:
+    """``g(step)``: how many of the easiest examples training may draw from at ``step`` (Wu et al. 2021).
+
+    With ``N0 = start_fraction * N`` and ``x = step / (full_at * total_steps)``: linear ``N0 + (N - N0) x``,
+    quad ``... x^2``, root ``... x^0.5``, step ``N0 + N floor(x)``, exp ``N0 + (N - N0) (e^(10x) - 1) / (e^10 - 1)``,
+    log ``N0 + (N - N0) (1 + ln(x + e^-10) / 10)``; the result is rounded down (a hair of tolerance absorbs
+    floating-point error at whole numbers) and capped at ``N``.
+    """
+    check_pacing(pacing, start_fraction, full_at)
+    n0 = start_fraction * num_samples
+    x = step / (full_at * total_steps)
+    grow = num_samples - n0
+    if pacing == 'linear':
+        size = n0 + grow * x
+    elif pacing == 'quad':
+        size = n0 + grow * x**2
+    elif pacing == 'root':
+        size = n0 + grow * math.sqrt(x)
+    elif pacing == 'step':
+        size = n0 + num_samples * math.floor(x)
+    elif pacing == 'exp':
+        size = n0 + grow * math.expm1(_C * min(x, 1.0)) / math.expm1(_C)
+    else:
+        size = n0 + grow * (1.0 + math.log(x + math.exp(-_C)) / _C)
+    return min(math.floor(size + 1e-6), num_samples)
+
+
+def check_pacing(pacing: str, start_fraction: float, full_at: float) -> None:
+    if pacing not in PACINGS:
+        raise ValueError(f'pacing={pacing!r} is not a pacing function: choose one of {", ".join(PACINGS)}')
+    if not 0.0 < start_fraction <= 1.0:
+        raise ValueError(f'start_fraction={start_fraction} is out of range: use a share in (0, 1]')
+    if not 0.0 < full_at <= 1.0:
+        raise ValueError(f'full_at={full_at} is out of range: use a share of training in (0, 1]')
+
+
+def total_steps(max_duration: str | Time, steps_per_epoch: int, global_batch_size: int) -> int:
+    """The training steps of ``max_duration`` (``160ep``, ``6000ba`` or ``100000sp``)."""
+    duration = Time.from_timestring(max_duration) if isinstance(max_duration, str) else max_duration
+    if duration.unit == TimeUnit.EPOCH:
+        return duration.value * steps_per_epoch
+    if duration.unit == TimeUnit.BATCH:
+        return duration.value
+    if duration.unit == TimeUnit.SAMPLE:
+        return duration.value // global_batch_size
+    raise ValueError(f'max_duration={max_duration} must be in epochs (ep), batches (ba) or samples (sp) for a curriculum')
+
+
+def curriculum_order(scores: np.ndarray, order: str, prune_fraction: float, seed: int) -> np.ndarray:
+    """The dataset indices training draws from, the first ones first: the easiest ``prune_fraction`` dropped.
+
+    Lower scores are easier; ties keep index order. ``random`` orders the kept examples by a permutation drawn from
+    ``seed``, fixed for the whole run (Wu et al.'s control: pacing without a meaningful order).
+    """
+    if order not in ORDERS:
+        raise ValueError(f'order={order!r} is not an order: choose one of {", ".join(ORDERS)}')
+    if not 0.0 <= prune_fraction < 1.0:
+        raise ValueError(f'prune_fraction={prune_fraction} is out of range: use a share in [0, 1)')
+    easiest_first = np.argsort(scores, kind='stable')
+    kept = easiest_first[round(prune_fraction * len(scores)) :]
+    if order == 'hard_first':
+        return kept[::-1].copy()
+    if order == 'random':
+        return kept[np.random.default_rng(seed).permutation(len(kept))]
+    return kept
+
+
+def loss_weights(scores: np.ndarray, kept: np.ndarray, reweight: str) -> np.ndarray:
+    """Per-example loss weights (float32, one per dataset index) with mean 1 over the ``kept`` examples.
+
+    ``score``: proportional to the score (hard examples weigh more). ``inverse``: proportional to
+    ``1 / (score + mean score)``, so easy examples weigh more while no weight exceeds ``1 / mean`` of the scale.
+    Scores must be non-negative (every scoring method here gives such scores).
+    """
+    if reweight not in REWEIGHTS:
+        raise ValueError(f'reweight={reweight!r} is not a weighting: choose one of {", ".join(REWEIGHTS)} or None')
+    kept_scores = scores[kept].astype(np.float64)
+    mean = kept_scores.mean()
+    if kept_scores.min() < 0 or mean <= 0:
+        raise ValueError(f'reweight={reweight} needs non-negative scores with a positive mean: use reweight=None')
+    raw = scores.astype(np.float64) if reweight == 'score' else 1.0 / (scores.astype(np.float64) + mean)
+    return (raw / raw[kept].mean()).astype(np.float32)
+
+
+def reweighted_loss(outputs: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
+    """``mean_i(w_i * CE(outputs_i, targets_i))`` for class-index or soft targets."""
+    per_example = soft_cross_entropy(outputs, targets, reduction='none')
+    return (weights.to(per_example.dtype) * per_example).mean()
+
+
+class CurriculumSampler(DistributedSampler):
+    """Yield this rank's share of each step's batch, drawn from the ``g(t)`` first indices of ``order``.
+
+    Args:
+        dataset: the training data (map-style, addressable by index).
+        order: the dataset indices to draw from, easiest first (see :func:`curriculum_order`).
+        batch_size: the batch size per rank (the DataLoader's).
+        max_duration: the run's duration (``160ep``, ``6000ba`` or ``...sp``).
+        pacing, start_fraction, full_at: see :func:`pacing_size`.
+        num_replicas, rank: the world size and this rank.
+        seed: the run's seed; an epoch's order depends only on it and the epoch.
+
+    An epoch is ``len(order) // (batch_size * num_replicas)`` steps. While ``g(t)`` is smaller than the global batch,
+    the pool is the global batch's size, so a batch never repeats an example.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        order: np.ndarray,
+        *,
+        batch_size: int,
+        max_duration: str | Time,
+        pacing: str,
+        start_fraction: float,
+        full_at: float,
+        num_replicas: int,
+        rank: int,
+        seed: int,
+    ) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        check_pacing(pacing, start_fraction, full_at)
+        self.order = np.asarray(order, dtype=np.int64)
+        self.batch_size = batch_size
+        self.global_batch_size = batch_size * num_replicas
+        self.steps_per_epoch = len(self.order) // self.global_batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f'{len(self.order)} examples to draw from cannot fill one global batch of {self.global_batch_size}: '
+                'lower prune_fraction or data.global_batch_size',
+            )
+        self.total_steps = total_steps(max_duration, self.steps_per_epoch, self.global_batch_size)
+        if self.total_steps <= 0:
+            raise ValueError(f'max_duration={max_duration} is shorter than one training step')
+        self.pacing = pacing
+        self.start_fraction = start_fraction
+        self.full_at = full_at
+
+    def pool_size(self, step: int) -> int:
+        """How many of the first indices of ``order`` step ``step`` draws from."""
+        size = pacing_size(self.pacing, step, self.total_steps, len(self.order), self.start_fraction, self.full_at)
+        return max(size, self.global_batch_size)
+
+    def epoch_batches(self, epoch: int) -> np.ndarray:
+        """This rank's indices for each step of ``epoch``, ``[steps_per_epoch, batch_size]``."""
+        rng = np.random.default_rng((self.seed, epoch))
+        lo, hi = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
+        batches = np.empty((self.steps_per_epoch, self.batch_size), dtype=np.int64)
+        for s in range(self.steps_per_epoch):
+            pool = self.pool_size(epoch * self.steps_per_epoch + s)
+            batches[s] = self.order[rng.choice(pool, size=self.global_batch_size, replace=False)[lo:hi]]
+        return batches
+
+    def __iter__(self):
+        return iter(self.epoch_batches(self.epoch).ravel().tolist())
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch * self.batch_size
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+class GraNdCurriculum(Algorithm):
+    """Train on the data in an order, pace and subset chosen by per-example scores from past runs.
+
+    Args:
+        scores: a scores artifact (``PATH.npy``, local or ``s3://``) from ``launch/score.py``; lower is easier.
+        order: ``easy_first``, ``hard_first`` or ``random`` (pacing alone, the control).
+        pacing: ``linear``, ``quad``, ``root``, ``step``, ``exp`` or ``log`` (:func:`pacing_size`).
+        start_fraction: share of the (kept) data available at step 0.
+        full_at: share of training after which all the kept data is available.
+        prune_fraction: share of the easiest examples dropped before anything else (Data Diet).
+        reweight: ``None``, ``score`` or ``inverse``: per-example loss weights, mean 1 (:func:`loss_weights`).
+        batch_size: the batch size per rank; max_duration: the run's duration. The pacing is per step.
+
+    The order enters through :meth:`train_sampler`, which the trainer uses as the training DataLoader's sampler; it
+    checks the scores against the data set's length and labels, so a mismatch stops the run before it trains.
+    Events: ``AFTER_LOSS`` only with ``reweight``: the loss is recomputed from ``state.outputs`` as the weighted
+    mean of per-example cross-entropies, weights looked up by the dataset indices in ``batch[2]``. (AFTER_* events
+    run in reverse order, so list this algorithm after one that changes the targets at BEFORE_LOSS, such as
+    label_smoothing, for the weighted loss to see them.) The state dict holds the scores' digest: resuming with
+    other scores, which would give another order, is refused.
+    """
+
+    def __init__(
+        self,
+        scores: str,
+        order: str = 'easy_first',
+        pacing: str = 'linear',
+        start_fraction: float = 0.2,
+        full_at: float = 0.8,
+        prune_fraction: float = 0.0,
+        reweight: str | None = None,
+        *,
+        batch_size: int,
+        max_duration: str | Time,
+    ) -> None:
+        if order not in ORDERS:
+            raise ValueError(f'order={order!r} is not an order: choose one of {", ".join(ORDERS)}')
+        if reweight is not None and reweight not in REWEIGHTS:
+            raise ValueError(f'reweight={reweight!r} is not a weighting: choose one of {", ".join(REWEIGHTS)} or null')
+        if not 0.0 <= prune_fraction < 1.0:
+            raise ValueError(f'prune_fraction={prune_fraction} is out of range: use a share in [0, 1)')
+        check_pacing(pacing, start_fraction, full_at)
+        self.scores_uri = scores
+        self.scores, self.metadata = read_scores(scores)
+        self.order = order
+        self.pacing = pacing
+        self.start_fraction = start_fraction
+        self.full_at = full_at
+        self.prune_fraction = prune_fraction
+        self.reweight = reweight
+        self.batch_size = batch_size
+        self.max_duration = max_duration
+        self.scores_sha256 = _sha256(self.scores)
+        self.weights: Tensor | None = None
+
+    def train_sampler(self, dataset: MDSImageDataset, seed: int) -> CurriculumSampler:
+        """The training sampler: checks the scores against ``dataset``, then orders, prunes and paces it."""
+        check_labels(self.scores_uri, self.scores, self.metadata, dataset_labels(dataset))
+        kept = curriculum_order(self.scores, self.order, self.prune_fraction, seed)
+        if self.reweight is not None:
+            self.weights = torch.from_numpy(loss_weights(self.scores, kept, self.reweight))
+        return CurriculumSampler(
+            dataset,
+            kept,
+            batch_size=self.batch_size,
+            max_duration=self.max_duration,
+            pacing=self.pacing,
+            start_fraction=self.start_fraction,
+            full_at=self.full_at,
+            num_replicas=dist.get_world_size(),
+            rank=dist.get_global_rank(),
+            seed=seed,
+        )
+
+    def match(self, event: Event, state: State) -> bool:
+        return event == Event.AFTER_LOSS and self.weights is not None
+
+    def apply(self, event: Event, state: State, logger: Logger) -> None:
+        assert self.weights is not None
+        outputs, targets, indices = state.outputs, state.batch[1], state.batch[2]
+        if self.weights.device != outputs.device:
+            self.weights = self.weights.to(outputs.device)
+        state.loss = reweighted_loss(outputs, targets, self.weights[indices])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), 'scores_sha256': self.scores_sha256}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state.get('scores_sha256')
+        if saved != self.scores_sha256:
+            raise UsageError(
+                f'the checkpoint trained a curriculum with other scores than {self.scores_uri} '
+                '(their digests differ): resume with the scores artifact the run started with',
+            )

@@ -1,0 +1,124 @@
+"""The scores artifact: one float32 per training example, indexed by dataset index, with its metadata beside it.
+
+An artifact named ``PATH.npy`` (local or ``s3://``) is two files:
+
+* ``PATH.npy``: the scores, a 1-D float32 array;
+* ``PATH.json``: what they are (``method``, ``runs``, ``checkpoints``), which data they belong to
+  (``dataset``: ``name``, ``size``, ``label_sha256``) and what they cost (``seconds``, ``compute``).
+
+The ``.json`` is written last and readers require it, so an interrupted write is never read; each file is written
+whole (:func:`recipes.storage.write_bytes`). The label fingerprint ties the scores to the exact labels they were
+computed against, label noise included: scores of another data set, split or noise draw are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from recipes import storage
+from recipes.data import MDSImageDataset
+from recipes.errors import UsageError
+
+__all__ = [
+    'MAKE_SCORES',
+    'artifact_paths',
+    'check_labels',
+    'dataset_labels',
+    'label_fingerprint',
+    'read_scores',
+    'write_scores',
+]
+
+MAKE_SCORES = 'compute it with `python launch/score.py --run RUN --checkpoints ep2,ep3 --method el2n --out PATH.npy`'
+
+
+def artifact_paths(uri: str) -> tuple[str, str]:
+    """``(PATH.npy, PATH.json)`` for an artifact named with or without its ``.npy`` suffix."""
+    base = uri[: -len('.npy')] if uri.endswith('.npy') else uri
+    return f'{base}.npy', f'{base}.json'
+
+
+def label_fingerprint(labels: np.ndarray) -> str:
+    """sha256 of the labels as little-endian int64, in dataset order."""
+    return hashlib.sha256(np.ascontiguousarray(labels, dtype='<i8').tobytes()).hexdigest()
+
+
+def dataset_labels(dataset: MDSImageDataset, progress: bool = False) -> np.ndarray:
+    """The labels ``dataset`` yields (label noise applied), as int64 in index order."""
+    n = len(dataset)
+    items = tqdm(range(n), desc='reading labels', disable=not progress, unit='label')
+    return np.fromiter((dataset.label(dataset.clean_label(i), i) for i in items), dtype=np.int64, count=n)
+
+
+def write_scores(uri: str, scores: np.ndarray, metadata: dict[str, Any]) -> None:
+    """Write ``scores`` (1-D float32) and ``metadata`` as the artifact ``uri``; the ``.json`` goes last."""
+    if scores.dtype != np.float32 or scores.ndim != 1:
+        raise ValueError(f'scores must be a 1-D float32 array, got {scores.dtype} with shape {scores.shape}')
+    npy, meta = artifact_paths(uri)
+    buffer = io.BytesIO()
+    np.save(buffer, scores, allow_pickle=False)
+    storage.write_bytes(npy, buffer.getvalue())
+    storage.write_bytes(meta, json.dumps(metadata, indent=1, sort_keys=True).encode())
+
+
+def _load_array(npy: str) -> np.ndarray:
+    try:
+        return np.load(io.BytesIO(storage.read_bytes(npy)), allow_pickle=False)
+    except UsageError:
+        raise UsageError(f'scores file {npy} does not exist although its .json does: {MAKE_SCORES}') from None
+    except ValueError as e:
+        raise UsageError(f'{npy} is not a .npy array ({e}): {MAKE_SCORES}') from e
+
+
+def read_scores(uri: str, labels: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The scores and metadata of artifact ``uri``, checked; with ``labels``, checked against those labels too.
+
+    Every problem is a :class:`UsageError` naming the file: no artifact (or a half-written one, without its
+    ``.json``), not a 1-D float32 array, NaN or infinite values, and (see :func:`check_labels`) a length or a
+    label fingerprint other than the data set's.
+    """
+    npy, meta = artifact_paths(uri)
+    storage.check_reachable(npy)
+    if not storage.exists(meta):
+        raise UsageError(f'no scores artifact at {npy} ({meta} is missing, or its write did not finish): {MAKE_SCORES}')
+    try:
+        metadata = json.loads(storage.read_bytes(meta))
+    except json.JSONDecodeError as e:
+        raise UsageError(f'{meta} is not JSON ({e.msg}): {MAKE_SCORES}') from e
+    scores = _load_array(npy)
+    if scores.dtype != np.float32 or scores.ndim != 1:
+        raise UsageError(
+            f'{npy} holds {scores.dtype} with shape {scores.shape}, not a 1-D float32 array: {MAKE_SCORES}',
+        )
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if len(bad):
+        raise UsageError(
+            f'{npy} holds {len(bad)} NaN or infinite score(s) (first at index {bad[0]}): '
+            'score again from checkpoints that trained without diverging',
+        )
+    if labels is not None:
+        check_labels(uri, scores, metadata, labels)
+    return scores, metadata
+
+
+def check_labels(uri: str, scores: np.ndarray, metadata: dict[str, Any], labels: np.ndarray) -> None:
+    """Refuse scores of another data set: their length and label fingerprint must match ``labels``."""
+    npy, _ = artifact_paths(uri)
+    if len(scores) != len(labels):
+        raise UsageError(
+            f'{npy} scores {len(scores)} examples but the training data has {len(labels)}: '
+            'score the data set this run trains on',
+        )
+    expected = label_fingerprint(labels)
+    found = metadata.get('dataset', {}).get('label_sha256')
+    if found != expected:
+        raise UsageError(
+            f'{npy} was computed on other labels (label_sha256 {str(found)[:12]}..., this run has {expected[:12]}...): '
+            'score with a past run of the same data set and the same data.label_noise and label_noise_seed',
+        )

@@ -1,0 +1,207 @@
+"""The curriculum: pacing formulas, pools, pruning, reweighting, rank disjointness, resumption and its errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import TINY, run_cli, train_in_process
+
+from algorithms.curriculum import (
+    PACINGS,
+    CurriculumSampler,
+    curriculum_order,
+    loss_weights,
+    pacing_size,
+    reweighted_loss,
+    total_steps,
+)
+from algorithms.past_run import load_checkpoint_state
+from algorithms.scores import dataset_labels, label_fingerprint, read_scores, write_scores
+from recipes.config import load_config
+from recipes.data import MDSImageDataset, resolve_root
+from recipes.errors import UsageError
+from recipes.trainer import build_trainer
+
+RECIPE = 'yamls/digits/grand_curriculum.yaml'
+ALG = 'algorithms.grand_curriculum'
+
+
+def expected_size(pacing: str, t: int, total: int, n: int, b: float, a: float) -> int:
+    x, n0 = t / (a * total), b * n
+    value = {
+        'linear': n0 + (n - n0) * x,
+        'quad': n0 + (n - n0) * x**2,
+        'root': n0 + (n - n0) * x**0.5,
+        'step': n0 + n * math.floor(x),
+        'exp': n0 + (n - n0) * (math.exp(10 * min(x, 1)) - 1) / (math.exp(10) - 1),
+        'log': n0 + (n - n0) * (1 + math.log(x + math.exp(-10)) / 10),
+    }[pacing]
+    return min(math.floor(value + 1e-6), n)
+
+
+@pytest.mark.parametrize('pacing', PACINGS)
+def test_pacing_size_follows_its_formula_starts_at_b_n_and_caps_at_n(pacing: str) -> None:
+    n, total, b, a = 1000, 200, 0.2, 0.8
+    assert pacing_size(pacing, 0, total, n, b, a) == 200
+    for t in (1, 17, 50, 80, 120, 159):
+        assert pacing_size(pacing, t, total, n, b, a) == expected_size(pacing, t, total, n, b, a), t
+    assert [pacing_size(pacing, t, total, n, b, a) for t in (160, 199, 400)] == [n, n, n]
+    sizes = [pacing_size(pacing, t, total, n, b, a) for t in range(total)]
+    assert sizes == sorted(sizes)
+    assert pacing_size('linear', 40, total, n, b, a) == 200 + 800 * 40 // 160  # a hand-checked value: 400
+
+
+def test_total_steps_from_epochs_batches_or_samples() -> None:
+    assert [total_steps(d, 11, 128) for d in ('3ep', '7ba', '1000sp')] == [33, 7, 7]
+    with pytest.raises(ValueError, match='max_duration'):
+        total_steps('0.5dur', 11, 128)
+
+
+def sampler(order: np.ndarray, rank: int = 0, replicas: int = 1, **kw) -> CurriculumSampler:
+    args = dict(batch_size=8, max_duration='4ep', pacing='linear', start_fraction=0.1, full_at=0.5, seed=3)
+    return CurriculumSampler(range(len(order)), order, num_replicas=replicas, rank=rank, **{**args, **kw})
+
+
+def test_each_batch_comes_from_the_current_pool_and_epochs_replay() -> None:
+    order = np.random.default_rng(0).permutation(400)
+    s = sampler(order)
+    assert (s.steps_per_epoch, s.total_steps, len(s)) == (50, 200, 400)
+    pools = []
+    for epoch in range(4):
+        s.set_epoch(epoch)
+        batches = np.array(list(s)).reshape(-1, 8)
+        for step, batch in enumerate(batches):
+            t = epoch * 50 + step
+            pool = s.pool_size(t)
+            pools.append(pool)
+            assert pool == max(pacing_size('linear', t, 200, 400, 0.1, 0.5), 8)
+            assert set(batch) <= set(order[:pool].tolist()), t
+            assert len(set(batch)) == 8
+    assert pools[0] == 40 and pools[-1] == 400 and pools == sorted(pools)
+    s.set_epoch(1)
+    fresh = sampler(order)
+    fresh.set_epoch(1)
+    assert list(s) == list(s) == list(fresh)
+    fresh.set_epoch(2)
+    assert list(fresh) != list(s)
+
+
+def test_ranks_draw_disjoint_halves_of_one_global_batch() -> None:
+    order = np.arange(300)[::-1].copy()
+    ranks = [sampler(order, rank=r, replicas=2, pacing='root') for r in (0, 1)]
+    for s in ranks:
+        s.set_epoch(2)
+    b0, b1 = (np.array(list(s)).reshape(-1, 8) for s in ranks)
+    assert len(b0) == len(b1) == 300 // 16
+    for step, (x, y) in enumerate(zip(b0, b1, strict=True)):
+        assert not set(x) & set(y), step
+        assert set(x) | set(y) <= set(order[: ranks[0].pool_size(2 * len(b0) + step)].tolist())
+
+
+def test_pruning_drops_exactly_the_easiest_share_and_orders_the_rest() -> None:
+    scores = np.random.default_rng(1).random(1000).astype(np.float32)
+    easiest = set(np.argsort(scores)[:250].tolist())
+    easy = curriculum_order(scores, 'easy_first', 0.25, seed=0)
+    assert len(easy) == 750 and not easiest & set(easy.tolist())
+    assert np.all(np.diff(scores[easy]) >= 0)
+    hard = curriculum_order(scores, 'hard_first', 0.25, seed=0)
+    assert np.array_equal(hard, easy[::-1])
+    shuffled = curriculum_order(scores, 'random', 0.25, seed=0)
+    assert sorted(shuffled.tolist()) == sorted(easy.tolist()) and not np.array_equal(shuffled, easy)
+    assert np.array_equal(shuffled, curriculum_order(scores, 'random', 0.25, seed=0))
+
+
+def test_loss_weights_have_mean_one_and_weight_the_per_example_loss() -> None:
+    scores = np.array([0.0, 1.0, 2.0, 5.0], dtype=np.float32)
+    kept = np.array([1, 2, 3])
+    by_score = loss_weights(scores, kept, 'score')
+    np.testing.assert_allclose(by_score[kept], [0.375, 0.75, 1.875], rtol=1e-6)
+    inverse = loss_weights(scores, kept, 'inverse')
+    raw = 1 / (scores + 8 / 3)
+    np.testing.assert_allclose(inverse, raw / raw[kept].mean(), rtol=1e-6)
+    assert abs(inverse[kept].mean() - 1) < 1e-6 and inverse[1] > inverse[3]
+    logits, targets = torch.randn(4, 10), torch.tensor([1, 2, 3, 4])
+    weights = torch.tensor([0.5, 1.0, 1.5, 1.0])
+    manual = (weights * F.cross_entropy(logits, targets, reduction='none')).mean()
+    assert torch.allclose(reweighted_loss(logits, targets, weights), manual)
+    assert torch.allclose(reweighted_loss(logits, targets, torch.ones(4)), F.cross_entropy(logits, targets))
+
+
+@pytest.fixture(scope='module')
+def digits_labels() -> np.ndarray:
+    return dataset_labels(MDSImageDataset(resolve_root('digits', None), 'train', 10))
+
+
+def artifact(path: Path, labels: np.ndarray, scores: np.ndarray | None = None, **meta) -> str:
+    scores = np.random.default_rng(0).random(len(labels)).astype(np.float32) if scores is None else scores
+    dataset = {'name': 'digits', 'size': len(labels), 'label_sha256': label_fingerprint(labels)}
+    write_scores(str(path), scores, {'method': 'el2n', 'dataset': dataset, **meta})
+    return str(path)
+
+
+def build(*overrides: str):
+    return build_trainer(load_config(RECIPE, [*TINY, *overrides]))
+
+
+def test_scores_errors_stop_the_run_before_training(tmp_path: Path, digits_labels: np.ndarray) -> None:
+    good = artifact(tmp_path / 'good.npy', digits_labels)
+    assert np.array_equal(read_scores(good, digits_labels)[0], np.load(good))
+    cases = {
+        'missing': (str(tmp_path / 'none.npy'), 'no scores artifact'),
+        'short': (artifact(tmp_path / 'short.npy', digits_labels[:-1]), 'scores 1436 examples but the training data has 1437'),
+        'labels': (artifact(tmp_path / 'other.npy', (digits_labels + 1) % 10), 'computed on other labels'),
+        'nan': (artifact(tmp_path / 'nan.npy', digits_labels, np.full(1437, np.nan, np.float32)), '1437 NaN or infinite'),
+        'inf': (artifact(tmp_path / 'inf.npy', digits_labels, np.array([np.inf] + [0.0] * 1436, np.float32)), 'index 0'),
+    }
+    for uri, message in cases.values():
+        with pytest.raises(UsageError, match=message):
+            build(f'{ALG}.scores={uri}')
+    (tmp_path / 'half.npy').write_bytes((tmp_path / 'good.npy').read_bytes())  # a write cut off before its .json
+    (tmp_path / 'f64.npy').write_bytes((tmp_path / 'good.npy').read_bytes())
+    (tmp_path / 'f64.json').write_bytes((tmp_path / 'good.json').read_bytes())
+    np.save(tmp_path / 'f64.npy', np.zeros(1437))
+    for uri, message in ((tmp_path / 'half.npy', 'half.json is missing'), (tmp_path / 'f64.npy', 'float64')):
+        with pytest.raises(UsageError, match=message):
+            read_scores(str(uri), digits_labels)
+    with pytest.raises(UsageError, match='prune_fraction=1.0'):
+        build(f'{ALG}.scores={good}', f'{ALG}.prune_fraction=1.0')
+
+
+def test_resumption_is_exact_and_refuses_other_scores(tmp_path: Path, digits_labels: np.ndarray) -> None:
+    scores = artifact(tmp_path / 'el2n.npy', digits_labels)
+    args = [f'{ALG}.scores={scores}', f'{ALG}.reweight=inverse', f'{ALG}.prune_fraction=0.1', 'callbacks.record_scores={}',
+            'max_duration=2ba', 'eval_interval=2ba', 'save_interval=1ba']
+    train_in_process(*args, f'save_folder={tmp_path}/whole', recipe=RECIPE)
+    resumed = train_in_process(*args, f'save_folder={tmp_path}/resumed', f'load_path={tmp_path}/whole/ep0-ba1-rank0.pt',
+                               recipe=RECIPE)
+    assert int(resumed.state.timestamp.batch) == 2
+    a, b = (load_checkpoint_state(f'{tmp_path}/{run}/ep0-ba2-rank0.pt') for run in ('whole', 'resumed'))
+    for name, weight in a['model'].items():
+        assert torch.equal(weight, b['model'][name]), name
+    records = [state['callbacks']['RecordScores']['record'] for state in (a, b)]
+    assert int(records[0]['visits'].sum()) == 2 * 32
+    for name, value in records[0].items():
+        torch.testing.assert_close(value, records[1][name], rtol=0, atol=0, equal_nan=True)
+    first = load_checkpoint_state(f'{tmp_path}/whole/ep0-ba1-rank0.pt')['model']
+    assert not torch.equal(first['module.fc.weight'], a['model']['module.fc.weight'])
+    other = artifact(tmp_path / 'other.npy', digits_labels, np.ones(1437, np.float32))
+    with pytest.raises(UsageError, match='other scores'):
+        build(*args, f'{ALG}.scores={other}', f'load_path={tmp_path}/whole/ep0-ba1-rank0.pt')
+
+
+def test_two_ranks_cover_the_pool_once_per_step(tmp_path: Path, digits_labels: np.ndarray) -> None:
+    # A pool exactly one global batch wide: each step must take all of it, half per rank, or some visit repeats.
+    scores = artifact(tmp_path / 'el2n.npy', digits_labels)
+    folder = tmp_path / 'run'
+    result = run_cli('train.py', RECIPE, *TINY, f'{ALG}.scores={scores}', f'{ALG}.pacing=step', f'{ALG}.full_at=1.0',
+                     f'{ALG}.start_fraction=0.01', 'callbacks.record_scores={}', f'save_folder={folder}', ranks=2)
+    assert result.returncode == 0, result.stderr[-3000:]
+    visits = load_checkpoint_state(str(folder / 'ep0-ba4-rank0.pt'))['callbacks']['RecordScores']['record']['visits']
+    pool = np.argsort(np.load(scores), kind='stable')[:32]
+    assert visits[pool].tolist() == [4] * 32
+    assert int(visits.sum()) == 4 * 32
