@@ -170,10 +170,12 @@ def collect(results: str) -> tuple[str, dict[str, list[RunResult]], list[str]]:
 
 
 def time_unit(runs: Sequence[RunResult]) -> str:
-    """'epoch' when every run evaluates once per epoch (strictly increasing epochs), else 'batch'."""
-    if all(all(a < b for a, b in zip(r.epochs, r.epochs[1:], strict=False)) for r in runs):
-        return 'epoch'
-    return 'batch'
+    """'epoch' when every run evaluates at the ends of epochs (batch = epoch x batches per epoch), else 'batch'."""
+    at_epoch_ends = all(
+        r.epochs[0] >= 1 and all(b * r.epochs[0] == e * r.batches[0] for e, b in zip(r.epochs, r.batches, strict=True))
+        for r in runs
+    )
+    return 'epoch' if at_epoch_ends else 'batch'
 
 
 @dataclass(frozen=True)

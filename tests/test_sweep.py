@@ -64,7 +64,7 @@ def test_sweep_trains_every_recipe_and_seed_then_reports(tmp_path):
         rows = {row['recipe']: row for row in csv.DictReader(f)}
     assert list(rows) == ['baseline', 'smoothing']
     for recipe, accuracies in finals.items():
-        assert rows[recipe]['n'] == '2'
+        assert (rows[recipe]['n'], rows[recipe]['to_baseline_unit']) == ('2', 'batch')  # one eval, mid-epoch
         assert float(rows[recipe]['final_mean']) == pytest.approx(sum(accuracies) / 2, abs=1e-12)
     table = [line for line in result.stdout.splitlines() if line.startswith(('| baseline | 2 |', '| smoothing | 2 |'))]
     assert len(table) == 2  # the table is printed
