@@ -145,7 +145,7 @@ def artifact(path: Path, labels: np.ndarray, scores: np.ndarray | None = None, *
 
 
 def build(*overrides: str):
-    return build_trainer(load_config(RECIPE, [*TINY, *overrides]))
+    return build_trainer(load_config(RECIPE, [*TINY, 'save_folder=null', *overrides]))
 
 
 def test_scores_errors_stop_the_run_before_training(tmp_path: Path, digits_labels: np.ndarray) -> None:
