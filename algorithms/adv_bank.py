@@ -164,9 +164,9 @@ class AdversarialBank:
             self._stream = StreamingDataset(remote=root, local=_local_cache(root, cache), shuffle=False)
         else:
             self._stream = StreamingDataset(local=root, shuffle=False)
-        if len(self._stream) != int(self.metadata['size']):
+        if self._stream.num_samples != int(self.metadata['size']):
             raise UsageError(
-                f'adversarial bank {root} holds {len(self._stream)} examples but {BANK_FILE} says '
+                f'adversarial bank {root} holds {self._stream.num_samples} examples but {BANK_FILE} says '
                 f'{self.metadata["size"]}: it was modified after it was built; rebuild it',
             )
         self.root = root
@@ -186,7 +186,7 @@ class AdversarialBank:
         return list(self.metadata['checkpoints'])
 
     def __len__(self) -> int:
-        return len(self._stream)
+        return self._stream.num_samples  # len(StreamingDataset) is one rank's share of an epoch
 
     def __getitem__(self, index: int) -> tuple[Tensor, int, int, int]:
         sample = self._stream[index]

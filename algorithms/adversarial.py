@@ -76,13 +76,19 @@ def parse_pixel_value(text: str | float, name: str) -> float:
         raise UsageError(f'{name}={text!r} is not a number: write it as a fraction of the pixel range, e.g. 8/255') from None
 
 
+def _pixels(value: float) -> str:
+    """``0.0314 (8/255)``: a value as a share of the pixel range and in grey levels."""
+    return f'{value:.4g} ({value * 255:.3g}/255)'
+
+
 def check_attack(eps: float, step_size: float, steps: int, prefix: str = '--') -> None:
     """Refuse attack parameters outside their range, naming the option (``{prefix}eps``) and a valid value."""
     if not 0 < eps <= 1:
-        raise UsageError(f'{prefix}eps={eps:g} is out of range: use a radius in (0, 1] of the pixel range, e.g. 8/255')
+        raise UsageError(f'{prefix}eps={_pixels(eps)} is out of range: use a radius in (0, 1], e.g. 8/255')
     if not 0 < step_size <= eps:
         raise UsageError(
-            f'{prefix}step_size={step_size:g} is out of range: use a step in (0, eps={eps:g}], e.g. eps/4 (2/255 for 8/255)',
+            f'{prefix}step_size={_pixels(step_size)} is out of range: use a step in (0, eps={_pixels(eps)}], '
+            'e.g. eps/4 (2/255 for 8/255)',
         )
     if steps < 1:
         raise UsageError(f'{prefix}steps={steps} is out of range: use at least 1 (1 with step_size=eps is FGSM)')

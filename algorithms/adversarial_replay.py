@@ -41,11 +41,19 @@ __all__ = [
 ]
 
 
+def _keep_in_graph(out: Tensor, *params: Tensor | None) -> Tensor:
+    """``out`` plus zero times ``params``: parameters that served no row get a zero gradient instead of none."""
+    present = [p.sum() for p in params if p is not None]
+    return out + 0 * sum(present) if present else out
+
+
 class DualBatchNorm2d(nn.BatchNorm2d):
     """A BatchNorm2d (the main one, under the original parameter names) with an auxiliary twin ``aux``.
 
     In training mode the last :attr:`num_aux` rows of the input go through ``aux`` and the others through the
-    main BatchNorm, each updating only its own statistics; in eval mode every row uses the main one.
+    main BatchNorm, each updating only its own statistics; in eval mode every row uses the main one. In a training
+    forward where one of the two serves no row, its parameters still join the graph with a zero gradient, so DDP
+    (which expects every parameter to get a gradient) accepts microbatches of clean rows only or bank rows only.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
@@ -64,11 +72,13 @@ class DualBatchNorm2d(nn.BatchNorm2d):
         return dual.train(bn.training)
 
     def forward(self, x: Tensor) -> Tensor:
-        num_aux = self.num_aux if self.training else 0
-        if num_aux == 0:
+        if not self.training:
             return super().forward(x)
-        if num_aux >= len(x):
-            return self.aux(x)
+        num_aux = min(self.num_aux, len(x))
+        if num_aux == 0:
+            return _keep_in_graph(super().forward(x), self.aux.weight, self.aux.bias)
+        if num_aux == len(x):
+            return _keep_in_graph(self.aux(x), self.weight, self.bias)
         return torch.cat([super().forward(x[:-num_aux]), self.aux(x[-num_aux:])])
 
 
@@ -122,7 +132,8 @@ class AdversarialReplay(Algorithm):
     Events:
         ``INIT``: checks that the bank's label space is the model's and, with ``aux_bn``, does the BatchNorm
         surgery (before Composer wraps the model in DDP; the optimizer gains the auxiliary parameters).
-        ``AFTER_DATALOADER``: appends the bank examples to the whole batch, before microbatching and the device move.
+        ``AFTER_DATALOADER``: appends the bank examples to the whole batch, before microbatching and the device move;
+        a batch that was one microbatch stays one (``device_train_microbatch_size`` grows by the replayed rows).
         ``BEFORE_FORWARD`` / ``AFTER_FORWARD`` (``aux_bn``): route the microbatch's replayed rows (the trailing rows
         with a negative index) through the auxiliary BatchNorms, then route everything to the main ones again.
 
@@ -188,3 +199,6 @@ class AdversarialReplay(Algorithm):
         indices = draw_bank_indices(len(self.bank), count, self._seed, dist.get_global_rank(), int(state.timestamp.batch))
         images, labels = self.bank.examples(indices.tolist())
         state.batch = append_replay(state.batch, images, labels, indices)
+        microbatch = state.device_train_microbatch_size
+        if isinstance(microbatch, int) and microbatch >= len(inputs):  # the batch was one microbatch: keep it so
+            state.device_train_microbatch_size = max(microbatch, len(inputs) + count)

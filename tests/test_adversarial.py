@@ -94,9 +94,9 @@ def test_attack_parameters_are_checked() -> None:
     assert parse_pixel_value('0.5', '--eps') == 0.5
     with pytest.raises(UsageError, match=r"--eps='eight' is not a number.*8/255"):
         parse_pixel_value('eight', '--eps')
-    with pytest.raises(UsageError, match=r'--eps=2 is out of range'):
+    with pytest.raises(UsageError, match=r'--eps=2 \(510/255\) is out of range'):
         check_attack(2.0, 0.1, 7)
-    with pytest.raises(UsageError, match=r'--step_size=0.1 is out of range: use a step in \(0, eps=0.05\]'):
+    with pytest.raises(UsageError, match=r'--step_size=0.1 \(25.5/255\) is out of range: use a step in \(0, eps=0.05 \(12.8/255\)\]'):
         check_attack(0.05, 0.1, 7)
     with pytest.raises(UsageError, match=r'--steps=0 is out of range'):
         check_attack(0.05, 0.01, 0)
