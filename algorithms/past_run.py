@@ -85,7 +85,7 @@ def load_checkpoint_state(uri: str) -> dict[str, Any]:
             content = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # noqa: BLE001 - every unpickling failure means the same thing to the user
         text = str(e)
-        if 'Unsupported global' in text or 'allowlisted' in text:
+        if 'GLOBAL' in text or 'global' in text or 'allowlist' in text:
             raise UsageError(
                 f'refused to load {uri}: it holds Python objects a Composer checkpoint does not '
                 '(loading it could run code); use checkpoints from runs you trust',

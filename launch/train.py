@@ -18,6 +18,8 @@ def main(argv: list[str]) -> int:
 
     cfg = load_config(args.recipe, args.overrides)
     trainer = build_trainer(cfg)
+    if int(trainer.state.timestamp.batch):
+        print(f'resumed at batch {int(trainer.state.timestamp.batch)} (epoch {int(trainer.state.timestamp.epoch)})', flush=True)
     trainer.fit()
     accuracy = trainer.state.eval_metrics.get('eval', {}).get('MulticlassAccuracy')
     if accuracy is not None:

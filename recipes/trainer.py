@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import torch
 from composer import Trainer
 from composer.core import DataSpec
@@ -69,6 +71,23 @@ def _scheduler(cfg: DictConfig):
     raise UsageError(f'scheduler.name={s.name!r} is not supported: choose multistep_with_warmup, cosine_with_warmup or constant')
 
 
+_CHECKPOINT = re.compile(r'^ep(\d+)-ba(\d+)-rank0\.pt$')
+
+
+def newest_checkpoint(save_folder: str) -> str | None:
+    """The newest checkpoint in an S3 run folder, found by listing.
+
+    An S3 object exists only once its upload completed, so listing never offers a half-written checkpoint, and
+    it finds checkpoints Composer's ``latest`` link does not point to yet (Composer uploads that link only after
+    confirming the checkpoint upload, up to tens of seconds later).
+    """
+    found = [m for m in map(_CHECKPOINT.match, storage.list_names(save_folder)) if m]
+    if not found:
+        return None
+    newest = max(found, key=lambda m: int(m.group(2)))
+    return storage.join(save_folder, newest.group(0))
+
+
 def _write_config(cfg: DictConfig) -> None:
     if cfg.save_folder and dist.get_global_rank() == 0:
         storage.write_bytes(storage.join(cfg.save_folder, CONFIG_FILE), to_yaml(cfg).encode())
@@ -119,9 +138,12 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         eval_ds, eval_batch, shuffle=False, drop_last=False, num_workers=min(d.num_workers, 2), seed=cfg.seed,
     )
 
+    # Autoresume: Composer's own for local folders (its latest link is written with the checkpoint); for S3, the
+    # newest complete checkpoint found by listing.
+    resume = newest_checkpoint(cfg.save_folder) if cfg.autoresume and storage.is_s3(cfg.save_folder) else None
     _write_config(cfg)
     optimizer = _optimizer(cfg, model)
-    return Trainer(
+    trainer = Trainer(
         model=model,
         train_dataloader=DataSpec(train_loader),
         eval_dataloader=eval_loader,
@@ -140,9 +162,15 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         save_folder=cfg.save_folder,
         save_interval=cfg.save_interval,
         save_filename=cfg.save_filename,
-        save_overwrite=not cfg.autoresume,
-        autoresume=cfg.autoresume,
-        load_path=cfg.load_path,
-        load_weights_only=cfg.load_weights_only,
+        # After a resume, redone checkpoints replace the ones the dead run left after its last 'latest' link.
+        save_overwrite=cfg.autoresume,
+        autoresume=cfg.autoresume and resume is None and not storage.is_s3(cfg.save_folder),
+        load_path=resume or cfg.load_path,
+        load_weights_only=cfg.load_weights_only and resume is None,
         progress_bar=True,
     )
+    if trainer._checkpoint_saver is not None:
+        # Composer 0.32.1 polls for a finished upload every 30 s before it uploads the latest link, and fit() waits
+        # for that poll: a short interval makes S3 runs end promptly. A private attribute, checked at this pin.
+        trainer._checkpoint_saver._symlink_upload_wait_before_next_try_in_seconds = 1.0
+    return trainer

@@ -1,0 +1,131 @@
+"""Runs that die come back with nothing lost; storage faults never corrupt a checkpoint; untrusted files can't run code."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, TINY, run_cli, train_in_process
+
+from algorithms.past_run import PastRun, load_checkpoint_state
+from recipes import storage
+from recipes.errors import UsageError
+
+RECIPE = 'yamls/digits/baseline.yaml'
+LONG = ['max_duration=24ba', 'save_interval=4ba', 'eval_interval=24ba']  # all checkpoints mid-epoch (44 batches)
+
+
+def start_train(log: Path, *args: str, ranks: int = 1) -> subprocess.Popen:
+    """launch/train.py in a process group of its own, output to ``log`` (a pipe nobody reads could block it)."""
+    launcher = [str(Path(sys.executable).with_name('composer')), '-n', str(ranks)] if ranks > 1 else [sys.executable]
+    with open(log, 'w') as out:
+        return subprocess.Popen(
+            [*launcher, str(ROOT / 'launch' / 'train.py'), RECIPE, *args],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        if time.time() > deadline:
+            raise AssertionError(f'timed out waiting for {what}')
+        time.sleep(0.2)
+
+
+def equal_weights(a: str, b: str) -> bool:
+    wa, wb = load_checkpoint_state(a)['model'], load_checkpoint_state(b)['model']
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def kill_and_resume(logs: Path, run: str, overrides: list[str], ranks: int) -> int:
+    """Start a run, SIGKILL every rank once a mid-epoch checkpoint is in S3, start it again, let it finish.
+
+    Returns the batch the second start resumed at.
+    """
+    args = [*TINY, *LONG, *overrides, f'save_folder={run}', 'run_name=killed', 'autoresume=true']
+    process = start_train(logs / 'first.log', *args, ranks=ranks)
+    try:
+        wait_for(lambda: storage.exists(f'{run}/ep0-ba8-rank0.pt') or process.poll() is not None, 240, 'ba8 upload')
+        assert process.poll() is None, 'the run ended before it could be killed: ' + (logs / 'first.log').read_text()[-2000:]
+        assert not storage.exists(f'{run}/ep0-ba24-rank0.pt')
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    resumed = start_train(logs / 'second.log', *args, ranks=ranks)
+    assert resumed.wait(timeout=400) == 0, (logs / 'second.log').read_text()[-3000:]
+    return int((logs / 'second.log').read_text().split('resumed at batch ')[1].split()[0])
+
+
+@pytest.mark.parametrize('ranks', [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_sigkill_then_autoresume_equals_an_uninterrupted_run(tmp_path, s3_bucket, ranks):
+    reference = tmp_path / 'reference'
+    if ranks == 1:
+        train_in_process(*LONG, f'save_folder={reference}', 'run_name=reference')
+    else:
+        done = run_cli('train.py', RECIPE, *TINY, *LONG, f'save_folder={reference}', ranks=2)
+        assert done.returncode == 0, done.stderr[-3000:]
+    run = f'{s3_bucket}/runs/killed'
+    assert kill_and_resume(tmp_path, run, [], ranks) >= 8
+    assert equal_weights(f'{run}/ep0-ba24-rank0.pt', str(reference / 'ep0-ba24-rank0.pt'))
+
+
+def test_a_pickle_with_a_payload_is_refused(tmp_path):
+    marker = tmp_path / 'pwned'
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f'touch {marker}',))
+
+    evil = tmp_path / 'evil.pt'
+    torch.save({'state': {'model': {}}, 'x': Payload()}, evil)
+    with pytest.raises(UsageError, match='refused to load .*evil.pt: it holds Python objects'):
+        load_checkpoint_state(str(evil))
+    assert not marker.exists()
+    with open(tmp_path / 'plain.pkl', 'wb') as f:
+        pickle.dump(Payload(), f)
+    with pytest.raises(UsageError, match='plain.pkl is not a Composer checkpoint'):
+        load_checkpoint_state(str(tmp_path / 'plain.pkl'))  # not torch's format: refused before unpickling code
+    assert not marker.exists()
+
+
+def test_truncated_and_foreign_checkpoints_are_named(tmp_path, past_run):
+    source = PastRun(past_run).resolve('ep1')
+    truncated = tmp_path / 'truncated.pt'
+    truncated.write_bytes(Path(source).read_bytes()[:5000])
+    with pytest.raises(UsageError, match='truncated.pt is not a Composer checkpoint or is truncated'):
+        load_checkpoint_state(str(truncated))
+    foreign = tmp_path / 'foreign.pt'
+    torch.save({'weights': torch.zeros(3)}, foreign)
+    with pytest.raises(UsageError, match=r'foreign.pt is not a Composer checkpoint \(no state.model\)'):
+        load_checkpoint_state(str(foreign))
+
+
+def test_s3_uri_errors_are_named(s3_bucket):
+    with pytest.raises(UsageError, match="'s3:///key' is not an S3 URI with a bucket"):
+        storage.split_s3('s3:///key')
+    with pytest.raises(UsageError, match=f'{s3_bucket}/missing.json does not exist'):
+        storage.read_bytes(f'{s3_bucket}/missing.json')
+    with pytest.raises(UsageError, match="bucket 'no-such-bucket' of s3://no-such-bucket/x does not exist"):
+        storage.check_reachable('s3://no-such-bucket/x')
+    with pytest.raises(UsageError, match=f'checkpoint {s3_bucket}/run/ep1-ba1-rank0.pt does not exist'):
+        PastRun(f'{s3_bucket}/run').load(f'{s3_bucket}/run/ep1-ba1-rank0.pt')
+
+
+def test_no_credential_reaches_the_run_folder_or_the_logs(tmp_path, s3_bucket):
+    folder = tmp_path / 'run'
+    result = run_cli(
+        'train.py', RECIPE, *TINY, f'save_folder={folder}', f'loggers.file.filename={tmp_path}/log.txt',
+        env={'AWS_SECRET_ACCESS_KEY': 'sEcReT-kEy-1234', 'AWS_ACCESS_KEY_ID': 'AKIA-ID-5678'},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    texts = [result.stdout, result.stderr, (tmp_path / 'log.txt').read_text()]
+    texts += [(folder / name).read_text() for name in ('config.yaml', 'metrics.json', 'compute.json')]
+    assert all('sEcReT-kEy-1234' not in t and 'AKIA-ID-5678' not in t for t in texts)
