@@ -2,7 +2,8 @@
 
 Runs go one after another (each under ``composer -n ranks`` when the sweep says ranks > 1) into
 ``{results}/{recipe}/seed{seed}``. Finished runs are skipped and a run that died resumes from its newest checkpoint,
-so an interrupted sweep is continued by the same command. ``key=value`` overrides apply to every run.
+so an interrupted sweep is continued by the same command; stopping the sweep (Ctrl-C, SIGTERM) stops the run it
+started. ``key=value`` overrides apply to every run.
 When every run has finished, the report (``launch/report.py RESULTS``) is written and its table printed.
 ``--dry_run`` prints each run's state and command and starts nothing.
 """
@@ -10,6 +11,8 @@ When every run has finished, the report (``launch/report.py RESULTS``) is writte
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 from pathlib import Path
 
 from recipes.cli import run_cli
@@ -27,6 +30,8 @@ def main(argv: list[str]) -> int:
     from recipes.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep, args.overrides)
+    # A scheduler's SIGTERM becomes SystemExit, so run_sweep terminates the run it started instead of orphaning it.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     code = run_sweep(sweep, TRAIN, dry_run=args.dry_run)
     if code or args.dry_run:
         return code

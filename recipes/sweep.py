@@ -262,7 +262,8 @@ def command(run: Run, ranks: int, train_script: str) -> list[str]:
 def run_sweep(sweep: Sweep, train_script: str, dry_run: bool = False) -> int:
     """Train every run that has not finished, streaming its output; the exit status of the first failure, or 0.
 
-    ``dry_run`` prints each run's state and command and starts nothing.
+    An exception while a run trains (Ctrl-C, or SIGTERM turned into SystemExit by ``launch/sweep.py``) terminates
+    that run before it propagates. ``dry_run`` prints each run's state and command and starts nothing.
     """
     storage.check_reachable(sweep.results)
     runs = plan(sweep)
@@ -280,7 +281,13 @@ def run_sweep(sweep: Sweep, train_script: str, dry_run: bool = False) -> int:
         print('$ ' + ' '.join(argv), flush=True)
         if dry_run:
             continue
-        code = subprocess.call(argv)
+        child = subprocess.Popen(argv)
+        try:
+            code = child.wait()
+        finally:
+            if child.poll() is None:  # the sweep was stopped: stop its run, so no second writer meets it on restart
+                child.terminate()
+                child.wait()
         if code:
             print(
                 f'run {run.name} failed with exit status {code}: fix the cause and start the sweep again; '

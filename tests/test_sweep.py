@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -99,6 +100,40 @@ def test_a_killed_sweep_started_again_skips_finished_runs_and_resumes_the_dead_o
     assert {name: (first / name).stat().st_mtime_ns for name in os.listdir(first)} == kept
     assert read_history(str(second))['finished']
     assert 'sweep: 2 runs, 1 already finished, 1 trained' in again.stdout
+
+
+def group(pgid: int) -> dict[int, str]:
+    """The live processes of a process group, with their command lines."""
+    members = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == pgid:
+                    members[int(entry)] = (Path('/proc') / entry / 'cmdline').read_bytes().replace(b'\0', b' ').decode()
+            except (ProcessLookupError, FileNotFoundError):
+                pass
+    return members
+
+
+def test_sigterm_to_the_sweep_alone_stops_its_run_too(tmp_path):
+    sweep = write_sweep(tmp_path, [1], recipes={'baseline': {'yaml': RECIPE}})
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / 'launch' / 'sweep.py'), sweep],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while not (runs := [pid for pid, cmd in group(process.pid).items() if 'launch/train.py' in cmd]):
+            assert process.poll() is None and time.time() < deadline
+            time.sleep(0.05)
+        [run] = runs
+        process.send_signal(signal.SIGTERM)  # to the sweep only, as `kill PID` does
+        assert process.wait(timeout=60) == 128 + signal.SIGTERM
+        with pytest.raises(ProcessLookupError):
+            os.kill(run, 0)
+    finally:
+        if group(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_plan_orders_runs_by_seed_and_layers_overrides(tmp_path, monkeypatch):
