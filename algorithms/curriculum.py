@@ -46,11 +46,11 @@ __all__ = [
     'REWEIGHTS',
     'CurriculumSampler',
     'GraNdCurriculum',
+    'check_pacing',
     'curriculum_order',
     'loss_weights',
     'pacing_size',
     'reweighted_loss',
-    'check_pacing',
     'total_steps',
 ]
 
@@ -95,6 +95,7 @@ def pacing_size(
 
 
 def check_pacing(pacing: str, start_fraction: float, full_at: float) -> None:
+    """Refuse an unknown pacing function or a share outside (0, 1]."""
     if pacing not in PACINGS:
         raise ValueError(f'pacing={pacing!r} is not a pacing function: choose one of {", ".join(PACINGS)}')
     if not 0.0 < start_fraction <= 1.0:
@@ -138,8 +139,9 @@ def loss_weights(scores: np.ndarray, kept: np.ndarray, reweight: str) -> np.ndar
     """Per-example loss weights (float32, one per dataset index) with mean 1 over the ``kept`` examples.
 
     ``score``: proportional to the score (hard examples weigh more). ``inverse``: proportional to
-    ``1 / (score + mean score)``, so easy examples weigh more while no weight exceeds ``1 / mean`` of the scale.
-    Scores must be non-negative (every scoring method here gives such scores).
+    ``1 / (score + mean score)`` (easy examples weigh more; the mean in the denominator keeps a zero score finite and
+    bounds the largest weight at ``(max score + mean) / mean`` times the smallest). Scores must be non-negative, as
+    every scoring method here gives them.
     """
     if reweight not in REWEIGHTS:
         raise ValueError(f'reweight={reweight!r} is not a weighting: choose one of {", ".join(REWEIGHTS)} or None')
