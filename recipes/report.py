@@ -16,7 +16,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -232,7 +232,7 @@ def _signed(x: float) -> str:
     return '—' if math.isnan(x) else f'{100 * x:+.2f}'
 
 
-def _interval(low: float, high: float, fmt=_pct) -> str:
+def _interval(low: float, high: float, fmt: Callable[[float], str] = _pct) -> str:
     return '—' if math.isnan(low) else f'[{fmt(low)}, {fmt(high)}]'
 
 
