@@ -55,7 +55,7 @@ def _cached_client(endpoint: str | None, connect_timeout: float, attempts: int) 
     import boto3
     from botocore.config import Config
 
-    config = Config(connect_timeout=connect_timeout, read_timeout=60, retries={'max_attempts': attempts})
+    config = Config(connect_timeout=connect_timeout, read_timeout=60, retries={'max_attempts': attempts, 'mode': 'standard'})
     return boto3.client('s3', endpoint_url=endpoint, config=config)
 
 
@@ -64,7 +64,8 @@ def _client(connect_timeout: float, attempts: int) -> Any:
 
 
 def _s3() -> Any:
-    return _client(10.0, 5)
+    # Standard retry mode backs off exponentially (up to 20 s a try): rides out an endpoint away for seconds.
+    return _client(10.0, 8)
 
 
 def check_reachable(uri: str) -> None:
@@ -146,6 +147,7 @@ def write_bytes(uri: str, data: bytes) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix=os.path.basename(uri))
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide artifacts from the other users of a shared folder
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
         os.replace(tmp, uri)

@@ -110,11 +110,11 @@ class MDSImageDataset(Dataset):
         self.num_classes = num_classes
         self.augment = augment
         self.label_offsets = (
-            noisy_label_offsets(len(self._stream), num_classes, label_noise, label_noise_seed) if label_noise else None
+            noisy_label_offsets(self._stream.num_samples, num_classes, label_noise, label_noise_seed) if label_noise else None
         )
 
     def __len__(self) -> int:
-        return len(self._stream)
+        return self._stream.num_samples  # len() of a StreamingDataset is one rank's share
 
     def clean_label(self, index: int) -> int:
         return int(self._stream[index]['y'])
