@@ -19,6 +19,8 @@ from composer.loggers import Logger
 from composer.loss import soft_cross_entropy
 from torch import Tensor, nn
 
+from algorithms.ledger import spend
+
 __all__ = ['PastRunDistillation', 'TeacherDistillation', 'check_kd_args', 'distillation_term', 'kd_loss']
 
 
@@ -63,7 +65,8 @@ class TeacherDistillation(Algorithm):
     * ``INIT``: moves the teachers to the student's device. They are attributes of this object, not submodules of
       the student, so DDP neither wraps nor synchronises them and the checkpoint holds only the student.
     * ``AFTER_FORWARD``: runs the teacher, under ``torch.no_grad`` and the run's precision, on ``state.batch[0]``,
-      the very input the student just saw (after MixUp or CutMix mixed it).
+      the very input the student just saw (after MixUp or CutMix mixed it); the compute ledger books its FLOPs
+      as ``teacher``.
     * ``AFTER_LOSS``: ``loss = (1 - alpha) * loss + alpha * T^2 * KL``. The CE term is the student's own loss as the
       model computed it, with the targets it used (class indices, or soft targets after MixUp, CutMix or
       LabelSmoothing), so :func:`kd_loss` holds whatever order the algorithms are listed in, and ``alpha=0``
@@ -100,7 +103,7 @@ class TeacherDistillation(Algorithm):
             for teacher in self.teachers:
                 state.device.module_to_device(teacher)
         elif event == Event.AFTER_FORWARD:
-            with torch.no_grad(), get_precision_context(state.precision, state.precision_config):
+            with torch.no_grad(), get_precision_context(state.precision, state.precision_config), spend('teacher'):
                 self._teacher_probs = self.teacher_probs(state.batch[0], state)
         elif event == Event.AFTER_LOSS:
             self._replace_loss(state)
