@@ -34,10 +34,10 @@ from composer.utils import dist
 from torch.utils.flop_counter import FlopCounterMode
 
 from recipes import storage
+from recipes.run_files import COMPUTE_FILE
 
-__all__ = ['COMPUTE_FILE', 'ComputeLedger', 'count_flops', 'spend']
+__all__ = ['ComputeLedger', 'count_flops', 'spend']
 
-COMPUTE_FILE = 'compute.json'
 STUDENT = 'student'
 
 _active: dict[str, Any] = {'counter': None, 'spent': None}

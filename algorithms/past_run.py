@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -34,10 +33,10 @@ from recipes import storage
 from recipes.data.builtin import default_cache
 from recipes.errors import UsageError
 from recipes.model import resnet_cifar
+from recipes.run_files import CONFIG_FILE, read_compute
 
 __all__ = ['CHECKPOINT_ALLOWLIST', 'PastRun', 'frozen', 'load_checkpoint_state', 'load_model']
 
-RUN_CONFIG = 'config.yaml'
 MAKE_ONE = 'train one with `python launch/train.py yamls/digits/baseline.yaml` (or yamls/baseline.yaml)'
 
 # What a Composer 0.32 checkpoint holds besides tensors: timestamps (timedelta), the torch version, and the numpy
@@ -128,9 +127,9 @@ class PastRun:
     def config(self) -> dict[str, Any]:
         """The run's resolved config (``config.yaml``)."""
         storage.check_reachable(self.folder)
-        uri = storage.join(self.folder, RUN_CONFIG)
+        uri = storage.join(self.folder, CONFIG_FILE)
         if not storage.exists(uri):
-            raise UsageError(f'no past run at {self.folder} ({RUN_CONFIG} is missing): {MAKE_ONE}')
+            raise UsageError(f'no past run at {self.folder} ({CONFIG_FILE} is missing): {MAKE_ONE}')
         config = yaml.safe_load(storage.read_bytes(uri))
         if not isinstance(config, dict) or 'model' not in config:
             raise UsageError(f'{uri} is not a run config (no model section): was the folder written by launch/train.py?')
@@ -167,11 +166,11 @@ class PastRun:
 
     def compute_until(self, name: str) -> float | None:
         """FLOPs the run had spent when checkpoint ``name`` was saved (its ``compute.json``), or None if unrecorded."""
-        uri = storage.join(self.folder, 'compute.json')
         epoch = _FILE.match(os.path.basename(self.resolve(name)))
-        if epoch is None or not storage.exists(uri):
+        compute = read_compute(self.folder) if epoch else None
+        if compute is None:
             return None
-        by_epoch = json.loads(storage.read_bytes(uri)).get('by_epoch', [])
+        by_epoch = compute.get('by_epoch', [])
         index = int(epoch.group(1)) - 1
         return float(by_epoch[index]) if 0 <= index < len(by_epoch) else None
 

@@ -33,7 +33,7 @@ STEPS = [
 
 
 def finished(step: Step) -> bool:
-    from recipes.history import read_history
+    from recipes.run_files import read_history
 
     if step.run_folder:
         try:
@@ -44,7 +44,7 @@ def finished(step: Step) -> bool:
 
 
 def summary() -> list[tuple[str, float, float, float]]:
-    from recipes.history import read_history
+    from recipes.run_files import read_history
 
     rows = []
     for step in STEPS:

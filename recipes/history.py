@@ -17,10 +17,9 @@ from composer.loggers import Logger
 from composer.utils import dist
 
 from recipes import storage
+from recipes.run_files import METRICS_FILE
 
-__all__ = ['METRICS_FILE', 'RunHistory', 'read_history']
-
-METRICS_FILE = 'metrics.json'
+__all__ = ['RunHistory']
 
 
 class RunHistory(Callback):
@@ -63,7 +62,3 @@ class RunHistory(Callback):
         self.evals = list(state.get('evals', []))
         self.wall_seconds = float(state.get('wall_seconds', 0.0))
 
-
-def read_history(run_folder: str) -> dict[str, Any]:
-    """The ``metrics.json`` of a run folder (local or s3://)."""
-    return json.loads(storage.read_bytes(storage.join(run_folder, METRICS_FILE)))

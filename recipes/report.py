@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -26,11 +25,10 @@ from scipy import stats
 
 from recipes import storage
 from recipes.errors import UsageError
-from recipes.history import METRICS_FILE, read_history
+from recipes.run_files import COMPUTE_FILE, METRICS_FILE, read_compute, read_history
 from recipes.sweep import read_manifest, run_folder
 
 __all__ = [
-    'COMPUTE_FILE',
     'Difference',
     'RecipeRow',
     'Report',
@@ -43,7 +41,6 @@ __all__ = [
     'write_report',
 ]
 
-COMPUTE_FILE = 'compute.json'
 LEVEL = 0.95
 PLOTS = ('accuracy_vs_epoch.png', 'accuracy_vs_compute.png', 'time_to_baseline.png')
 NAN = math.nan
@@ -132,9 +129,8 @@ class RunResult:
 def _read_run(recipe: str, seed: int, folder: str, history: dict) -> RunResult:
     evals = history['eval']
     spent = reused = NAN
-    compute_uri = storage.join(folder, COMPUTE_FILE)
-    if storage.exists(compute_uri):
-        compute = json.loads(storage.read_bytes(compute_uri))
+    compute = read_compute(folder)
+    if compute is not None:
         spent, reused = float(compute['spent_total']), float(compute['reused_total'])
     return RunResult(
         recipe=recipe,

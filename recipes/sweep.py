@@ -36,7 +36,7 @@ import yaml
 
 from recipes import storage
 from recipes.errors import UsageError
-from recipes.history import METRICS_FILE, read_history
+from recipes.run_files import CONFIG_FILE, METRICS_FILE, read_history
 
 __all__ = [
     'SWEEP_FILE',
@@ -246,7 +246,7 @@ def plan(sweep: Sweep) -> list[Run]:
 def run_state(folder: str) -> RunState:
     if storage.exists(storage.join(folder, METRICS_FILE)):
         return RunState.FINISHED if read_history(folder).get('finished') else RunState.DIED
-    return RunState.DIED if storage.exists(storage.join(folder, 'config.yaml')) else RunState.NEW
+    return RunState.DIED if storage.exists(storage.join(folder, CONFIG_FILE)) else RunState.NEW
 
 
 def command(run: Run, ranks: int, train_script: str) -> list[str]:

@@ -19,10 +19,9 @@ from recipes.errors import UsageError
 from recipes.history import RunHistory
 from recipes.model import resnet_cifar
 from recipes.registry import ALGORITHMS, CALLBACKS, LOGGERS, BuildContext, build_all
+from recipes.run_files import CONFIG_FILE
 
-__all__ = ['CONFIG_FILE', 'build_trainer', 'resolve']
-
-CONFIG_FILE = 'config.yaml'
+__all__ = ['build_trainer', 'newest_checkpoint', 'resolve']
 
 
 def resolve(cfg: DictConfig) -> DictConfig:

@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BOTTOM = ('recipes.model', 'recipes.data', 'recipes.storage', 'recipes.errors')
+BOTTOM = ('recipes.model', 'recipes.data', 'recipes.storage', 'recipes.errors', 'recipes.run_files')
 ASSEMBLY = ('recipes.config', 'recipes.registry', 'recipes.trainer', 'recipes.presets', 'recipes.cli', 'recipes.history')
 
 

@@ -16,8 +16,8 @@ from conftest import ROOT, TINY, run_cli
 from recipes import storage
 from recipes.config import load_config
 from recipes.errors import UsageError
-from recipes.history import read_history
 from recipes.report import PLOTS
+from recipes.run_files import read_history
 from recipes.sweep import RunState, command, load_sweep, parse_sweep, plan, run_state
 
 RECIPE = 'yamls/digits/baseline.yaml'
