@@ -129,3 +129,96 @@ def test_no_credential_reaches_the_run_folder_or_the_logs(tmp_path, s3_bucket):
     texts = [result.stdout, result.stderr, (tmp_path / 'log.txt').read_text()]
     texts += [(folder / name).read_text() for name in ('config.yaml', 'metrics.json', 'compute.json')]
     assert all('sEcReT-kEy-1234' not in t and 'AKIA-ID-5678' not in t for t in texts)
+
+
+@pytest.mark.slow
+def test_s3_outage_during_uploads_never_leaves_a_bad_checkpoint(tmp_path):
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f'http://{host}:{port}'
+    import boto3
+
+    boto3.client('s3', endpoint_url=endpoint).create_bucket(Bucket='outage')
+    run = 's3://outage/runs/outage'
+    env = {**os.environ, 'S3_ENDPOINT_URL': endpoint}
+    log = tmp_path / 'train.log'
+    with open(log, 'w') as out:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / 'launch' / 'train.py'), RECIPE, *TINY, 'max_duration=16ba', 'save_interval=2ba',
+             f'save_folder={run}', 'run_name=outage', 'autoresume=true'],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    listing = boto3.client('s3', endpoint_url=endpoint)
+
+    def names():
+        return [o['Key'] for o in listing.list_objects_v2(Bucket='outage').get('Contents', [])]
+
+    wait_for(lambda: any(n.endswith('ba2-rank0.pt') for n in names()) or process.poll() is not None, 240, 'first upload')
+    server.stop()  # the endpoint goes away for 4 s while the run keeps saving
+    time.sleep(4)
+    server = ThreadedMotoServer(ip_address='127.0.0.1', port=port, verbose=False)
+    server.start()
+    try:
+        code = process.wait(timeout=400)
+        text = log.read_text()
+        if code != 0:  # stopping is allowed, with a clear last line
+            assert 'error' in text.strip().splitlines()[-1].lower(), text[-2000:]
+        checkpoints = [n for n in names() if n.endswith('-rank0.pt')]
+        assert checkpoints
+        os.environ['S3_ENDPOINT_URL'], saved = endpoint, os.environ.get('S3_ENDPOINT_URL')
+        try:
+            for name in checkpoints:  # every object that exists is a whole checkpoint
+                assert 'model' in load_checkpoint_state(f's3://outage/{name}')
+        finally:
+            if saved is None:
+                os.environ.pop('S3_ENDPOINT_URL')
+            else:
+                os.environ['S3_ENDPOINT_URL'] = saved
+        if code == 0:
+            assert any(n.endswith('ba16-rank0.pt') for n in checkpoints)
+        print(f'S3 outage of 4 s: run exit status {code}, {len(checkpoints)} whole checkpoints in the bucket')
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_two_ranks_with_workers_streaming_from_s3_leak_nothing(tmp_path, s3_bucket):
+    import psutil
+
+    from recipes.data.builtin import digits_arrays
+    from recipes.data.mds import write_split
+
+    for split, (images, labels) in digits_arrays().items():
+        write_split(f'{s3_bucket}/digits', split, images, labels, progress=False)
+    shm_before = set(os.listdir('/dev/shm'))
+    overrides = [*TINY, f'data.remote={s3_bucket}/digits', f'data.cache={tmp_path}/cache', 'data.num_workers=4',
+                 'max_duration=200ba', 'eval_interval=200ba', 'save_interval=200ba', f'save_folder={tmp_path}/run']
+    log = tmp_path / 'load.log'
+    with open(log, 'w') as out:
+        launcher = subprocess.Popen(
+            [str(Path(sys.executable).with_name('composer')), '-n', '2', str(ROOT / 'launch' / 'train.py'), RECIPE,
+             *overrides], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    seen: dict[int, psutil.Process] = {}
+    samples: list[float] = []  # resident memory of the whole process tree, once a second
+    while launcher.poll() is None:
+        try:
+            tree = [psutil.Process(launcher.pid), *psutil.Process(launcher.pid).children(recursive=True)]
+            seen.update({p.pid: p for p in tree})
+            samples.append(sum(p.memory_info().rss for p in tree if p.is_running()) / 2**20)
+        except psutil.Error:
+            pass
+        time.sleep(1)
+    assert launcher.returncode == 0, log.read_text()[-3000:]
+    time.sleep(2)
+    alive = [p for p in seen.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f'processes left behind: {[p.cmdline()[:3] for p in alive]}'
+    assert set(os.listdir('/dev/shm')) - shm_before == set()
+    steady = samples[len(samples) // 3 :]
+    third = max(1, len(steady) // 3)
+    early, late = sorted(steady[:third])[third // 2], sorted(steady[-third:])[third // 2]
+    print(f'memory of {len(seen)} processes over {len(samples)} s: median {early:.0f} MiB early, {late:.0f} MiB late')
+    assert late < early * 1.15

@@ -8,7 +8,7 @@ from conftest import TINY, run_cli, train_in_process
 from algorithms.past_run import load_checkpoint_state
 from recipes import storage
 from recipes.config import load_config
-from recipes.history import read_history
+from recipes.run_files import read_history
 
 RECIPE = 'yamls/digits/baseline.yaml'
 
@@ -31,12 +31,16 @@ def test_train_writes_a_self_describing_run_folder(tmp_path):
     assert abs(history['eval'][-1]['accuracy'] - accuracy) < 1e-4
 
 
-def test_two_ranks_train_on_disjoint_halves(tmp_path):
+def test_two_ranks_split_each_epoch(tmp_path):
     folder = tmp_path / 'run2'
-    result = run_cli('train.py', RECIPE, *TINY, f'save_folder={folder}', ranks=2)
+    result = run_cli(
+        'train.py', RECIPE, *TINY, f'save_folder={folder}', 'max_duration=1ep', 'save_interval=1ep',
+        'eval_interval=1ep', 'data.global_batch_size=128', ranks=2,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    timestamp = load_checkpoint_state(str(folder / 'ep0-ba4-rank0.pt'))['timestamp']['Timestamp']
-    assert (timestamp['batch'], timestamp['sample']) == (4, 4 * 32)  # 16 samples per rank per batch, summed
+    timestamp = load_checkpoint_state(str(folder / 'ep1-ba11-rank0.pt'))['timestamp']['Timestamp']
+    # 1,437 digits in batches of 128 (64 per rank): one epoch is 11 batches of the whole split, counted once
+    assert (timestamp['epoch'], timestamp['batch'], timestamp['sample']) == (1, 11, 11 * 128)
     assert 'final test accuracy' in result.stdout
 
 
