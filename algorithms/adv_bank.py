@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from algorithms.adversarial import check_attack, pgd
+from algorithms.ledger import count_flops
 from algorithms.past_run import PastRun
 from recipes import storage
 from recipes.data import MDSImageDataset, resolve_root
@@ -252,6 +254,10 @@ def build_bank(
     loader = DataLoader(Subset(dataset, mine), batch_size=batch_size, num_workers=num_workers)
     image_shape = tuple(dataset[0][0].shape)
     bar = tqdm(total=len(mine) * len(uris), desc='attacking', unit='img', disable=not progress or rank != 0)
+    start = time.time()
+    probe = torch.stack([dataset[int(i)][0] for i in sources[:2]]).to(device), torch.tensor([dataset[int(i)][1] for i in sources[:2]])
+    attack_flops = count_flops(pgd, past.load(uris[0], device=device), probe[0], probe[1].to(device), eps, step_size, steps)
+    flops_per_image = attack_flops / len(probe[0])
     with BankPart(out, rank, image_shape) as part:
         for checkpoint_id, uri in enumerate(uris):
             model = past.load(uri, device=device)
@@ -276,5 +282,7 @@ def build_bank(
             'seed': seed,
             'sources': len(sources),
             'parts': world,
+            'compute': {'flops_estimate': flops_per_image * len(sources) * len(uris),
+                        'seconds': round(time.time() - start, 3)},
         })
     dist.barrier()

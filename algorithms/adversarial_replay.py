@@ -28,6 +28,7 @@ from composer.utils.module_surgery import replace_module_classes
 from torch import Tensor, nn
 
 from algorithms.adv_bank import AdversarialBank
+from algorithms.past_run import past_run_cost
 from recipes.errors import UsageError
 
 __all__ = [
@@ -156,6 +157,13 @@ class AdversarialReplay(Algorithm):
 
     def __repr__(self) -> str:
         return f'AdversarialReplay(bank={self.bank.root!r}, replay_fraction={self.replay_fraction}, aux_bn={self.aux_bn})'
+
+    def reused_compute(self) -> dict[str, float]:
+        """What the bank's attacks cost, and what the past-run checkpoints they were made against cost (ledger)."""
+        meta = self.bank.metadata
+        reused = {f'bank {self.bank.root}': float(meta.get('compute', {}).get('flops_estimate', 0.0))}
+        reused.update(past_run_cost(meta['run'], meta.get('checkpoints', [])))
+        return reused
 
     def match(self, event: Event, state: State) -> bool:
         if event in (Event.INIT, Event.AFTER_DATALOADER):

@@ -19,7 +19,7 @@ from composer.core import State
 from torch import Tensor, nn
 
 from algorithms.distillation import TeacherDistillation
-from algorithms.past_run import PastRun
+from algorithms.past_run import PastRun, past_run_cost
 
 __all__ = ['SPACES', 'CheckpointMixupTeacher', 'draw_pair', 'mix_teacher_outputs']
 
@@ -87,6 +87,7 @@ class CheckpointMixupTeacher(TeacherDistillation):
         self.mix_alpha = float(mix_alpha)
         self.space = space
         self.networks = [self.past_run.load(name, num_classes=num_classes) for name in self.checkpoints]
+        self.reused = past_run_cost(self.past_run, self.checkpoints)
         self.last_draw: tuple[int, int, float] | None = None
         self._draw_batch = -1
 

@@ -36,6 +36,7 @@ from composer.utils import dist
 from torch import Tensor
 from torch.utils.data import DistributedSampler
 
+from algorithms.past_run import past_run_cost
 from algorithms.scores import check_labels, dataset_labels, read_scores
 from recipes.data import MDSImageDataset
 from recipes.errors import UsageError
@@ -306,6 +307,13 @@ class GraNdCurriculum(Algorithm):
             rank=dist.get_global_rank(),
             seed=seed,
         )
+
+    def reused_compute(self) -> dict[str, float]:
+        """What the scores cost to compute, and what the past-run checkpoints they came from cost (ledger)."""
+        reused = {f'scores {self.scores_uri}': float(self.metadata.get('compute', {}).get('flops_estimate', 0.0))}
+        for run in self.metadata.get('runs', []):
+            reused.update(past_run_cost(run, self.metadata.get('checkpoints', [])))
+        return reused
 
     def match(self, event: Event, state: State) -> bool:
         return event == Event.AFTER_LOSS and self.weights is not None

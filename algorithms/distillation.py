@@ -79,6 +79,7 @@ class TeacherDistillation(Algorithm):
         check_kd_args(temperature, alpha)
         self.temperature = float(temperature)
         self.alpha = float(alpha)
+        self.reused: dict[str, float] = {}  # what the teacher cost its past run (the compute ledger reads it)
         self._teacher_probs: Tensor | None = None
         self._batch_terms: list[tuple[int, Tensor, Tensor, Tensor]] = []
 
@@ -94,6 +95,10 @@ class TeacherDistillation(Algorithm):
     def batch_metrics(self) -> dict[str, float]:
         """Metrics a subclass adds to each batch's log."""
         return {}
+
+    def reused_compute(self) -> dict[str, float]:
+        """FLOPs by source this teacher reuses (see :mod:`algorithms.ledger`)."""
+        return dict(self.reused)
 
     def match(self, event: Event, state: State) -> bool:
         return event in (Event.INIT, Event.AFTER_FORWARD, Event.AFTER_LOSS, Event.BATCH_END)

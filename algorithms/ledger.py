@@ -110,7 +110,8 @@ class ComputeLedger(Callback):
     def fit_start(self, state: State, logger: Logger) -> None:
         for algorithm in state.algorithms:
             if hasattr(algorithm, 'reused_compute'):
-                self.reused.update(algorithm.reused_compute())
+                for source, flops in algorithm.reused_compute().items():  # a past run two algorithms share counts once
+                    self.reused[source] = max(flops, self.reused.get(source, 0.0))
         self._last = time.time()
 
     def batch_start(self, state: State, logger: Logger) -> None:

@@ -19,6 +19,7 @@ import datetime
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -35,7 +36,7 @@ from recipes.errors import UsageError
 from recipes.model import resnet_cifar
 from recipes.run_files import CONFIG_FILE, read_compute
 
-__all__ = ['CHECKPOINT_ALLOWLIST', 'PastRun', 'frozen', 'load_checkpoint_state', 'load_model']
+__all__ = ['CHECKPOINT_ALLOWLIST', 'PastRun', 'frozen', 'load_checkpoint_state', 'load_model', 'past_run_cost']
 
 MAKE_ONE = 'train one with `python launch/train.py yamls/digits/baseline.yaml` (or yamls/baseline.yaml)'
 
@@ -186,3 +187,18 @@ class PastRun:
             )
         state = load_checkpoint_state(self.resolve(name))
         return frozen(load_model(self.config['model'], state)).to(device)
+
+
+def past_run_cost(run: str | PastRun, checkpoints: Sequence[str]) -> dict[str, float]:
+    """``{'past run FOLDER': FLOPs}``: what the run had spent when the newest of ``checkpoints`` was saved.
+
+    Checkpoints of one run lie on one trajectory, so reusing several costs what the newest one cost. Empty when
+    the run recorded no ``compute.json`` (runs made before the ledger).
+    """
+    past = run if isinstance(run, PastRun) else PastRun(run)
+    try:
+        costs = [past.compute_until(name) for name in checkpoints]
+    except UsageError:  # the run folder moved or went: its cost is unknown, which must not stop training
+        return {}
+    known = [c for c in costs if c is not None]
+    return {f'past run {past.folder}': max(known)} if known else {}

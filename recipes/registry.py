@@ -65,11 +65,13 @@ def past_run_distillation(
 ) -> Any:
     """KD from checkpoint ``checkpoint`` (``latest``, ``epN``, a file name or URI) of the past run folder ``run``."""
     from algorithms.distillation import PastRunDistillation, check_kd_args
-    from algorithms.past_run import PastRun
+    from algorithms.past_run import PastRun, past_run_cost
 
     check_kd_args(temperature, alpha)
-    teacher = PastRun(run).load(checkpoint, num_classes=ctx.num_classes)
-    return PastRunDistillation(teacher, temperature=temperature, alpha=alpha)
+    past = PastRun(run)
+    algorithm = PastRunDistillation(past.load(checkpoint, num_classes=ctx.num_classes), temperature=temperature, alpha=alpha)
+    algorithm.reused = past_run_cost(past, [checkpoint])
+    return algorithm
 
 
 def checkpoint_mixup_teacher(

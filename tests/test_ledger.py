@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -54,3 +55,17 @@ def test_a_run_records_what_it_spent(tmp_path):
     assert recorded['by_epoch'] == [recorded['spent']['student']]  # the epoch's evaluation runs after it ends
     assert recorded['reused_total'] == 0 and recorded['wall_seconds'] > 0
     assert PastRun(str(folder)).compute_until('ep1') == recorded['by_epoch'][0]
+
+
+def test_a_reuse_run_records_what_it_reused(tmp_path, past_run):
+    folder = tmp_path / 'kd'
+    train_in_process(
+        f'save_folder={folder}', f'algorithms.past_run_distillation.run={past_run}',
+        'algorithms.past_run_distillation.checkpoint=ep1',
+    )
+    recorded = json.loads((folder / 'compute.json').read_text())
+    past = json.loads((Path(past_run) / 'compute.json').read_text())
+    assert recorded['reused'] == {f'past run {past_run}': past['by_epoch'][0]}
+    assert recorded['reused_total'] == past['by_epoch'][0] > 0
+    # a teacher forward is a third of the student's forward and backward (same network)
+    assert recorded['spent']['teacher'] == pytest.approx(recorded['spent']['student'] / 3, rel=0.01)
