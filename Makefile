@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo demo-noisy test test-slow bench lint clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,20 @@ $(STAMP): setup.py
 demo: $(STAMP)
 	$(PY) launch/demo.py
 
+demo-noisy: $(STAMP)
+	$(PY) launch/demo.py --noisy
+
 test: $(STAMP)
 	$(PY) -m pytest tests
 
+test-slow: $(STAMP)
+	$(PY) -m pytest tests -m slow
+
 bench: $(STAMP)
 	$(PY) bench/throughput.py
+	$(PY) bench/kd_step.py
+	$(PY) bench/scoring.py
+	$(PY) bench/adv_step.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
