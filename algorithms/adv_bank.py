@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from composer.utils import dist
 from streaming import MDSWriter, StreamingDataset
 from streaming.base.util import merge_index
@@ -213,6 +214,17 @@ def select_sources(num_samples: int, fraction: float, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(num_samples)[:count])
 
 
+def _attack_flops_per_image(model: torch.nn.Module, sample: tuple, steps: int, device: torch.device) -> float:
+    """FLOPs of a ``steps``-step attack on one image: a forward and a backward to the input per step.
+
+    Counted on a plain ``backward`` of the frozen model (PGD's ``autograd.grad`` does the same work, but the FLOP
+    counter's module hooks do not support ``autograd.grad``).
+    """
+    image = sample[0].unsqueeze(0).to(device).requires_grad_(True)
+    target = torch.tensor([sample[1]], device=device)
+    return steps * count_flops(lambda: F.cross_entropy(model(image), target).backward())
+
+
 def build_bank(
     run: str,
     checkpoints: Sequence[str],
@@ -255,9 +267,7 @@ def build_bank(
     image_shape = tuple(dataset[0][0].shape)
     bar = tqdm(total=len(mine) * len(uris), desc='attacking', unit='img', disable=not progress or rank != 0)
     start = time.time()
-    probe = torch.stack([dataset[int(i)][0] for i in sources[:2]]).to(device), torch.tensor([dataset[int(i)][1] for i in sources[:2]])
-    attack_flops = count_flops(pgd, past.load(uris[0], device=device), probe[0], probe[1].to(device), eps, step_size, steps)
-    flops_per_image = attack_flops / len(probe[0])
+    flops_per_image = _attack_flops_per_image(past.load(uris[0], device=device), dataset[int(sources[0])], steps, device)
     with BankPart(out, rank, image_shape) as part:
         for checkpoint_id, uri in enumerate(uris):
             model = past.load(uri, device=device)

@@ -22,12 +22,12 @@ RECIPE = 'yamls/digits/baseline.yaml'
 LONG = ['max_duration=24ba', 'save_interval=4ba', 'eval_interval=24ba']  # all checkpoints mid-epoch (44 batches)
 
 
-def start_train(log: Path, *args: str, ranks: int = 1) -> subprocess.Popen:
+def start_train(log: Path, *args: str, ranks: int = 1, recipe: str = RECIPE) -> subprocess.Popen:
     """launch/train.py in a process group of its own, output to ``log`` (a pipe nobody reads could block it)."""
     launcher = [str(Path(sys.executable).with_name('composer')), '-n', str(ranks)] if ranks > 1 else [sys.executable]
     with open(log, 'w') as out:
         return subprocess.Popen(
-            [*launcher, str(ROOT / 'launch' / 'train.py'), RECIPE, *args],
+            [*launcher, str(ROOT / 'launch' / 'train.py'), recipe, *args],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -45,13 +45,13 @@ def equal_weights(a: str, b: str) -> bool:
     return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def kill_and_resume(logs: Path, run: str, overrides: list[str], ranks: int) -> int:
+def kill_and_resume(logs: Path, run: str, overrides: list[str], ranks: int, recipe: str = RECIPE) -> int:
     """Start a run, SIGKILL every rank once a mid-epoch checkpoint is in S3, start it again, let it finish.
 
     Returns the batch the second start resumed at.
     """
     args = [*TINY, *LONG, *overrides, f'save_folder={run}', 'run_name=killed', 'autoresume=true']
-    process = start_train(logs / 'first.log', *args, ranks=ranks)
+    process = start_train(logs / 'first.log', *args, ranks=ranks, recipe=recipe)
     try:
         wait_for(lambda: storage.exists(f'{run}/ep0-ba8-rank0.pt') or process.poll() is not None, 240, 'ba8 upload')
         assert process.poll() is None, 'the run ended before it could be killed: ' + (logs / 'first.log').read_text()[-2000:]
@@ -59,7 +59,7 @@ def kill_and_resume(logs: Path, run: str, overrides: list[str], ranks: int) -> i
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    resumed = start_train(logs / 'second.log', *args, ranks=ranks)
+    resumed = start_train(logs / 'second.log', *args, ranks=ranks, recipe=recipe)
     assert resumed.wait(timeout=400) == 0, (logs / 'second.log').read_text()[-3000:]
     return int((logs / 'second.log').read_text().split('resumed at batch ')[1].split()[0])
 
@@ -74,6 +74,48 @@ def test_sigkill_then_autoresume_equals_an_uninterrupted_run(tmp_path, s3_bucket
         assert done.returncode == 0, done.stderr[-3000:]
     run = f'{s3_bucket}/runs/killed'
     assert kill_and_resume(tmp_path, run, [], ranks) >= 8
+    assert equal_weights(f'{run}/ep0-ba24-rank0.pt', str(reference / 'ep0-ba24-rank0.pt'))
+
+
+@pytest.fixture(scope='module')
+def reuse_inputs(past_run: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """EL2N scores and a small FGSM bank from the past run, made in this process."""
+    import numpy as np
+
+    from algorithms.adv_bank import build_bank
+    from algorithms.scores import dataset_labels, label_fingerprint, write_scores
+    from recipes.data import MDSImageDataset, resolve_root
+
+    folder = tmp_path_factory.mktemp('reuse')
+    labels = dataset_labels(MDSImageDataset(resolve_root('digits', None), 'train', 10))
+    scores = np.random.default_rng(0).random(len(labels)).astype(np.float32)
+    dataset = {'name': 'digits', 'size': len(labels), 'label_sha256': label_fingerprint(labels)}
+    write_scores(str(folder / 'scores.npy'), scores, {'method': 'el2n', 'dataset': dataset})
+    build_bank(past_run, ['ep1', 'ep2'], str(folder / 'bank'), eps=8 / 255, step_size=8 / 255, steps=1,
+               fraction=0.05, batch_size=128, num_workers=0, progress=False)
+    return {'scores': str(folder / 'scores.npy'), 'bank': str(folder / 'bank')}
+
+
+REUSE = {
+    'kd': ('yamls/digits/kd.yaml', ['algorithms.past_run_distillation.run={past}']),
+    'kd_mixup': ('yamls/digits/kd_mixup.yaml', ['algorithms.checkpoint_mixup_teacher.run={past}',
+                                                'algorithms.checkpoint_mixup_teacher.checkpoints=[ep1,ep2]']),
+    'grand_curriculum': ('yamls/digits/grand_curriculum.yaml', ['algorithms.grand_curriculum.scores={scores}',
+                                                                'algorithms.grand_curriculum.reweight=inverse']),
+    'adv_replay': ('yamls/digits/adv_replay.yaml', ['algorithms.adversarial_replay.bank={bank}',
+                                                    'callbacks.eval_robustness.num_samples=32']),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', list(REUSE))
+def test_each_reuse_algorithm_resumes_exactly_after_sigkill(tmp_path, s3_bucket, past_run, reuse_inputs, name):
+    recipe, template = REUSE[name]
+    overrides = [o.format(past=past_run, **reuse_inputs) for o in template]
+    reference = tmp_path / 'reference'
+    train_in_process(*LONG, *overrides, f'save_folder={reference}', 'run_name=reference', recipe=recipe)
+    run = f'{s3_bucket}/runs/{name}'
+    assert kill_and_resume(tmp_path, run, overrides, ranks=1, recipe=recipe) >= 8
     assert equal_weights(f'{run}/ep0-ba24-rank0.pt', str(reference / 'ep0-ba24-rank0.pt'))
 
 
