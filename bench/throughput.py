@@ -19,10 +19,14 @@ from recipes.data import MDSImageDataset, build_loader, resolve_root
 from recipes.model import resnet_cifar
 
 
-def training_throughput(batch: int, steps: int, device: torch.device) -> float:
+def training_throughput(batch: int, steps: int, device: torch.device, channels_last: bool = False) -> float:
     model = resnet_cifar('resnet_56', 100).to(device).train()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     x = torch.rand(batch, 3, 32, 32, device=device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 100, (batch,), device=device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == 'cuda')
 
@@ -61,15 +65,17 @@ def main() -> None:
     parser.add_argument('--batch', type=int, default=64)
     parser.add_argument('--steps', type=int, default=12)
     parser.add_argument('--workers', type=int, default=os.cpu_count() or 1)
+    parser.add_argument('--channels_last', action='store_true', help='NHWC model and inputs (faster on GPUs)')
     parser.add_argument('--json', help='also write the results here')
     args = parser.parse_args()
 
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    train = training_throughput(args.batch, args.steps, device)
+    train = training_throughput(args.batch, args.steps, device, args.channels_last)
     load = loader_throughput(args.batch, args.workers, batches=40)
     result = {
         'device': torch.cuda.get_device_name() if device.type == 'cuda' else f'cpu x{os.cpu_count()}',
         'batch': args.batch,
+        'channels_last': args.channels_last,
         'loader_workers': args.workers,
         'train_images_per_s': round(train, 1),
         'loader_images_per_s': round(load, 1),
