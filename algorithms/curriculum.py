@@ -250,9 +250,11 @@ class GraNdCurriculum(Algorithm):
     The order enters through :meth:`train_sampler`, which the trainer uses as the training DataLoader's sampler; it
     checks the scores against the data set's length and labels, so a mismatch stops the run before it trains.
     Events: ``AFTER_LOSS`` only with ``reweight``: the loss is recomputed from ``state.outputs`` as the weighted
-    mean of per-example cross-entropies, weights looked up by the dataset indices in ``batch[2]``. (AFTER_* events
-    run in reverse order, so list this algorithm after one that changes the targets at BEFORE_LOSS, such as
-    label_smoothing, for the weighted loss to see them.) The state dict holds the scores' digest: resuming with
+    mean of per-example cross-entropies, weights looked up by the dataset indices in ``batch[2]``
+    (:meth:`batch_weights`; replayed rows weigh 1). (AFTER_* events run in reverse order, so list this algorithm
+    after one that changes the targets at BEFORE_LOSS, such as label_smoothing, for the weighted loss to see them,
+    and after a distillation teacher, which weights its KD term per example with :meth:`batch_weights` and builds
+    on this weighted cross-entropy.) The state dict holds the scores' digest: resuming with
     other scores, which would give another order, is refused.
     """
 
@@ -315,15 +317,24 @@ class GraNdCurriculum(Algorithm):
             reused.update(past_run_cost(run, self.metadata.get('checkpoints', [])))
         return reused
 
+    def batch_weights(self, indices: Tensor) -> Tensor | None:
+        """The loss weight of each row of a batch with dataset indices ``indices``; ``None`` without ``reweight``.
+
+        Rows that are no example of the data set (a negative index, as adversarial replay marks its rows) weigh 1.
+        """
+        if self.weights is None:
+            return None
+        if self.weights.device != indices.device:
+            self.weights = self.weights.to(indices.device)
+        return torch.where(indices >= 0, self.weights[indices.clamp(min=0)], 1.0)
+
     def match(self, event: Event, state: State) -> bool:
         return event == Event.AFTER_LOSS and self.weights is not None
 
     def apply(self, event: Event, state: State, logger: Logger) -> None:
-        assert self.weights is not None
-        outputs, targets, indices = state.outputs, state.batch[1], state.batch[2]
-        if self.weights.device != outputs.device:
-            self.weights = self.weights.to(outputs.device)
-        state.loss = reweighted_loss(outputs, targets, self.weights[indices])
+        weights = self.batch_weights(state.batch[2])
+        assert weights is not None
+        state.loss = reweighted_loss(state.outputs, state.batch[1], weights)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), 'scores_sha256': self.scores_sha256}

@@ -20,6 +20,7 @@ from composer.loss import soft_cross_entropy
 from torch import Tensor, nn
 
 from algorithms.ledger import spend
+from recipes.errors import UsageError
 
 __all__ = ['PastRunDistillation', 'TeacherDistillation', 'check_kd_args', 'distillation_term', 'kd_loss']
 
@@ -32,14 +33,19 @@ def check_kd_args(temperature: float, alpha: float) -> None:
         raise ValueError(f'alpha={alpha!r} is the weight of the KD term and must lie in [0, 1]: for example 0.9')
 
 
-def distillation_term(student_logits: Tensor, teacher_probs: Tensor, temperature: float) -> Tensor:
-    """``T^2 * KL(teacher_probs || softmax(student_logits / T))``, averaged over the batch.
+def distillation_term(
+    student_logits: Tensor, teacher_probs: Tensor, temperature: float, weights: Tensor | None = None,
+) -> Tensor:
+    """``T^2 * KL(teacher_probs || softmax(student_logits / T))``, averaged over the batch (``weights``: per row).
 
     ``teacher_probs`` is the teacher's distribution at temperature ``T`` (rows sum to one). The ``T^2`` factor keeps
     the gradient's scale independent of ``T``. Computed in fp32 whatever the autocast dtype of the logits.
     """
     log_student = F.log_softmax(student_logits.float() / temperature, dim=1)
-    return F.kl_div(log_student, teacher_probs.float(), reduction='batchmean') * temperature**2
+    if weights is None:
+        return F.kl_div(log_student, teacher_probs.float(), reduction='batchmean') * temperature**2
+    per_example = F.kl_div(log_student, teacher_probs.float(), reduction='none').sum(dim=1)
+    return (weights.float() * per_example).mean() * temperature**2
 
 
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, target: Tensor, temperature: float, alpha: float) -> Tensor:
@@ -70,7 +76,11 @@ class TeacherDistillation(Algorithm):
     * ``AFTER_LOSS``: ``loss = (1 - alpha) * loss + alpha * T^2 * KL``. The CE term is the student's own loss as the
       model computed it, with the targets it used (class indices, or soft targets after MixUp, CutMix or
       LabelSmoothing), so :func:`kd_loss` holds whatever order the algorithms are listed in, and ``alpha=0``
-      leaves training bit for bit as it is without the algorithm.
+      leaves training bit for bit as it is without the algorithm. An algorithm with loss weights (a method
+      ``batch_weights(indices)``, as :class:`~algorithms.curriculum.GraNdCurriculum` has with ``reweight``)
+      weights the KL of each row too; listed after the teacher, it has already made the CE term its weighted mean,
+      so the loss is the weighted mean of the per-example KD loss. ``INIT`` refuses such an algorithm listed before
+      the teacher, whose AFTER_LOSS would then replace the KD loss.
     * ``BATCH_END``: logs ``kd/ce``, ``kd/kd`` and ``kd/teacher_accuracy`` (teacher top-1 against the argmax of the
       targets) for the batch, once per batch, after the step, when reading tensors costs no extra sync.
     """
@@ -105,6 +115,7 @@ class TeacherDistillation(Algorithm):
 
     def apply(self, event: Event, state: State, logger: Logger) -> None:
         if event == Event.INIT:
+            self._check_order(state)
             for teacher in self.teachers:
                 state.device.module_to_device(teacher)
         elif event == Event.AFTER_FORWARD:
@@ -115,12 +126,26 @@ class TeacherDistillation(Algorithm):
         elif event == Event.BATCH_END:
             self._log_batch(logger)
 
+    def _check_order(self, state: State) -> None:
+        mine = state.algorithms.index(self)
+        for alg in state.algorithms[:mine]:
+            if hasattr(alg, 'batch_weights') and alg.match(Event.AFTER_LOSS, state):
+                raise UsageError(
+                    f'{type(alg).__name__} weights the loss but is listed before {type(self).__name__}, whose KD '
+                    'loss it would then replace (AFTER_LOSS runs in reverse order): list it after the teacher',
+                )
+
     def _replace_loss(self, state: State) -> None:
         if not isinstance(state.loss, Tensor) or not isinstance(state.outputs, Tensor):
             raise TypeError(f'{type(self).__name__} needs a model whose outputs and loss are single tensors')
         assert self._teacher_probs is not None, 'AFTER_FORWARD runs before AFTER_LOSS'
         ce = state.loss
-        kd = distillation_term(state.outputs, self._teacher_probs, self.temperature)
+        weights = None
+        for alg in state.algorithms:
+            row_weights = alg.batch_weights(state.batch[2]) if hasattr(alg, 'batch_weights') else None
+            if row_weights is not None:
+                weights = row_weights if weights is None else weights * row_weights
+        kd = distillation_term(state.outputs, self._teacher_probs, self.temperature, weights)
         state.loss = (1 - self.alpha) * ce + self.alpha * kd
         correct = (self._teacher_probs.argmax(dim=1) == _hard_labels(state.batch[1])).sum()
         self._batch_terms.append((state.outputs.shape[0], ce.detach(), kd.detach(), correct))
