@@ -26,7 +26,6 @@ local cache on demand.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -38,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from composer.utils import dist
-from streaming import MDSWriter, StreamingDataset
+from streaming import MDSWriter
 from streaming.base.util import merge_index
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
@@ -49,7 +48,7 @@ from algorithms.ledger import count_flops
 from algorithms.past_run import PastRun
 from recipes import storage
 from recipes.data import MDSImageDataset, resolve_root
-from recipes.data.builtin import default_cache
+from recipes.data.dataset import open_mds
 from recipes.errors import UsageError
 
 __all__ = [
@@ -140,11 +139,6 @@ def finish_bank(out: str, num_parts: int, metadata: dict[str, Any]) -> None:
         os.replace(staging, out)
 
 
-def _local_cache(remote: str, cache: str | None) -> str:
-    key = hashlib.sha1(remote.rstrip('/').encode()).hexdigest()[:16]
-    return os.path.join(cache or os.path.join(default_cache(), 'streaming'), f'bank-{key}')
-
-
 class AdversarialBank:
     """A finished bank, read by index; items are ``(image, label, source_index, checkpoint_id)``.
 
@@ -163,10 +157,7 @@ class AdversarialBank:
             raise UsageError(f'{meta} is not an adversarial bank ({FORMAT}): {BUILD_ONE}')
         if int(self.metadata['size']) == 0:
             raise UsageError(f'adversarial bank {root} is empty: rebuild it with a larger --fraction or more checkpoints')
-        if storage.is_s3(root):
-            self._stream = StreamingDataset(remote=root, local=_local_cache(root, cache), shuffle=False)
-        else:
-            self._stream = StreamingDataset(local=root, shuffle=False)
+        self._stream = open_mds(root, cache)
         if self._stream.num_samples != int(self.metadata['size']):
             raise UsageError(
                 f'adversarial bank {root} holds {self._stream.num_samples} examples but {BANK_FILE} says '

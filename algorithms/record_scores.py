@@ -132,6 +132,7 @@ class RecordScores(Callback):
             self.record.to(logits.device)
         rows = torch.cat([indices.unsqueeze(1).to(torch.float64), example_stats(logits, targets)], dim=1)
         gathered = _gather(rows)
+        gathered = gathered[gathered[:, 0] >= 0]  # replayed rows carry negative indices: they are no training example
         self.record.update(gathered[:, 0].long(), gathered[:, 1:])
 
     def state_dict(self) -> dict[str, Any]:

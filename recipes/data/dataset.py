@@ -12,6 +12,7 @@ layer), the label possibly noisy (see :func:`noisy_label_offsets`), the index th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 
@@ -26,7 +27,7 @@ from recipes import storage
 from recipes.data.builtin import default_cache
 from recipes.errors import UsageError
 
-__all__ = ['MDSImageDataset', 'augment_cifar', 'noisy_label_offsets']
+__all__ = ['MDSImageDataset', 'augment_cifar', 'noisy_label_offsets', 'open_mds']
 
 
 def noisy_label_offsets(num_samples: int, num_classes: int, p: float, seed: int) -> np.ndarray:
@@ -59,9 +60,18 @@ def augment_cifar(image: Tensor, pad: int = 4) -> Tensor:
     return out
 
 
-def _local_cache(remote: str, split: str, cache: str | None) -> str:
-    key = hashlib.sha1(remote.rstrip('/').encode()).hexdigest()[:16]
-    return os.path.join(cache or os.path.join(default_cache(), 'streaming'), key, split)
+@functools.cache
+def open_mds(folder: str, cache: str | None = None) -> StreamingDataset:
+    """The MDS data set in ``folder`` (local, or ``s3://`` fetched into ``cache``), one per folder and process.
+
+    A StreamingDataset holds shared-memory handles that are not released when it is dropped (about 25 file
+    descriptors each); every reader of a folder shares one read-only instance, so a process that builds many runs
+    does not run out of descriptors.
+    """
+    if not storage.is_s3(folder):
+        return StreamingDataset(local=folder, shuffle=False)
+    key = hashlib.sha1(folder.rstrip('/').encode()).hexdigest()[:16]
+    return StreamingDataset(remote=folder, local=os.path.join(cache or os.path.join(default_cache(), 'streaming'), key), shuffle=False)
 
 
 class MDSImageDataset(Dataset):
@@ -94,14 +104,7 @@ class MDSImageDataset(Dataset):
                 f'no MDS split at {storage.join(root, split)} ({index} is missing): convert CIFAR-100 with '
                 '`python launch/convert_cifar100.py --in_root DIR --out_root ROOT`, or set data.name to digits',
             )
-        if storage.is_s3(root):
-            self._stream = StreamingDataset(
-                remote=storage.join(root, split),
-                local=_local_cache(root, split, cache),
-                shuffle=False,
-            )
-        else:
-            self._stream = StreamingDataset(local=os.path.join(root, split), shuffle=False)
+        self._stream = open_mds(storage.join(root, split), cache)
         missing = {'x', 'y'} - set(self._stream.shards[0].column_names) if self._stream.shards else {'x', 'y'}
         if missing:
             raise UsageError(f'{storage.join(root, split)} has no column(s) {sorted(missing)}: it is not an image split')
