@@ -162,7 +162,8 @@ class AdversarialReplay(Algorithm):
         """What the bank's attacks cost, and what the past-run checkpoints they were made against cost (ledger)."""
         meta = self.bank.metadata
         reused = {f'bank {self.bank.root}': float(meta.get('compute', {}).get('flops_estimate', 0.0))}
-        reused.update(past_run_cost(meta['run'], meta.get('checkpoints', [])))
+        if meta.get('run'):
+            reused.update(past_run_cost(meta['run'], meta.get('checkpoints', [])))
         return reused
 
     def match(self, event: Event, state: State) -> bool:
