@@ -14,7 +14,7 @@ Example (a digits past run trained with ``python launch/train.py yamls/digits/ba
     from recipes.model import resnet_cifar
 
     dataset = MDSImageDataset(resolve_root('digits', None), 'train', 10)
-    preset = presets.kd_mixup(past_run='runs/digits-baseline', checkpoints=['ep2', 'ep4', 'ep6', 'ep8'])
+    preset = presets.kd_mixup(past_run='runs/digits-baseline', checkpoints=['ep4', 'ep6', 'ep8'])
     loader = build_loader(dataset, 64, shuffle=True, drop_last=True, num_workers=0, seed=17,
                           sampler=preset.train_sampler(dataset, seed=17))
     trainer = Trainer(model=resnet_cifar('resnet_20', 10), train_dataloader=loader, max_duration='1ep',
