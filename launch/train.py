@@ -13,14 +13,24 @@ def main(argv: list[str]) -> int:
     parser.add_argument('overrides', nargs='*', help='key=value overrides, e.g. seed=3 data.global_batch_size=256')
     args = parser.parse_args(argv)
 
+    from botocore.exceptions import EndpointConnectionError
+
     from recipes.config import load_config
+    from recipes.errors import UsageError
     from recipes.trainer import build_trainer
 
     cfg = load_config(args.recipe, args.overrides)
     trainer = build_trainer(cfg)
     if int(trainer.state.timestamp.batch):
         print(f'resumed at batch {int(trainer.state.timestamp.batch)} (epoch {int(trainer.state.timestamp.epoch)})', flush=True)
-    trainer.fit()
+    try:
+        trainer.fit()
+    except (EndpointConnectionError, ConnectionError) as e:
+        # Composer's uploader gave up: everything uploaded before stays whole, and the same command resumes.
+        raise UsageError(
+            f'lost the connection to storage while saving to {cfg.save_folder} ({type(e).__name__}): checkpoints '
+            'already uploaded are whole; run the same command again to resume from the newest',
+        ) from e
     accuracy = trainer.state.eval_metrics.get('eval', {}).get('MulticlassAccuracy')
     if accuracy is not None:
         print(f'final test accuracy: {float(accuracy.compute()):.4f}', flush=True)

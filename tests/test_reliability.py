@@ -206,8 +206,8 @@ def test_s3_outage_during_uploads_never_leaves_a_bad_checkpoint(tmp_path):
     try:
         code = process.wait(timeout=400)
         text = log.read_text()
-        if code != 0:  # stopping is allowed, with a clear last line
-            assert 'error' in text.strip().splitlines()[-1].lower(), text[-2000:]
+        if code != 0:  # stopping is allowed, with one clear line (progress bars may surround it)
+            assert code == 2 and 'error: lost the connection to storage while saving to s3://outage/runs/outage' in text
         checkpoints = [n for n in names() if n.endswith('-rank0.pt')]
         assert checkpoints
         os.environ['S3_ENDPOINT_URL'], saved = endpoint, os.environ.get('S3_ENDPOINT_URL')
