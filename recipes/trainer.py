@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import torch
 from composer import Trainer
 from composer.core import DataSpec
@@ -12,6 +10,7 @@ from composer.utils import dist, reproducibility
 from omegaconf import DictConfig
 
 from algorithms.ledger import ComputeLedger
+from algorithms.past_run import PastRun
 from recipes import storage
 from recipes.config import to_yaml
 from recipes.data import NUM_CLASSES, MDSImageDataset, batch_size_per_rank, build_loader, resolve_root
@@ -70,9 +69,6 @@ def _scheduler(cfg: DictConfig):
     raise UsageError(f'scheduler.name={s.name!r} is not supported: choose multistep_with_warmup, cosine_with_warmup or constant')
 
 
-_CHECKPOINT = re.compile(r'^ep(\d+)-ba(\d+)-rank0\.pt$')
-
-
 def newest_checkpoint(save_folder: str) -> str | None:
     """The newest checkpoint in an S3 run folder, found by listing.
 
@@ -80,11 +76,8 @@ def newest_checkpoint(save_folder: str) -> str | None:
     it finds checkpoints Composer's ``latest`` link does not point to yet (Composer uploads that link only after
     confirming the checkpoint upload, up to tens of seconds later).
     """
-    found = [m for m in map(_CHECKPOINT.match, storage.list_names(save_folder)) if m]
-    if not found:
-        return None
-    newest = max(found, key=lambda m: int(m.group(2)))
-    return storage.join(save_folder, newest.group(0))
+    checkpoints = PastRun(save_folder).checkpoints()
+    return storage.join(save_folder, checkpoints[-1]) if checkpoints else None
 
 
 def _write_config(cfg: DictConfig) -> None:
