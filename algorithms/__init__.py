@@ -1,14 +1,32 @@
-"""Composer algorithms that reuse the checkpoints and by-products of past training runs."""
+"""Composer algorithms that reuse the checkpoints and by-products of past training runs.
 
-from algorithms.adv_bank import AdversarialBank, build_bank
-from algorithms.adversarial import EvalRobustness, pgd, robust_accuracy
-from algorithms.adversarial_replay import AdversarialReplay, DualBatchNorm2d, add_aux_batchnorms
-from algorithms.checkpoint_mixup import CheckpointMixupTeacher, mix_teacher_outputs
-from algorithms.curriculum import CurriculumSampler, GraNdCurriculum, pacing_size
-from algorithms.distillation import PastRunDistillation, kd_loss
-from algorithms.grand import el2n, per_example_grad_norms
-from algorithms.record_scores import RecordScores
-from algorithms.scores import read_scores, write_scores
+One package per reuse idea (:mod:`algorithms.distillation`, :mod:`algorithms.curriculum`,
+:mod:`algorithms.adversarial_replay`), each with its functional forms, its Algorithm classes and a README; what every
+idea shares stays here: :mod:`algorithms.past_run` (reading past runs) and :mod:`algorithms.ledger` (the compute
+ledger).
+"""
+
+from algorithms.adversarial_replay import (
+    AdversarialBank,
+    AdversarialReplay,
+    DualBatchNorm2d,
+    EvalRobustness,
+    add_aux_batchnorms,
+    build_bank,
+    pgd,
+    robust_accuracy,
+)
+from algorithms.curriculum import (
+    CurriculumSampler,
+    GraNdCurriculum,
+    RecordScores,
+    el2n,
+    pacing_size,
+    per_example_grad_norms,
+    read_scores,
+    write_scores,
+)
+from algorithms.distillation import CheckpointMixupTeacher, PastRunDistillation, kd_loss, mix_teacher_outputs
 
 __all__ = [
     'AdversarialBank',

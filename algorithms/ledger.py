@@ -33,8 +33,8 @@ from composer.loggers import Logger
 from composer.utils import dist
 from torch.utils.flop_counter import FlopCounterMode
 
-from recipes import storage
-from recipes.run_files import COMPUTE_FILE
+from recipes.core import storage
+from recipes.core.run_files import COMPUTE_FILE
 
 __all__ = ['ComputeLedger', 'count_flops', 'spend']
 

@@ -30,11 +30,11 @@ import yaml
 from torch import nn
 from torch.torch_version import TorchVersion
 
-from recipes import storage
-from recipes.data.builtin import default_cache
-from recipes.errors import UsageError
-from recipes.model import resnet_cifar
-from recipes.run_files import CONFIG_FILE, read_compute
+from recipes.core import storage
+from recipes.core.data.builtin import default_cache
+from recipes.core.errors import UsageError
+from recipes.core.model import resnet_cifar
+from recipes.core.run_files import CONFIG_FILE, read_compute
 
 __all__ = ['CHECKPOINT_ALLOWLIST', 'PastRun', 'frozen', 'load_checkpoint_state', 'load_model', 'past_run_cost']
 

@@ -27,16 +27,16 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from algorithms.adv_bank import AdversarialBank, BankPart, finish_bank
-from algorithms.adversarial import pgd
-from algorithms.adversarial_replay import (
+from algorithms.adversarial_replay.bank import AdversarialBank, BankPart, finish_bank
+from algorithms.adversarial_replay.pgd import pgd
+from algorithms.adversarial_replay.replay import (
     add_aux_batchnorms,
     append_replay,
     draw_bank_indices,
     replay_count,
     route_to_aux,
 )
-from recipes.model import resnet_cifar
+from recipes.core.model import resnet_cifar
 
 BANK_SIZE = 512
 

@@ -27,7 +27,7 @@ from composer.core import Callback, Event, State
 from composer.loggers import Logger
 
 from recipes.config import load_config
-from recipes.model import resnet_cifar
+from recipes.core.model import resnet_cifar
 from recipes.trainer import build_trainer
 
 GOALS = {'past_run_distillation': 1.40, 'checkpoint_mixup_teacher': 1.75}

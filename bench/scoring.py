@@ -22,10 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from algorithms.curriculum import CurriculumSampler
-from algorithms.grand import el2n, per_example_grad_norms
-from algorithms.record_scores import RecordScores
-from recipes.model import resnet_cifar
+from algorithms.curriculum.curriculum import CurriculumSampler
+from algorithms.curriculum.grand import el2n, per_example_grad_norms
+from algorithms.curriculum.record_scores import RecordScores
+from recipes.core.model import resnet_cifar
 
 CIFAR_TRAIN = 50_000
 

@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from recipes.data import MDSImageDataset, build_loader, resolve_root
-from recipes.model import resnet_cifar
+from recipes.core.data import MDSImageDataset, build_loader, resolve_root
+from recipes.core.model import resnet_cifar
 
 
 def training_throughput(batch: int, steps: int, device: torch.device, channels_last: bool = False) -> float:

@@ -27,8 +27,8 @@ def main(argv: list[str]) -> int:
 
     from composer.utils import dist
 
-    from algorithms.adv_bank import build_bank
-    from algorithms.adversarial import parse_pixel_value
+    from algorithms.adversarial_replay.bank import build_bank
+    from algorithms.adversarial_replay.pgd import parse_pixel_value
 
     eps = parse_pixel_value(args.eps, '--eps')
     step_size = parse_pixel_value(args.step_size, '--step_size')

@@ -17,8 +17,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument('--download', action='store_true', help="fetch the archive with torchvision's downloader")
     args = parser.parse_args(argv)
 
-    from recipes import storage
-    from recipes.data.cifar100 import convert_cifar100
+    from recipes.core import storage
+    from recipes.core.data.cifar100 import convert_cifar100
 
     storage.check_reachable(args.out_root)
     convert_cifar100(args.in_root, args.out_root, download=args.download)

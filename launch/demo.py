@@ -52,7 +52,7 @@ def steps(noisy: bool) -> list[Step]:
 
 
 def finished(step: Step) -> bool:
-    from recipes.run_files import read_history
+    from recipes.core.run_files import read_history
 
     if not step.done_when:
         return False  # the sweep skips its finished runs itself and always writes the report

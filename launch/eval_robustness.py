@@ -28,11 +28,11 @@ def main(argv: list[str]) -> int:
     import torch
     from tqdm import tqdm
 
-    from algorithms.adversarial import check_attack, parse_pixel_value, robust_accuracy
+    from algorithms.adversarial_replay.pgd import check_attack, parse_pixel_value, robust_accuracy
     from algorithms.past_run import PastRun
-    from recipes import storage
-    from recipes.data import MDSImageDataset, resolve_root
-    from recipes.errors import UsageError
+    from recipes.core import storage
+    from recipes.core.data import MDSImageDataset, resolve_root
+    from recipes.core.errors import UsageError
 
     eps = parse_pixel_value(args.eps, '--eps')
     step_size = eps / 4 if args.step_size is None else parse_pixel_value(args.step_size, '--step_size')

@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument('--out', default=None, help='where the files go (local folder or s3://)')
     args = parser.parse_args(argv)
 
-    from recipes.report import write_report
+    from recipes.study.report import write_report
 
     report = write_report(args.results, args.out)
     print(report.markdown)

@@ -39,7 +39,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def _data_config(runs: list[Any]) -> dict[str, Any]:
     """The training data the runs share: the same set, classes and label noise, or the scores would mix labels."""
-    from recipes.errors import UsageError
+    from recipes.core.errors import UsageError
 
     keys = ('name', 'remote', 'label_noise', 'label_noise_seed')
     first = {k: runs[0].config['data'].get(k) for k in keys}
@@ -70,7 +70,7 @@ def _computed(args: argparse.Namespace, runs: list[Any], dataset: Any, device: A
     from torch.utils.data import DataLoader, Subset
     from tqdm import tqdm
 
-    from algorithms.grand import el2n, per_example_grad_norms, per_example_loss
+    from algorithms.curriculum.grand import el2n, per_example_grad_norms, per_example_loss
 
     share = np.array_split(np.arange(len(dataset)), dist.get_world_size())[dist.get_global_rank()]
     loader = DataLoader(Subset(dataset, share.tolist()), batch_size=args.batch_size, num_workers=args.num_workers)
@@ -109,9 +109,9 @@ def _recorded(args: argparse.Namespace, runs: list[Any], size: int) -> tuple[Any
     import numpy as np
     from tqdm import tqdm
 
+    from algorithms.curriculum.record_scores import forgetting_scores
     from algorithms.past_run import load_checkpoint_state
-    from algorithms.record_scores import forgetting_scores
-    from recipes.errors import UsageError
+    from recipes.core.errors import UsageError
 
     columns = []
     names = [(run, name) for run in runs for name in args.checkpoints]
@@ -146,11 +146,11 @@ def main(argv: list[str]) -> int:
     import torch
     from composer.utils import dist
 
+    from algorithms.curriculum.scores import dataset_labels, label_fingerprint, write_scores
     from algorithms.past_run import PastRun
-    from algorithms.scores import dataset_labels, label_fingerprint, write_scores
-    from recipes import storage
-    from recipes.data import MDSImageDataset, resolve_root
-    from recipes.errors import UsageError
+    from recipes.core import storage
+    from recipes.core.data import MDSImageDataset, resolve_root
+    from recipes.core.errors import UsageError
 
     args.checkpoints = [c.strip() for c in args.checkpoints.split(',') if c.strip()]
     if not args.checkpoints:

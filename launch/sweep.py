@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument('--dry_run', action='store_true', help='print the runs and their commands, start nothing')
     args = parser.parse_args(argv)
 
-    from recipes.sweep import load_sweep, run_sweep
+    from recipes.study.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep, args.overrides)
     # A scheduler's SIGTERM becomes SystemExit, so run_sweep terminates the run it started instead of orphaning it.
@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
     if code or args.dry_run:
         return code
 
-    from recipes.report import write_report
+    from recipes.study.report import write_report
 
     report = write_report(sweep.results)
     print('\n' + report.markdown)

@@ -16,7 +16,7 @@ def main(argv: list[str]) -> int:
     from botocore.exceptions import EndpointConnectionError
 
     from recipes.config import load_config
-    from recipes.errors import UsageError
+    from recipes.core.errors import UsageError
     from recipes.trainer import build_trainer
 
     cfg = load_config(args.recipe, args.overrides)

@@ -1,11 +1,11 @@
-"""What a run is assembled from.
+"""What a run is assembled from, in three layers whose imports flow downwards only:
 
-Layers, imports flowing downwards only:
+* :mod:`recipes.core`: the model, the data, storage, errors and the run folder's files (imports nothing above);
+* :mod:`algorithms` (a sibling package) builds on :mod:`recipes.core`;
+* run assembly: :mod:`recipes.config`, :mod:`recipes.registry`, :mod:`recipes.trainer`, :mod:`recipes.presets`,
+  :mod:`recipes.cli` build a Trainer from a YAML;
+* :mod:`recipes.study`: sweeps and reports, on top of everything.
 
-* bottom: :mod:`recipes.model`, :mod:`recipes.data`, :mod:`recipes.storage`, :mod:`recipes.errors`
-  (no imports from :mod:`algorithms` or from the run-assembly modules);
-* :mod:`algorithms` builds on the bottom layer;
-* run assembly: :mod:`recipes.config`, :mod:`recipes.registry`, :mod:`recipes.trainer` build a Trainer from a YAML.
-
-``tests/test_layers.py`` enforces this order.
+``tests/test_layers.py`` enforces this order. ``recipes.model`` and ``recipes.data`` are kept as the import paths
+the README's preset example has always used.
 """

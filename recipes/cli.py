@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 
 __all__ = ['debug_requested', 'run_cli']
 

@@ -15,7 +15,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 
 __all__ = ['TrainConfig', 'load_config', 'to_yaml']
 

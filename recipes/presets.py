@@ -10,8 +10,8 @@ Example (a digits past run trained with ``python launch/train.py yamls/digits/ba
 
     from composer import Trainer
     from recipes import presets
-    from recipes.data import MDSImageDataset, build_loader, resolve_root
-    from recipes.model import resnet_cifar
+    from recipes.core.data import MDSImageDataset, build_loader, resolve_root
+    from recipes.core.model import resnet_cifar
 
     dataset = MDSImageDataset(resolve_root('digits', None), 'train', 10)
     preset = presets.kd_mixup(past_run='runs/digits-baseline', checkpoints=['ep4', 'ep6', 'ep8'])
@@ -33,7 +33,7 @@ from composer.core import Algorithm
 from torch.utils.data import Sampler
 
 from recipes import registry
-from recipes.data import MDSImageDataset
+from recipes.core.data import MDSImageDataset
 
 __all__ = ['Preset', 'adv_replay', 'baseline', 'grand_curriculum', 'kd', 'kd_mixup', 'reuse_all']
 

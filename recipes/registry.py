@@ -18,8 +18,8 @@ from composer.algorithms import ChannelsLast, CutMix, LabelSmoothing, MixUp
 from composer.callbacks import LRMonitor, SpeedMonitor
 from composer.loggers import FileLogger, MLFlowLogger, TensorboardLogger, WandBLogger
 
-from recipes.data import MDSImageDataset
-from recipes.errors import UsageError
+from recipes.core.data import MDSImageDataset
+from recipes.core.errors import UsageError
 
 __all__ = ['ALGORITHMS', 'CALLBACKS', 'LOGGERS', 'BuildContext', 'build_all']
 
@@ -64,7 +64,7 @@ def past_run_distillation(
     alpha: float = 0.9,
 ) -> Any:
     """KD from checkpoint ``checkpoint`` (``latest``, ``epN``, a file name or URI) of the past run folder ``run``."""
-    from algorithms.distillation import PastRunDistillation, check_kd_args
+    from algorithms.distillation.distillation import PastRunDistillation, check_kd_args
     from algorithms.past_run import PastRun, past_run_cost
 
     check_kd_args(temperature, alpha)
@@ -84,7 +84,7 @@ def checkpoint_mixup_teacher(
     space: str = 'prob',
 ) -> Any:
     """KD from a per-batch mixture of two of ``checkpoints`` (a list of names) of the past run folder ``run``."""
-    from algorithms.checkpoint_mixup import CheckpointMixupTeacher
+    from algorithms.distillation.checkpoint_mixup import CheckpointMixupTeacher
 
     return CheckpointMixupTeacher(
         run, checkpoints, temperature=temperature, alpha=alpha, mix_alpha=mix_alpha, space=space,
@@ -94,7 +94,7 @@ def checkpoint_mixup_teacher(
 
 def adversarial_replay(ctx: BuildContext, bank: str, replay_fraction: float = 0.25, aux_bn: bool = True) -> Any:
     """Replay examples from an adversarial bank (``launch/build_adv_bank.py``) in every batch."""
-    from algorithms.adversarial_replay import AdversarialReplay
+    from algorithms.adversarial_replay.replay import AdversarialReplay
 
     return AdversarialReplay(bank, replay_fraction=replay_fraction, aux_bn=aux_bn)
 
@@ -104,7 +104,7 @@ def eval_robustness(
     num_samples: int = 512, batch_size: int = 256,
 ) -> Any:
     """Log clean and PGD accuracy on the first ``num_samples`` test images after each evaluation."""
-    from algorithms.adversarial import EvalRobustness, parse_pixel_value
+    from algorithms.adversarial_replay.pgd import EvalRobustness, parse_pixel_value
 
     eps = parse_pixel_value(eps, 'callbacks.eval_robustness.eps')
     step_size = None if step_size is None else parse_pixel_value(step_size, 'callbacks.eval_robustness.step_size')
@@ -116,7 +116,7 @@ def grand_curriculum(
     full_at: float = 0.8, prune_fraction: float = 0.0, reweight: str | None = None,
 ) -> Any:
     """Order, pace, prune or reweight the training data by a scores artifact (``launch/score.py``)."""
-    from algorithms.curriculum import GraNdCurriculum
+    from algorithms.curriculum.curriculum import GraNdCurriculum
 
     if ctx.train_batch_size is None or ctx.max_duration is None:
         raise ValueError('a curriculum paces per step: the run must give its batch size per rank and max_duration')
@@ -129,7 +129,7 @@ def grand_curriculum(
 
 def record_scores(ctx: BuildContext) -> Any:
     """Keep each example's loss, EL2N and forgetting events in the run's checkpoints (``score.py --method recorded_*``)."""
-    from algorithms.record_scores import RecordScores
+    from algorithms.curriculum.record_scores import RecordScores
 
     return RecordScores(len(ctx.train_dataset))
 

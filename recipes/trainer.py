@@ -11,14 +11,14 @@ from omegaconf import DictConfig
 
 from algorithms.ledger import ComputeLedger
 from algorithms.past_run import PastRun
-from recipes import storage
 from recipes.config import to_yaml
-from recipes.data import NUM_CLASSES, MDSImageDataset, batch_size_per_rank, build_loader, resolve_root
-from recipes.errors import UsageError
-from recipes.history import RunHistory
-from recipes.model import resnet_cifar
+from recipes.core import storage
+from recipes.core.data import NUM_CLASSES, MDSImageDataset, batch_size_per_rank, build_loader, resolve_root
+from recipes.core.errors import UsageError
+from recipes.core.history import RunHistory
+from recipes.core.model import resnet_cifar
+from recipes.core.run_files import CONFIG_FILE
 from recipes.registry import ALGORITHMS, CALLBACKS, LOGGERS, BuildContext, build_all
-from recipes.run_files import CONFIG_FILE
 
 __all__ = ['build_trainer', 'newest_checkpoint', 'resolve']
 

@@ -12,9 +12,16 @@ import pytest
 import torch
 from conftest import ROOT, run_cli
 
-from algorithms.adv_bank import BANK_FILE, AdversarialBank, BankPart, build_bank, finish_bank, select_sources
-from recipes.data import MDSImageDataset, resolve_root
-from recipes.errors import UsageError
+from algorithms.adversarial_replay.bank import (
+    BANK_FILE,
+    AdversarialBank,
+    BankPart,
+    build_bank,
+    finish_bank,
+    select_sources,
+)
+from recipes.core.data import MDSImageDataset, resolve_root
+from recipes.core.errors import UsageError
 
 EPS = 8 / 255
 FRACTION = 0.02  # 29 of the 1,437 digits training images

@@ -13,12 +13,12 @@ import torch.nn.functional as F
 from composer.loggers import InMemoryLogger
 from conftest import ROOT, TINY
 
-from algorithms.adversarial import check_attack, parse_pixel_value, pgd, robust_accuracy
+from algorithms.adversarial_replay.pgd import check_attack, parse_pixel_value, pgd, robust_accuracy
 from algorithms.past_run import PastRun
 from recipes.config import load_config
-from recipes.data import MDSImageDataset, resolve_root
-from recipes.errors import UsageError
-from recipes.model import resnet_cifar
+from recipes.core.data import MDSImageDataset, resolve_root
+from recipes.core.errors import UsageError
+from recipes.core.model import resnet_cifar
 from recipes.trainer import build_trainer
 
 EPS = 8 / 255

@@ -13,12 +13,12 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 from conftest import TINY, run_cli, train_in_process
 
-from algorithms.adv_bank import AdversarialBank, BankPart, build_bank, finish_bank
-from algorithms.adversarial_replay import DualBatchNorm2d, add_aux_batchnorms, route_to_aux
+from algorithms.adversarial_replay.bank import AdversarialBank, BankPart, build_bank, finish_bank
+from algorithms.adversarial_replay.replay import DualBatchNorm2d, add_aux_batchnorms, route_to_aux
 from algorithms.past_run import PastRun, load_checkpoint_state
 from recipes.config import load_config
-from recipes.errors import UsageError
-from recipes.model import resnet_cifar
+from recipes.core.errors import UsageError
+from recipes.core.model import resnet_cifar
 from recipes.trainer import build_trainer
 
 REPLAY = 'algorithms.adversarial_replay'

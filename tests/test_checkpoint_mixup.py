@@ -15,10 +15,10 @@ from conftest import TINY
 from test_distillation import logged, with_log
 
 from algorithms import CheckpointMixupTeacher, mix_teacher_outputs
-from algorithms.checkpoint_mixup import draw_pair
-from algorithms.distillation import distillation_term
+from algorithms.distillation.checkpoint_mixup import draw_pair
+from algorithms.distillation.distillation import distillation_term
 from recipes.config import load_config
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 from recipes.trainer import build_trainer
 
 TEACHER = 'algorithms.checkpoint_mixup_teacher'

@@ -1,7 +1,7 @@
 import pytest
 
 from recipes.config import load_config
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 from recipes.registry import ALGORITHMS, BuildContext, build_one
 from recipes.trainer import resolve
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from conftest import TINY, run_cli, train_in_process
 
-from algorithms.curriculum import (
+from algorithms.curriculum.curriculum import (
     PACINGS,
     CurriculumSampler,
     curriculum_order,
@@ -20,11 +20,11 @@ from algorithms.curriculum import (
     reweighted_loss,
     total_steps,
 )
+from algorithms.curriculum.scores import dataset_labels, label_fingerprint, read_scores, write_scores
 from algorithms.past_run import load_checkpoint_state
-from algorithms.scores import dataset_labels, label_fingerprint, read_scores, write_scores
 from recipes.config import load_config
-from recipes.data import MDSImageDataset, resolve_root
-from recipes.errors import UsageError
+from recipes.core.data import MDSImageDataset, resolve_root
+from recipes.core.errors import UsageError
 from recipes.trainer import build_trainer
 
 RECIPE = 'yamls/digits/grand_curriculum.yaml'

@@ -5,7 +5,7 @@ import pytest
 import torch
 from streaming import StreamingDataset
 
-from recipes.data import (
+from recipes.core.data import (
     MDSImageDataset,
     augment_cifar,
     batch_size_per_rank,
@@ -13,8 +13,8 @@ from recipes.data import (
     noisy_label_offsets,
     resolve_root,
 )
-from recipes.data.cifar100 import convert_cifar100
-from recipes.errors import UsageError
+from recipes.core.data.cifar100 import convert_cifar100
+from recipes.core.errors import UsageError
 
 
 def fake_cifar100(root, n_train=40, n_test=12, seed=0):

@@ -20,7 +20,7 @@ from algorithms import PastRunDistillation, kd_loss
 from algorithms.ledger import ComputeLedger
 from algorithms.past_run import PastRun, load_checkpoint_state
 from recipes.config import load_config
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 from recipes.registry import ALGORITHMS, BuildContext, build_one
 from recipes.trainer import build_trainer
 

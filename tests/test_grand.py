@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from algorithms.grand import el2n, per_example_grad_norms, per_example_loss
-from algorithms.record_scores import ScoreRecord, example_stats, forgetting_scores
-from recipes.model import resnet_cifar
+from algorithms.curriculum.grand import el2n, per_example_grad_norms, per_example_loss
+from algorithms.curriculum.record_scores import ScoreRecord, example_stats, forgetting_scores
+from recipes.core.model import resnet_cifar
 
 
 def small_resnet_in_eval_mode() -> torch.nn.Module:

@@ -7,7 +7,7 @@ from conftest import train_in_process
 
 from algorithms.ledger import ComputeLedger, count_flops, spend
 from algorithms.past_run import PastRun
-from recipes.model import resnet_cifar
+from recipes.core.model import resnet_cifar
 
 
 def test_linear_and_convolution_against_a_hand_count():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from recipes.model import CIFAR100_MEAN, resnet_cifar
+from recipes.core.model import CIFAR100_MEAN, resnet_cifar
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from test_reuse_all import make_bank, make_scores
 
 from recipes import presets
 from recipes.config import load_config
-from recipes.data import MDSImageDataset, build_loader, resolve_root
-from recipes.model import resnet_cifar
+from recipes.core.data import MDSImageDataset, build_loader, resolve_root
+from recipes.core.model import resnet_cifar
 from recipes.trainer import build_trainer
 
 KEYS = ('temperature', 'alpha', 'mix_alpha', 'space', 'checkpoints', 'scores_uri', 'order', 'pacing',

@@ -15,8 +15,8 @@ import torch
 from conftest import ROOT, TINY, run_cli, train_in_process
 
 from algorithms.past_run import PastRun, load_checkpoint_state
-from recipes import storage
-from recipes.errors import UsageError
+from recipes.core import storage
+from recipes.core.errors import UsageError
 
 RECIPE = 'yamls/digits/baseline.yaml'
 LONG = ['max_duration=24ba', 'save_interval=4ba', 'eval_interval=24ba']  # all checkpoints mid-epoch (44 batches)
@@ -82,9 +82,9 @@ def reuse_inputs(past_run: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     """EL2N scores and a small FGSM bank from the past run, made in this process."""
     import numpy as np
 
-    from algorithms.adv_bank import build_bank
-    from algorithms.scores import dataset_labels, label_fingerprint, write_scores
-    from recipes.data import MDSImageDataset, resolve_root
+    from algorithms.adversarial_replay.bank import build_bank
+    from algorithms.curriculum.scores import dataset_labels, label_fingerprint, write_scores
+    from recipes.core.data import MDSImageDataset, resolve_root
 
     folder = tmp_path_factory.mktemp('reuse')
     labels = dataset_labels(MDSImageDataset(resolve_root('digits', None), 'train', 10))
@@ -230,8 +230,8 @@ def test_s3_outage_during_uploads_never_leaves_a_bad_checkpoint(tmp_path):
 def test_two_ranks_with_workers_streaming_from_s3_leak_nothing(tmp_path, s3_bucket):
     import psutil
 
-    from recipes.data.builtin import digits_arrays
-    from recipes.data.mds import write_split
+    from recipes.core.data.builtin import digits_arrays
+    from recipes.core.data.mds import write_split
 
     for split, (images, labels) in digits_arrays().items():
         write_split(f'{s3_bucket}/digits', split, images, labels, progress=False)

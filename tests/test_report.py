@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
-from recipes import storage
-from recipes.errors import UsageError
-from recipes.report import PLOTS, default_out, summarize, welch, write_report
+from recipes.core import storage
+from recipes.core.errors import UsageError
+from recipes.study.report import PLOTS, default_out, summarize, welch, write_report
 
 # t quantiles (two-sided 95%), from a t table: 2 degrees of freedom, and the Welch-Satterthwaite degrees of freedom
 # of the final (50/17) and best (578/185) accuracies below.

@@ -13,13 +13,13 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 from conftest import TINY
 
-from algorithms.adv_bank import BankPart, finish_bank
-from algorithms.checkpoint_mixup import CheckpointMixupTeacher, draw_pair, mix_teacher_outputs
-from algorithms.curriculum import GraNdCurriculum, curriculum_order, loss_weights
-from algorithms.scores import dataset_labels, label_fingerprint, write_scores
+from algorithms.adversarial_replay.bank import BankPart, finish_bank
+from algorithms.curriculum.curriculum import GraNdCurriculum, curriculum_order, loss_weights
+from algorithms.curriculum.scores import dataset_labels, label_fingerprint, write_scores
+from algorithms.distillation.checkpoint_mixup import CheckpointMixupTeacher, draw_pair, mix_teacher_outputs
 from recipes.config import load_config
-from recipes.data import MDSImageDataset, resolve_root
-from recipes.errors import UsageError
+from recipes.core.data import MDSImageDataset, resolve_root
+from recipes.core.errors import UsageError
 from recipes.trainer import build_trainer
 
 RECIPE = 'yamls/digits/reuse_all.yaml'

@@ -12,12 +12,12 @@ import torch
 import yaml
 from conftest import ROOT, run_cli, train_in_process
 
-from algorithms.grand import el2n
+from algorithms.curriculum.grand import el2n
+from algorithms.curriculum.record_scores import forgetting_scores
+from algorithms.curriculum.scores import dataset_labels, label_fingerprint, read_scores
 from algorithms.past_run import PastRun, load_checkpoint_state
-from algorithms.record_scores import forgetting_scores
-from algorithms.scores import dataset_labels, label_fingerprint, read_scores
-from recipes.data import MDSImageDataset, resolve_root
-from recipes.errors import UsageError
+from recipes.core.data import MDSImageDataset, resolve_root
+from recipes.core.errors import UsageError
 
 CHECKPOINTS = 'ep0-ba1-rank0.pt,ep0-ba2-rank0.pt'
 

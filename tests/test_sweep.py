@@ -13,12 +13,12 @@ import pytest
 import yaml
 from conftest import ROOT, TINY, run_cli
 
-from recipes import storage
 from recipes.config import load_config
-from recipes.errors import UsageError
-from recipes.report import PLOTS
-from recipes.run_files import read_history
-from recipes.sweep import RunState, command, load_sweep, parse_sweep, plan, run_state
+from recipes.core import storage
+from recipes.core.errors import UsageError
+from recipes.core.run_files import read_history
+from recipes.study.report import PLOTS
+from recipes.study.sweep import RunState, command, load_sweep, parse_sweep, plan, run_state
 
 RECIPE = 'yamls/digits/baseline.yaml'
 SMOOTHING = 'algorithms.label_smoothing.smoothing=0.1'

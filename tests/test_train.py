@@ -6,9 +6,9 @@ import torch
 from conftest import TINY, run_cli, train_in_process
 
 from algorithms.past_run import load_checkpoint_state
-from recipes import storage
 from recipes.config import load_config
-from recipes.run_files import read_history
+from recipes.core import storage
+from recipes.core.run_files import read_history
 
 RECIPE = 'yamls/digits/baseline.yaml'
 

@@ -1,6 +1,6 @@
 """L-infinity PGD (Madry et al. 2018) on images in ``[0, 1]``, and the checks of its parameters.
 
-The attacked model takes pixels in ``[0, 1]`` and normalises them itself (:mod:`recipes.model`), so the eps-ball and
+The attacked model takes pixels in ``[0, 1]`` and normalises them itself (:mod:`recipes.core.model`), so the eps-ball and
 the ``[0, 1]`` box are both in pixel space. One step is
 ``x <- clip_[x0 - eps, x0 + eps] ∩ [0, 1] (x + step_size * sign(grad_x CE(f(x), y)))``, from a uniform random start
 in the ball when ``random_start``; ``steps=1, step_size=eps, random_start=False`` is FGSM.
@@ -23,7 +23,7 @@ from composer.loggers import Logger
 from composer.utils import dist
 from torch import Tensor, nn
 
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 
 __all__ = ['EvalRobustness', 'check_attack', 'parse_pixel_value', 'pgd', 'robust_accuracy']
 

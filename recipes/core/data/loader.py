@@ -5,8 +5,8 @@ from __future__ import annotations
 from composer.utils import dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from recipes.data.builtin import BUILTIN, builtin_root
-from recipes.errors import UsageError
+from recipes.core.data.builtin import BUILTIN, builtin_root
+from recipes.core.errors import UsageError
 
 __all__ = ['NUM_CLASSES', 'batch_size_per_rank', 'build_loader', 'resolve_root']
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from composer.core import State
 from torch import Tensor, nn
 
-from algorithms.distillation import TeacherDistillation
+from algorithms.distillation.distillation import TeacherDistillation
 from algorithms.past_run import PastRun, past_run_cost
 
 __all__ = ['SPACES', 'CheckpointMixupTeacher', 'draw_pair', 'mix_teacher_outputs']

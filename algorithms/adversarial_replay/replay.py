@@ -27,9 +27,9 @@ from composer.utils import dist
 from composer.utils.module_surgery import replace_module_classes
 from torch import Tensor, nn
 
-from algorithms.adv_bank import AdversarialBank
+from algorithms.adversarial_replay.bank import AdversarialBank
 from algorithms.past_run import past_run_cost
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 
 __all__ = [
     'AdversarialReplay',

@@ -11,8 +11,8 @@ import pickle
 
 import numpy as np
 
-from recipes.data.mds import write_split
-from recipes.errors import UsageError
+from recipes.core.data.mds import write_split
+from recipes.core.errors import UsageError
 
 __all__ = ['convert_cifar100', 'read_cifar100_split']
 

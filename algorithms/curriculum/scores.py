@@ -7,7 +7,7 @@ An artifact named ``PATH.npy`` (local or ``s3://``) is two files:
   (``dataset``: ``name``, ``size``, ``label_sha256``) and what they cost (``seconds``, ``compute``).
 
 The ``.json`` is written last and readers require it, so an interrupted write is never read; each file is written
-whole (:func:`recipes.storage.write_bytes`). The label fingerprint ties the scores to the exact labels they were
+whole (:func:`recipes.core.storage.write_bytes`). The label fingerprint ties the scores to the exact labels they were
 computed against, label noise included: scores of another data set, split or noise draw are refused.
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from recipes import storage
-from recipes.data import MDSImageDataset
-from recipes.errors import UsageError
+from recipes.core import storage
+from recipes.core.data import MDSImageDataset
+from recipes.core.errors import UsageError
 
 __all__ = [
     'MAKE_SCORES',

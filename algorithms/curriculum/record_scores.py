@@ -25,8 +25,8 @@ from composer.loggers import Logger
 from composer.utils import dist
 from torch import Tensor
 
-from algorithms.grand import el2n, per_example_loss
-from recipes.errors import UsageError
+from algorithms.curriculum.grand import el2n, per_example_loss
+from recipes.core.errors import UsageError
 
 __all__ = ['RecordScores', 'ScoreRecord', 'example_stats', 'forgetting_scores']
 

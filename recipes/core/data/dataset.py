@@ -23,9 +23,9 @@ from streaming import StreamingDataset
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from recipes import storage
-from recipes.data.builtin import default_cache
-from recipes.errors import UsageError
+from recipes.core import storage
+from recipes.core.data.builtin import default_cache
+from recipes.core.errors import UsageError
 
 __all__ = ['MDSImageDataset', 'augment_cifar', 'noisy_label_offsets', 'open_mds']
 

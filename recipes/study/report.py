@@ -1,6 +1,6 @@
 """The answer of a study: per recipe, test accuracy over seeds against the baseline, beside the compute it took.
 
-Reads a results folder of :mod:`recipes.sweep` (local or ``s3://``): its ``sweep.yaml`` for the recipes, seeds and
+Reads a results folder of :mod:`recipes.study.sweep` (local or ``s3://``): its ``sweep.yaml`` for the recipes, seeds and
 baseline, and each run folder's ``metrics.json`` (and ``compute.json`` where the run has one). Only finished runs
 count; the others are listed under the table. Writes ``results.md``, ``results.csv`` and three PNG plots.
 
@@ -23,10 +23,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
-from recipes import storage
-from recipes.errors import UsageError
-from recipes.run_files import COMPUTE_FILE, METRICS_FILE, read_compute, read_history
-from recipes.sweep import read_manifest, run_folder
+from recipes.core import storage
+from recipes.core.errors import UsageError
+from recipes.core.run_files import COMPUTE_FILE, METRICS_FILE, read_compute, read_history
+from recipes.study.sweep import read_manifest, run_folder
 
 __all__ = [
     'Difference',

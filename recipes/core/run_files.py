@@ -1,7 +1,7 @@
 """What a run folder holds, and reading it without importing Composer (sweeps and reports start fast).
 
 * ``config.yaml``: the resolved config, written before training starts (:mod:`recipes.trainer`);
-* ``metrics.json``: the evaluation history and whether the run finished (:mod:`recipes.history`);
+* ``metrics.json``: the evaluation history and whether the run finished (:mod:`recipes.core.history`);
 * ``compute.json``: FLOPs spent and reused (:mod:`algorithms.ledger`);
 * Composer checkpoints ``ep{epoch}-ba{batch}-rank{rank}.pt``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from recipes import storage
+from recipes.core import storage
 
 __all__ = ['COMPUTE_FILE', 'CONFIG_FILE', 'METRICS_FILE', 'read_compute', 'read_history']
 

@@ -20,7 +20,7 @@ from composer.loss import soft_cross_entropy
 from torch import Tensor, nn
 
 from algorithms.ledger import spend
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 
 __all__ = ['PastRunDistillation', 'TeacherDistillation', 'check_kd_args', 'distillation_term', 'kd_loss']
 

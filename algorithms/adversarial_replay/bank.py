@@ -43,13 +43,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from algorithms.adversarial import check_attack, pgd
+from algorithms.adversarial_replay.pgd import check_attack, pgd
 from algorithms.ledger import count_flops
 from algorithms.past_run import PastRun
-from recipes import storage
-from recipes.data import MDSImageDataset, resolve_root
-from recipes.data.dataset import open_mds
-from recipes.errors import UsageError
+from recipes.core import storage
+from recipes.core.data import MDSImageDataset, resolve_root
+from recipes.core.data.dataset import open_mds
+from recipes.core.errors import UsageError
 
 __all__ = [
     'BANK_FILE',

@@ -34,9 +34,9 @@ from typing import Any
 
 import yaml
 
-from recipes import storage
-from recipes.errors import UsageError
-from recipes.run_files import CONFIG_FILE, METRICS_FILE, read_history
+from recipes.core import storage
+from recipes.core.errors import UsageError
+from recipes.core.run_files import CONFIG_FILE, METRICS_FILE, read_history
 
 __all__ = [
     'SWEEP_FILE',

@@ -3,11 +3,11 @@
 Wu, Dyer and Neyshabur (2021, "When do curricula work?") define a curriculum by a scoring function, an order and a
 pacing function ``g(t)``: at training step ``t`` each batch is drawn uniformly from the ``g(t)`` easiest examples,
 ``g`` growing from ``start_fraction * N`` to ``N`` at ``full_at`` of training. Data Diet (Paul et al. 2021) prunes
-the easiest share before training. The scores come from a scores artifact (:mod:`algorithms.scores`).
+the easiest share before training. The scores come from a scores artifact (:mod:`algorithms.curriculum.scores`).
 
 How the order reaches the data loader: :class:`CurriculumSampler` is a ``DistributedSampler`` subclass (Composer's
 DataSpec requires one under DDP) that yields dataset indices, so the data set must be map-style and addressable by
-index. The recipes' :class:`~recipes.data.MDSImageDataset` is exactly that over streaming's MDS shards: ``ds[i]``
+index. The recipes' :class:`~recipes.core.data.MDSImageDataset` is exactly that over streaming's MDS shards: ``ds[i]``
 reads sample ``i`` through ``StreamingDataset.__getitem__``, which fetches the shard holding it (from a local folder
 or ``s3://``) into the node's cache on first use, so the curriculum's order costs no full download and no second
 copy of the data. (Streaming's own iterable mode chooses its order itself and cannot follow a curriculum.)
@@ -36,10 +36,10 @@ from composer.utils import dist
 from torch import Tensor
 from torch.utils.data import DistributedSampler
 
+from algorithms.curriculum.scores import check_labels, dataset_labels, read_scores
 from algorithms.past_run import past_run_cost
-from algorithms.scores import check_labels, dataset_labels, read_scores
-from recipes.data import MDSImageDataset
-from recipes.errors import UsageError
+from recipes.core.data import MDSImageDataset
+from recipes.core.errors import UsageError
 
 __all__ = [
     'ORDERS',

@@ -1,7 +1,7 @@
 """Image classification data as MDS shards: converters, the index-addressable dataset and its loaders."""
 
-from recipes.data.dataset import MDSImageDataset, augment_cifar, noisy_label_offsets
-from recipes.data.loader import NUM_CLASSES, batch_size_per_rank, build_loader, resolve_root
+from recipes.core.data.dataset import MDSImageDataset, augment_cifar, noisy_label_offsets
+from recipes.core.data.loader import NUM_CLASSES, batch_size_per_rank, build_loader, resolve_root
 
 __all__ = [
     'NUM_CLASSES',

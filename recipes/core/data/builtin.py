@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from filelock import FileLock
 
-from recipes.data.mds import split_exists, write_split
+from recipes.core.data.mds import split_exists, write_split
 
 __all__ = ['BUILTIN', 'builtin_root', 'default_cache', 'digits_arrays', 'synthetic_arrays']
 

@@ -16,8 +16,8 @@ import numpy as np
 from streaming import MDSWriter
 from tqdm import tqdm
 
-from recipes import storage
-from recipes.errors import UsageError
+from recipes.core import storage
+from recipes.core.errors import UsageError
 
 __all__ = ['COLUMNS', 'split_exists', 'write_split']
 

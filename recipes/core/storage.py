@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 
 __all__ = [
     'check_reachable',

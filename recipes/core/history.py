@@ -16,8 +16,8 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 from composer.utils import dist
 
-from recipes import storage
-from recipes.run_files import METRICS_FILE
+from recipes.core import storage
+from recipes.core.run_files import METRICS_FILE
 
 __all__ = ['RunHistory']
 
