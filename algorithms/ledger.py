@@ -33,6 +33,7 @@ from composer.loggers import Logger
 from composer.utils import dist
 from torch.utils.flop_counter import FlopCounterMode
 
+from algorithms.protocols import ReusesCompute
 from recipes.core import storage
 from recipes.core.run_files import COMPUTE_FILE
 
@@ -109,7 +110,7 @@ class ComputeLedger(Callback):
     # training ---------------------------------------------------------------------------------------------------
     def fit_start(self, state: State, logger: Logger) -> None:
         for algorithm in state.algorithms:
-            if hasattr(algorithm, 'reused_compute'):
+            if isinstance(algorithm, ReusesCompute):
                 for source, flops in algorithm.reused_compute().items():  # a past run two algorithms share counts once
                     self.reused[source] = max(flops, self.reused.get(source, 0.0))
         self._last = time.time()

@@ -32,6 +32,7 @@ import torch
 from composer.core import Algorithm
 from torch.utils.data import Sampler
 
+from algorithms.protocols import ChoosesTrainingOrder
 from recipes import registry
 from recipes.core.data import MDSImageDataset
 
@@ -47,7 +48,7 @@ class Preset:
 
     def train_sampler(self, dataset: MDSImageDataset, seed: int) -> Sampler | None:
         """The training sampler an algorithm of the preset chooses (a curriculum's order), or ``None``."""
-        samplers = [alg.train_sampler(dataset, seed=seed) for alg in self.algorithms if hasattr(alg, 'train_sampler')]
+        samplers = [alg.train_sampler(dataset, seed=seed) for alg in self.algorithms if isinstance(alg, ChoosesTrainingOrder)]
         return samplers[0] if samplers else None
 
 

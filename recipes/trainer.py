@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from algorithms.ledger import ComputeLedger
 from algorithms.past_run import PastRun
+from algorithms.protocols import ChoosesTrainingOrder
 from recipes.config import to_yaml
 from recipes.core import storage
 from recipes.core.data import NUM_CLASSES, MDSImageDataset, batch_size_per_rank, build_loader, resolve_root
@@ -119,7 +120,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     callbacks = [*build_all('callbacks', CALLBACKS, cfg.callbacks, ctx), history, ComputeLedger(cfg.save_folder)]
     loggers = build_all('loggers', LOGGERS, cfg.loggers, ctx)
 
-    samplers = [alg.train_sampler(train_ds, seed=cfg.seed) for alg in algorithms if hasattr(alg, 'train_sampler')]
+    samplers = [alg.train_sampler(train_ds, seed=cfg.seed) for alg in algorithms if isinstance(alg, ChoosesTrainingOrder)]
     if len(samplers) > 1:
         raise UsageError('two algorithms both choose the training order: keep one of them')
     train_loader = build_loader(

@@ -155,6 +155,11 @@ class AdversarialReplay(Algorithm):
         self._batchnorms: list[DualBatchNorm2d] = []
         self._seed = 0
 
+    @staticmethod
+    def required_on_load() -> bool:
+        """It adds auxiliary BatchNorms to the model: a checkpoint of a replay run loads only into a model that has them."""
+        return True
+
     def __repr__(self) -> str:
         return f'AdversarialReplay(bank={self.bank.root!r}, replay_fraction={self.replay_fraction}, aux_bn={self.aux_bn})'
 

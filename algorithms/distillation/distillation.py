@@ -20,6 +20,7 @@ from composer.loss import soft_cross_entropy
 from torch import Tensor, nn
 
 from algorithms.ledger import spend
+from algorithms.protocols import WeightsExamples
 from recipes.core.errors import UsageError
 
 __all__ = ['PastRunDistillation', 'TeacherDistillation', 'check_kd_args', 'distillation_term', 'kd_loss']
@@ -129,7 +130,7 @@ class TeacherDistillation(Algorithm):
     def _check_order(self, state: State) -> None:
         mine = state.algorithms.index(self)
         for alg in state.algorithms[:mine]:
-            if hasattr(alg, 'batch_weights') and alg.match(Event.AFTER_LOSS, state):
+            if isinstance(alg, WeightsExamples) and alg.match(Event.AFTER_LOSS, state):
                 raise UsageError(
                     f'{type(alg).__name__} weights the loss but is listed before {type(self).__name__}, whose KD '
                     'loss it would then replace (AFTER_LOSS runs in reverse order): list it after the teacher',
@@ -142,7 +143,7 @@ class TeacherDistillation(Algorithm):
         ce = state.loss
         weights = None
         for alg in state.algorithms:
-            row_weights = alg.batch_weights(state.batch[2]) if hasattr(alg, 'batch_weights') else None
+            row_weights = alg.batch_weights(state.batch[2]) if isinstance(alg, WeightsExamples) else None
             if row_weights is not None:
                 weights = row_weights if weights is None else weights * row_weights
         kd = distillation_term(state.outputs, self._teacher_probs, self.temperature, weights)
