@@ -20,5 +20,7 @@ setup(
     ],
     extras_require={
         'dev': ['pytest', 'moto[server]', 'scikit-learn', 'ruff'],
+        # Composer's own tracker extras at its pins: TensorBoard, MLflow, Weights & Biases (loggers.*)
+        'tracking': ['mosaicml[tensorboard,mlflow,wandb]==0.32.1'],
     },
 )
