@@ -11,6 +11,10 @@ config, so the network can be rebuilt from the folder alone) and Composer checkp
 
 Checkpoints are read with ``torch.load(weights_only=True)`` and the few non-tensor types Composer writes
 (:data:`CHECKPOINT_ALLOWLIST`): a file from a shared bucket cannot execute code while it is loaded.
+
+Before a checkpoint is used, its quality is read from the run's own ``metrics.json`` (:func:`checkpoint_quality`):
+a checkpoint whose recorded test accuracy is near chance or far below the run's best is reported in one line, or
+refused when the caller asks for ``strict``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import datetime
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -31,12 +36,22 @@ from torch import nn
 from torch.torch_version import TorchVersion
 
 from recipes.core import storage
+from recipes.core.data import MDSImageDataset, resolve_root
 from recipes.core.data.builtin import default_cache
 from recipes.core.errors import UsageError
 from recipes.core.model import resnet_cifar
-from recipes.core.run_files import CONFIG_FILE, read_compute
+from recipes.core.run_files import CONFIG_FILE, METRICS_FILE, read_compute, read_history
 
-__all__ = ['CHECKPOINT_ALLOWLIST', 'PastRun', 'frozen', 'load_checkpoint_state', 'load_model', 'past_run_cost']
+__all__ = [
+    'CHECKPOINT_ALLOWLIST',
+    'CheckpointQuality',
+    'PastRun',
+    'checkpoint_quality',
+    'frozen',
+    'load_checkpoint_state',
+    'load_model',
+    'past_run_cost',
+]
 
 MAKE_ONE = 'train one with `python launch/train.py yamls/digits/baseline.yaml` (or yamls/baseline.yaml)'
 
@@ -53,6 +68,66 @@ CHECKPOINT_ALLOWLIST: list[Any] = [
 
 _EPOCH = re.compile(r'^ep(\d+)$')
 _FILE = re.compile(r'^ep(\d+)-ba(\d+)-rank0\.pt$')
+
+# A checkpoint is usable as a teacher or scorer when its recorded test accuracy is more than NEAR_CHANCE above
+# chance (1 / num_classes) and has closed at least FAR_BELOW_BEST of the gap between chance and the run's best.
+NEAR_CHANCE = 0.10
+FAR_BELOW_BEST = 0.5
+
+
+@dataclass(frozen=True)
+class CheckpointQuality:
+    """What a run recorded about one of its checkpoints; accuracies are fractions, ``None`` where unrecorded."""
+
+    checkpoint: str
+    epoch: int | None
+    accuracy: float | None
+    best: float | None
+    chance: float
+    verdict: str  # 'usable', 'near chance', 'far below best' or 'unrecorded'
+
+    @property
+    def usable(self) -> bool:
+        return self.verdict == 'usable'
+
+    def describe(self) -> str:
+        """One line: the checkpoint, its epoch, its recorded test accuracy against the run's best and chance."""
+        where = f'checkpoint {self.checkpoint}' + (f' (epoch {self.epoch})' if self.epoch is not None else '')
+        if self.accuracy is None:
+            return f'{where}: no test accuracy recorded for it in the run\'s {METRICS_FILE}, quality unknown'
+        line = f'{where}: test accuracy {self.accuracy:.1%}'
+        if self.best is not None:
+            line += f', run best {self.best:.1%}'
+        line += f', chance {self.chance:.1%}'
+        return line if self.usable else f'{line}: {self.verdict}'
+
+
+def checkpoint_quality(evals: Sequence[Mapping[str, Any]], checkpoint: str, num_classes: int) -> CheckpointQuality:
+    """The quality of checkpoint file ``checkpoint`` (``ep{E}-ba{B}-rank0.pt``) from a run's evaluation history.
+
+    ``evals`` is ``metrics.json``'s ``eval`` list; the checkpoint's accuracy is that of the evaluation at its batch.
+    """
+    chance = 1.0 / num_classes
+    accuracies = [float(row['accuracy']) for row in evals if row.get('accuracy') is not None]
+    best = max(accuracies) if accuracies else None
+    match = _FILE.match(os.path.basename(checkpoint))
+    if match is None:
+        return CheckpointQuality(checkpoint, None, None, best, chance, 'unrecorded')
+    epoch, batch = int(match.group(1)), int(match.group(2))
+    rows = [row for row in evals if int(row.get('batch', -1)) == batch and row.get('accuracy') is not None]
+    if not rows:
+        return CheckpointQuality(checkpoint, epoch, None, best, chance, 'unrecorded')
+    accuracy = float(rows[-1]['accuracy'])
+    if accuracy < chance + NEAR_CHANCE:
+        verdict = 'near chance'
+    elif best is not None and accuracy < chance + FAR_BELOW_BEST * (best - chance):
+        verdict = 'far below best'
+    else:
+        verdict = 'usable'
+    return CheckpointQuality(checkpoint, epoch, accuracy, best, chance, verdict)
+
+
+_REPORTED: set[str] = set()  # checkpoints whose quality this process has printed (once each)
 
 
 def _local_copy(uri: str) -> str:
@@ -140,6 +215,25 @@ class PastRun:
     def num_classes(self) -> int:
         return int(self.config['model']['num_classes'])
 
+    @property
+    def training_labels(self) -> dict[str, Any]:
+        """What fixes the examples and labels the run trained on: data set, remote, label noise and its seed."""
+        data = self.config['data']
+        return {
+            'name': data['name'],
+            'remote': data.get('remote'),
+            'label_noise': float(data.get('label_noise') or 0.0),
+            'label_noise_seed': int(data.get('label_noise_seed') or 0),
+        }
+
+    def training_data(self) -> MDSImageDataset:
+        """The run's training split as it trained on it (its label noise), without augmentation."""
+        data = self.training_labels
+        return MDSImageDataset(
+            resolve_root(data['name'], data['remote']), 'train', self.num_classes,
+            label_noise=data['label_noise'], label_noise_seed=data['label_noise_seed'],
+        )
+
     def checkpoints(self) -> list[str]:
         """The run's per-epoch checkpoint file names, oldest first."""
         names = [n for n in storage.list_names(self.folder) if _FILE.match(n)]
@@ -175,8 +269,43 @@ class PastRun:
         index = int(epoch.group(1)) - 1
         return float(by_epoch[index]) if 0 <= index < len(by_epoch) else None
 
-    def load(self, name: str, num_classes: int | None = None, device: str | torch.device = 'cpu') -> nn.Module:
-        """Checkpoint ``name`` as a frozen network in eval mode on ``device``.
+    def evals(self) -> list[dict[str, Any]]:
+        """The run's evaluation history (``metrics.json``), empty for a run that recorded none."""
+        if not storage.exists(storage.join(self.folder, METRICS_FILE)):
+            return []
+        return list(read_history(self.folder).get('eval', []))
+
+    def quality(self, name: str) -> CheckpointQuality:
+        """The recorded quality of checkpoint ``name``; unrecorded for a file outside this run's folder."""
+        uri = self.resolve(name)
+        mine = storage.join(self.folder, os.path.basename(uri))
+        inside = mine == uri or (not storage.is_s3(uri) and os.path.abspath(mine) == os.path.abspath(uri))
+        return checkpoint_quality(self.evals() if inside else [], os.path.basename(uri), self.num_classes)
+
+    def check(self, name: str, strict: bool = False) -> CheckpointQuality:
+        """Report checkpoint ``name``'s quality in one line (rank 0, once per process); refuse it when ``strict``.
+
+        ``strict`` refuses a checkpoint that is near chance, far below the run's best, or has no recorded accuracy.
+        """
+        from composer.utils import dist
+
+        quality = self.quality(name)
+        where = f'past run {self.folder}: {quality.describe()}'
+        if strict and not quality.usable:
+            fix = ('pick a checkpoint with a recorded accuracy (python launch/inspect_run.py RUN lists them)'
+                   if quality.accuracy is None else 'pick a later checkpoint (python launch/inspect_run.py RUN)')
+            raise UsageError(f'{where}: refused under strict: {fix}')
+        key = storage.join(self.folder, quality.checkpoint)
+        if dist.get_global_rank() == 0 and key not in _REPORTED:
+            _REPORTED.add(key)
+            advice = '' if quality.usable else f' (see python launch/inspect_run.py {self.folder}; strict refuses it)'
+            print(f'{"" if quality.usable else "warning: "}{where}{advice}', file=sys.stderr, flush=True)
+        return quality
+
+    def load(
+        self, name: str, num_classes: int | None = None, device: str | torch.device = 'cpu', strict: bool = False,
+    ) -> nn.Module:
+        """Checkpoint ``name`` as a frozen network in eval mode on ``device``, after :meth:`check` (``strict``).
 
         ``num_classes``, when given, is the student's label space; a teacher with another one is refused.
         """
@@ -185,6 +314,7 @@ class PastRun:
                 f'past run {self.folder} has {self.num_classes} classes but this run has {num_classes}: '
                 'use a past run trained on the same data set',
             )
+        self.check(name, strict=strict)
         state = load_checkpoint_state(self.resolve(name))
         return frozen(load_model(self.config['model'], state)).to(device)
 
