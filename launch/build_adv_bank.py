@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from recipes.cli import run_cli
+from recipes.cli import ArgumentParser, run_cli
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--run', required=True, help='past run folder or s3:// URI (holds config.yaml and checkpoints)')
     parser.add_argument('--checkpoints', required=True, help='comma-separated checkpoint names, e.g. ep40,ep80 or latest')
     parser.add_argument('--out', required=True, help='bank folder or s3:// URI (must not hold a bank yet)')
@@ -24,6 +24,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument('--batch_size', type=int, default=256, help='images attacked at once per rank')
     parser.add_argument('--num_workers', type=int, default=2, help='DataLoader workers per rank')
     args = parser.parse_args(argv)
+    from recipes.arguments import check_arguments
+
+    check_arguments('build_adv_bank', args)
 
     from composer.utils import dist
 

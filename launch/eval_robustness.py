@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from recipes.cli import run_cli
+from recipes.cli import ArgumentParser, run_cli
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--run', required=True, help='past run folder or s3:// URI')
     parser.add_argument('--checkpoint', default='latest', help='checkpoint name: latest (default), epN, a file or a URI')
     parser.add_argument('--eps', default='8/255', help='L-inf radius in pixel units (default 8/255)')
@@ -24,6 +24,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument('--seed', type=int, default=0, help='seed of the random starts')
     parser.add_argument('--json', default=None, help='also write the numbers to this JSON file (local or s3://)')
     args = parser.parse_args(argv)
+    from recipes.arguments import check_arguments
+
+    check_arguments('eval_robustness', args)
 
     import torch
     from tqdm import tqdm

@@ -18,7 +18,7 @@ import datetime
 import time
 from typing import Any
 
-from recipes.cli import run_cli
+from recipes.cli import ArgumentParser, run_cli
 
 COMPUTED = ('grand', 'el2n', 'loss')
 RECORDED = ('recorded_el2n', 'forgetting')
@@ -26,7 +26,7 @@ RECORD_KEY = 'RecordScores'
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--run', required=True, help='past run folder or s3:// URI')
     parser.add_argument('--runs', nargs='*', default=[], help='more past runs of the same data (other seeds)')
     parser.add_argument('--checkpoints', required=True, help='comma-separated checkpoint names, e.g. ep2,ep3')
@@ -140,7 +140,10 @@ def _recorded(args: argparse.Namespace, runs: list[Any], size: int) -> tuple[Any
 
 
 def main(argv: list[str]) -> int:
+    from recipes.arguments import check_arguments
+
     args = _parse(argv)
+    check_arguments('score', args)
 
     import numpy as np
     import torch

@@ -15,17 +15,20 @@ import signal
 import sys
 from pathlib import Path
 
-from recipes.cli import run_cli
+from recipes.cli import ArgumentParser, run_cli
 
 TRAIN = str(Path(__file__).resolve().with_name('train.py'))
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('sweep', help='sweep YAML, e.g. yamls/sweeps/digits.yaml')
     parser.add_argument('overrides', nargs='*', help='key=value overrides for every run, e.g. max_duration=4ep')
     parser.add_argument('--dry_run', action='store_true', help='print the runs and their commands, start nothing')
     args = parser.parse_args(argv)
+    from recipes.arguments import check_arguments
+
+    check_arguments('sweep', args)
 
     from recipes.study.sweep import load_sweep, run_sweep
 

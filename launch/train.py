@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-
-from recipes.cli import run_cli
+from recipes.cli import ArgumentParser, run_cli
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument('recipe', help='YAML recipe, e.g. yamls/digits/baseline.yaml')
     parser.add_argument('overrides', nargs='*', help='key=value overrides, e.g. seed=3 data.global_batch_size=256')
     args = parser.parse_args(argv)
+    from recipes.arguments import check_arguments
+
+    check_arguments('train', args)
 
     from botocore.exceptions import EndpointConnectionError
 

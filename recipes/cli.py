@@ -1,32 +1,90 @@
 """How the entry points in ``launch/`` report mistakes: one line and exit status 2, no traceback.
 
-``--debug`` on the command line or ``PASTRUN_DEBUG=1`` in the environment shows the traceback instead.
+A :class:`UsageError` (raised by every check of user input) is printed as ``error: ...``. The one boundary also
+catches what escapes from a library because of the user's environment or a value it could not check in advance:
+a missing or unreadable file, a full disk, S3 credentials or endpoint, a GPU out of memory. Any other exception
+is a bug and keeps its traceback. ``--debug`` on the command line or ``PASTRUN_DEBUG=1`` in the environment shows
+the traceback of every error.
 """
 
 from __future__ import annotations
 
+import argparse
+import errno
 import os
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from recipes.core.errors import UsageError
 
-__all__ = ['debug_requested', 'run_cli']
+__all__ = ['ArgumentParser', 'debug_requested', 'run_cli', 'user_error']
+
+# OSError numbers a user fixes in their environment, and what to do.
+_OS_FIXES = {
+    errno.ENOENT: 'check the path',
+    errno.EACCES: 'check its permissions',
+    errno.EPERM: 'check its permissions',
+    errno.EISDIR: 'name a file, not a folder',
+    errno.ENOTDIR: 'a part of the path is a file, not a folder',
+    errno.ENOSPC: 'free disk space or write elsewhere',
+    errno.EDQUOT: 'free disk quota or write elsewhere',
+    errno.EROFS: 'write to a writable location',
+    errno.ENAMETOOLONG: 'shorten the path',
+}
+# botocore errors (by class name, so the boundary imports nothing heavy) a user fixes in their setup.
+_S3_FIXES = {
+    'NoCredentialsError': 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or an instance role)',
+    'PartialCredentialsError': 'set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
+    'EndpointConnectionError': 'check S3_ENDPOINT_URL and the network',
+    'ConnectTimeoutError': 'check S3_ENDPOINT_URL and the network',
+    'InvalidEndpointURLError': 'S3_ENDPOINT_URL must be a URL such as http://host:port',
+    'ClientError': 'check the bucket, the key and the credentials',
+}
 
 
 def debug_requested(argv: list[str]) -> bool:
     return '--debug' in argv or os.environ.get('PASTRUN_DEBUG', '') not in ('', '0')
 
 
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def user_error(e: BaseException) -> str | None:
+    """The one-line message for an exception the user caused and can fix, or None for a bug."""
+    if isinstance(e, UsageError):
+        return _first_line(e)
+    if isinstance(e, OSError) and e.errno in _OS_FIXES:
+        where = f'{e.filename}: ' if e.filename else ''
+        return f'{where}{e.strerror or _first_line(e)}: {_OS_FIXES[e.errno]}'
+    names = {cls.__name__ for cls in type(e).__mro__ if cls.__module__.startswith('botocore')}
+    for name, fix in _S3_FIXES.items():
+        if name in names:
+            endpoint = os.environ.get('S3_ENDPOINT_URL') or 'the default AWS endpoint'
+            return f'S3 at {endpoint}: {_first_line(e)} ({name}): {fix}'
+    if type(e).__name__ == 'OutOfMemoryError' and type(e).__module__.startswith('torch'):
+        return 'the GPU ran out of memory: lower data.global_batch_size or set device_train_microbatch_size'
+    return None
+
+
 def run_cli(main: Callable[[list[str]], int | None], argv: list[str] | None = None) -> None:
-    """Call ``main(argv)`` (without ``--debug``) and exit with its status, or 2 with one line on a UsageError."""
+    """Call ``main(argv)`` (without ``--debug``) and exit with its status, or 2 with one line on a user's error."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_requested(argv)
     try:
         code = main([a for a in argv if a != '--debug'])
-    except UsageError as e:
-        if debug:
+    except Exception as e:  # noqa: BLE001 - sorted below: the user's errors become one line, bugs re-raise
+        message = user_error(e)
+        if debug or message is None:
             raise
-        print(f'error: {e}', file=sys.stderr, flush=True)
+        print(f'error: {message}', file=sys.stderr, flush=True)
         sys.exit(2)
     sys.exit(code or 0)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with its mistakes (unknown option, missing argument, bad int) as a UsageError: one line, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f'{self.prog}: {message} (see {self.prog} --help)')

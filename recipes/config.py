@@ -116,10 +116,19 @@ def _read_yaml(path: str) -> dict[str, Any]:
 
 
 def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
-    """The schema's defaults, then the YAML at ``path``, then ``key=value`` overrides, validated."""
+    """The schema's defaults, then the YAML at ``path``, then ``key=value`` overrides, validated.
+
+    Names and types are checked here, values by :func:`recipes.validate.check_config` (ranges, time strings,
+    registered names, paths that must exist): all before any data is converted, model built or process launched.
+    """
     bad = [o for o in overrides if '=' not in o]
     if bad:
         raise UsageError(f'override {bad[0]!r} is not key=value (for example seed=3 or data.global_batch_size=256)')
+    for override in overrides:
+        try:
+            OmegaConf.from_dotlist([override])
+        except yaml.YAMLError as e:
+            raise UsageError(f'override {override!r} is not valid YAML after the = ({e.problem}): quote the value') from None
     try:
         # A recipe marks a value the user must give as ???; an override fills it.
         user = OmegaConf.merge(OmegaConf.create(_read_yaml(path) if path else {}), OmegaConf.from_dotlist(list(overrides)))
@@ -131,6 +140,9 @@ def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -
     except OmegaConfBaseException as e:
         raise UsageError(_explain(e)) from None
     assert isinstance(cfg, DictConfig)
+    from recipes.validate import check_config  # validate reads the registries, which import the algorithms
+
+    check_config(cfg)
     return cfg
 
 

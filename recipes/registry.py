@@ -21,7 +21,7 @@ from composer.loggers import FileLogger, MLFlowLogger, TensorboardLogger, WandBL
 from recipes.core.data import MDSImageDataset
 from recipes.core.errors import UsageError
 
-__all__ = ['ALGORITHMS', 'CALLBACKS', 'LOGGERS', 'BuildContext', 'build_all']
+__all__ = ['ALGORITHMS', 'CALLBACKS', 'LOGGERS', 'BuildContext', 'build_all', 'check_arguments']
 
 
 @dataclass
@@ -179,9 +179,18 @@ def build_one(section: str, registry: Mapping[str, Builder], name: str, args: An
         raise UsageError(f'{section}: unknown name {name!r}{hint}; registered: {", ".join(sorted(registry))}')
     kwargs = dict(args or {})
     builder = registry[name]
+    check_arguments(section, name, builder, kwargs)
+    try:
+        return builder(ctx, **kwargs)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f'{section}.{name}: {e}') from e
+
+
+def check_arguments(section: str, name: str, builder: Builder, kwargs: Mapping[str, Any]) -> None:
+    """The YAML arguments of ``name`` are the builder's, and the simple ones have the annotated type."""
     signature = inspect.signature(builder)
     try:
-        bound = signature.bind(ctx, **kwargs)
+        bound = signature.bind(None, **kwargs)
     except TypeError as e:
         valid = [p for p in signature.parameters if p not in ('ctx', 'args', 'kwargs')]
         unknown = [k for k in kwargs if k not in signature.parameters]
@@ -192,10 +201,6 @@ def build_one(section: str, registry: Mapping[str, Builder], name: str, args: An
         raise UsageError(f'{section}.{name}: {e}') from None
     bound.arguments.pop('ctx')
     _check_types(section, name, builder, bound)
-    try:
-        return builder(ctx, **kwargs)
-    except (ValueError, TypeError) as e:
-        raise UsageError(f'{section}.{name}: {e}') from e
 
 
 def build_all(section: str, registry: Mapping[str, Builder], entries: Mapping[str, Any], ctx: BuildContext) -> list:

@@ -1,0 +1,463 @@
+"""Value-level rules for every config key, checked before any data is converted, model built or process launched.
+
+The schema (:mod:`recipes.config`) checks names and types; :data:`RULES` checks values: one rule per dotted key
+of :class:`recipes.config.TrainConfig`. Time strings are parsed with Composer's own parser, numbers must lie in
+range, names come from their registries (with the closest valid name in the message), and paths that must exist
+are looked up, locally or on S3 with the endpoint named. Every failure is one :class:`UsageError` line naming
+the key, its value and the fix. ``tests/test_fuzz_config.py`` fails for a schema key without a rule.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from recipes.core import storage
+from recipes.core.errors import UsageError
+
+__all__ = [
+    'RULES',
+    'Choice',
+    'Entries',
+    'ExistingFile',
+    'Filename',
+    'Flag',
+    'Folder',
+    'MDSRoot',
+    'MicroBatch',
+    'Number',
+    'RunName',
+    'TimeList',
+    'TimeString',
+    'check_config',
+    'check_location',
+    'check_past_run',
+    'closest',
+]
+
+
+def closest(value: str, options: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the option nearest to ``value``, or nothing."""
+    match = difflib.get_close_matches(str(value), list(options), n=1)
+    return f' (did you mean {match[0]!r}?)' if match else ''
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A bool; the schema already refuses anything else."""
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        if not isinstance(value, bool):
+            raise UsageError(f'{key}={value!r} must be true or false')
+
+
+@dataclass(frozen=True)
+class Number:
+    """A finite int or float in ``[low, high]`` (``low_open``/``high_open`` exclude the bound); None if ``optional``."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+    optional: bool = False
+
+    def describe(self) -> str:
+        left = '(' if self.low_open else '['
+        right = ')' if self.high_open else ']'
+        low = '-inf' if self.low is None else f'{self.low:g}' if not self.integer else str(int(self.low))
+        high = 'inf' if self.high is None else f'{self.high:g}' if not self.integer else str(int(self.high))
+        return f'{"a whole number" if self.integer else "a number"} in {left}{low}, {high}{right}'
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        if value is None and self.optional:
+            return
+        kind = int if self.integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
+            raise UsageError(f'{key}={value!r} must be {self.describe()}')
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if below or above:
+            raise UsageError(f'{key}={value!r} is out of range: use {self.describe()}')
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of ``options()`` (a registry's names); None if ``optional``."""
+
+    options: Callable[[], Sequence[str]]
+    optional: bool = False
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        if value is None and self.optional:
+            return
+        options = list(self.options())
+        if value not in options:
+            raise UsageError(f'{key}={value!r} is unknown{closest(str(value), options)}: choose one of {", ".join(options)}')
+
+
+def _parse_time(key: str, text: Any, units: Sequence[str]) -> Any:
+    from composer.core import Time
+
+    hint = f'write a number and a unit, e.g. 8{units[0]} (units: {", ".join(units)})'
+    if not isinstance(text, str):
+        raise UsageError(f'{key}={text!r} is not a time string: {hint}')
+    try:
+        time = Time.from_timestring(text.strip())
+    except (ValueError, TypeError) as e:
+        raise UsageError(f'{key}={text!r} is not a time string ({str(e).splitlines()[0]}): {hint}') from None
+    if time.unit.value not in units:
+        raise UsageError(f'{key}={text!r} has unit {time.unit.value!r}, which is not accepted here: {hint}')
+    if not math.isfinite(time.value):
+        raise UsageError(f'{key}={text!r} is not finite: {hint}')
+    return time
+
+
+def _within(key: str, text: str, time: Any, cfg: DictConfig, scaled: bool) -> None:
+    """A schedule time must fall inside the run: ``dur`` at most 1, other units at most ``max_duration`` (same unit).
+
+    ``scale_schedule_ratio`` scales ``max_duration`` and the times marked ``scaled`` alike; the others (warmup)
+    are compared with the scaled duration.
+    """
+    from composer.core import Time, TimeUnit
+
+    if time.unit == TimeUnit.DURATION:
+        if time.value > 1:
+            raise UsageError(f'{key}={text} lies after the end of training: a dur fraction is at most 1')
+        return
+    try:
+        end = Time.from_timestring(str(cfg.max_duration))
+    except (ValueError, TypeError):
+        return  # max_duration's own rule reports it
+    ratio = 1.0 if scaled else float(cfg.get('scale_schedule_ratio', 1.0))
+    if end.unit == time.unit and time.value > end.value * ratio:
+        raise UsageError(
+            f'{key}={text} lies after the end of training (max_duration={cfg.max_duration}): '
+            f'move it inside the run or lengthen max_duration',
+        )
+
+
+@dataclass(frozen=True)
+class TimeString:
+    """A Composer time string in one of ``units``; positive unless ``zero_ok``; inside the run if ``within_run``.
+
+    ``when`` names the scheduler(s) that read the key: for others the value is parsed but not placed in the run;
+    ``scaled``: ``scale_schedule_ratio`` scales the value as it scales ``max_duration``.
+    """
+
+    units: tuple[str, ...]
+    zero_ok: bool = False
+    within_run: bool = False
+    when: tuple[str, ...] = ()
+    scaled: bool = True
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        self.check_one(key, value, cfg)
+
+    def check_one(self, key: str, value: Any, cfg: DictConfig) -> None:
+        time = _parse_time(key, value, self.units)
+        if time.value < 0 or (time.value == 0 and not self.zero_ok):
+            raise UsageError(f'{key}={value} must be {"at least" if self.zero_ok else "more than"} 0')
+        used = not self.when or cfg.scheduler.name in self.when
+        if self.within_run and used:
+            _within(key, value, time, cfg, self.scaled)
+
+
+@dataclass(frozen=True)
+class TimeList:
+    """A list of time strings (at most ``max_items``), each checked by ``item``."""
+
+    item: TimeString
+    max_items: int = 64
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        if not isinstance(value, (list, ListConfig)):
+            raise UsageError(f'{key}={value!r} must be a list of time strings, e.g. [80ep, 120ep]')
+        if len(value) > self.max_items:
+            raise UsageError(f'{key} lists {len(value)} times: at most {self.max_items}')
+        for i, text in enumerate(value):
+            self.item.check_one(f'{key}[{i}]', text, cfg)
+
+
+_RUN_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,127}')
+
+
+@dataclass(frozen=True)
+class RunName:
+    """Letters, digits, ``_ . -``: it names checkpoints, loggers and a folder."""
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        if value is not None and not (isinstance(value, str) and _RUN_NAME.fullmatch(value)):
+            raise UsageError(f'{key}={value!r} must be 1 to 128 letters, digits, _ . or - (it names files and folders)')
+
+
+def check_location(key: str, value: Any) -> None:
+    """A non-empty local path or an ``s3://`` URI with a bucket (existence is checked where it matters)."""
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f'{key}={value!r} must be a local path or an s3://bucket/prefix URI')
+    if '\x00' in value:
+        raise UsageError(f'{key}={value!r} holds a NUL character: fix the path')
+    if storage.is_s3(value):
+        storage.split_s3(value)
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A local folder or ``s3://bucket/prefix`` that need not exist yet; locally not a file."""
+
+    optional: bool = True
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        if value is None and self.optional:
+            return
+        check_location(key, value)
+        if not storage.is_s3(value) and storage.exists(value) and not os.path.isdir(value):
+            raise UsageError(f'{key}={value} is a file, not a folder: name a folder')
+
+
+def _must_exist(key: str, uri: str, what: str) -> None:
+    storage.check_reachable(uri)
+    if not storage.exists(uri):
+        where = f" at {os.environ.get('S3_ENDPOINT_URL') or 'the default AWS endpoint'}" if storage.is_s3(uri) else ''
+        raise UsageError(f'{key}: {uri} does not exist{where}: {what}')
+
+
+@dataclass(frozen=True)
+class ExistingFile:
+    """A file or S3 object that must exist (a checkpoint to start from)."""
+
+    fix: str
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        if value is None:
+            return
+        check_location(key, value)
+        if not storage.is_s3(value) and os.path.isdir(value):
+            raise UsageError(f'{key}={value} is a folder: name the checkpoint file in it')
+        _must_exist(key, value, self.fix)
+
+
+@dataclass(frozen=True)
+class MDSRoot:
+    """An MDS root (folder or ``s3://``) holding ``train/index.json`` and ``test/index.json``."""
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        if value is None:
+            return
+        check_location(key, value)
+        storage.check_reachable(value)
+        for split in ('train', 'test'):
+            index = storage.join(value, split, 'index.json')
+            if not storage.exists(index):
+                raise UsageError(
+                    f'{key}={value}: no MDS split at {storage.join(value, split)} ({index} is missing): convert '
+                    'CIFAR-100 with `python launch/convert_cifar100.py --in_root DIR --out_root ROOT`',
+                )
+
+
+@dataclass(frozen=True)
+class Filename:
+    """A checkpoint file name that Composer's formatter accepts (``{epoch}``, ``{batch}``, ``{rank}``, ...)."""
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        from composer.core import Timestamp
+        from composer.utils import format_name_with_dist_and_time
+
+        if not isinstance(value, str) or not value.strip() or value.endswith('/'):
+            raise UsageError(f'{key}={value!r} must be a file name such as ep{{epoch}}-ba{{batch}}-rank{{rank}}.pt')
+        try:
+            format_name_with_dist_and_time(value, 'run', Timestamp())
+        except (KeyError, IndexError, ValueError, AttributeError) as e:
+            raise UsageError(
+                f'{key}={value!r} is not a name Composer can format ({type(e).__name__}: {e}): '
+                'use placeholders such as {epoch}, {batch} and {rank}',
+            ) from None
+
+
+@dataclass(frozen=True)
+class MicroBatch:
+    """None, a whole number >= 1, or ``auto`` (GPUs only)."""
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        if value is None:
+            return
+        if value == 'auto':
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UsageError(f'{key}=auto needs a GPU: on the CPU give a whole number or leave it unset')
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f'{key}={value!r} must be a whole number >= 1 or auto')
+
+
+def _registry(section: str) -> Mapping[str, Callable[..., Any]]:
+    from recipes import registry
+
+    return {'algorithms': registry.ALGORITHMS, 'callbacks': registry.CALLBACKS, 'loggers': registry.LOGGERS}[section]
+
+
+def check_past_run(key: str, value: Any) -> None:
+    """A past run folder: its ``config.yaml`` present and a run config."""
+    from algorithms.past_run import PastRun
+
+    check_location(key, value)
+    try:
+        PastRun(value).config  # noqa: B018 - reads and checks config.yaml
+    except UsageError as e:
+        raise UsageError(f'{key}: {e}') from None
+
+
+def _scores(key: str, value: Any) -> None:
+    from algorithms.curriculum.scores import MAKE_SCORES, artifact_paths
+
+    check_location(key, value)
+    npy, meta = artifact_paths(value)
+    for uri in (meta, npy):
+        _must_exist(key, uri, MAKE_SCORES)
+
+
+def _bank(key: str, value: Any) -> None:
+    from algorithms.adversarial_replay.bank import BANK_FILE, BUILD_ONE
+
+    check_location(key, value)
+    _must_exist(key, storage.join(value, BANK_FILE), f'no adversarial bank there: {BUILD_ONE}')
+
+
+# Arguments of registered builders that name an artifact: it must exist before the run starts.
+ARTIFACT_ARGUMENTS: dict[tuple[str, str, str], Callable[[str, Any], None]] = {
+    ('algorithms', 'past_run_distillation', 'run'): check_past_run,
+    ('algorithms', 'checkpoint_mixup_teacher', 'run'): check_past_run,
+    ('algorithms', 'grand_curriculum', 'scores'): _scores,
+    ('algorithms', 'adversarial_replay', 'bank'): _bank,
+    ('algorithms', 'warm_start', 'run'): check_past_run,
+    ('algorithms', 'shrink_perturb', 'run'): check_past_run,
+}
+
+
+@dataclass(frozen=True)
+class Entries:
+    """``name: {argument: value}`` of a registry: names registered, arguments known and typed, artifacts present.
+
+    The builders check their own value ranges when the run is assembled (before any training step).
+    """
+
+    section: str
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        from recipes.registry import check_arguments
+
+        if not isinstance(value, (dict, DictConfig)):
+            raise UsageError(f'{key}={value!r} must map registered names to their arguments')
+        registry = _registry(self.section)
+        for name, args in value.items():
+            if name not in registry:
+                names = sorted(registry)
+                raise UsageError(f'{key}: unknown name {name!r}{closest(str(name), names)}; registered: {", ".join(names)}')
+            if args is not None and not isinstance(args, (dict, DictConfig)):
+                raise UsageError(f'{key}.{name}={args!r} must be a mapping of arguments, e.g. {{}}')
+            plain = OmegaConf.to_container(args) if isinstance(args, DictConfig) else dict(args or {})
+            check_arguments(self.section, name, registry[name], plain)
+            for argument, arg_value in plain.items():
+                artifact = ARTIFACT_ARGUMENTS.get((self.section, str(name), str(argument)))
+                if artifact is not None:
+                    artifact(f'{key}.{name}.{argument}', arg_value)
+
+
+def _model_names() -> Sequence[str]:
+    from recipes.core.model import RESNET_DEPTHS
+
+    return list(RESNET_DEPTHS)
+
+
+def _data_names() -> Sequence[str]:
+    from recipes.core.data import NUM_CLASSES
+
+    return list(NUM_CLASSES)
+
+
+def _precisions() -> Sequence[str]:
+    from composer.core import Precision
+
+    return [p.value for p in Precision]
+
+
+OPTIMIZERS = ('sgd', 'adamw')
+SCHEDULERS = ('multistep_with_warmup', 'cosine_with_warmup', 'constant')
+WARMUP_SCHEDULERS = ('multistep_with_warmup', 'cosine_with_warmup')
+INTERVAL_UNITS = ('ep', 'ba', 'dur')
+SEED = Number(0, 2**32 - 1, integer=True)  # numpy seeds take [0, 2**32)
+
+RULES: dict[str, Any] = {
+    'run_name': RunName(),
+    'seed': SEED,
+    'max_duration': TimeString(('ep', 'ba')),
+    'scale_schedule_ratio': Number(0, 100, low_open=True),
+    'eval_interval': TimeString(INTERVAL_UNITS),
+    'precision': Choice(_precisions, optional=True),
+    'save_folder': Folder(),
+    'save_interval': TimeString(INTERVAL_UNITS),
+    'save_filename': Filename(),
+    'autoresume': Flag(),
+    'load_path': ExistingFile('name an existing checkpoint file or URI'),
+    'load_weights_only': Flag(),
+    'device_train_microbatch_size': MicroBatch(),
+    'model.name': Choice(_model_names),
+    'model.num_classes': Number(2, 100_000, integer=True, optional=True),
+    'data.name': Choice(_data_names),
+    'data.remote': MDSRoot(),
+    'data.cache': Folder(),
+    'data.global_batch_size': Number(1, 1_000_000, integer=True),
+    'data.eval_batch_size': Number(1, 1_000_000, integer=True),
+    'data.num_workers': Number(0, 256, integer=True),
+    'data.augment': Flag(),
+    'data.label_noise': Number(0, 1, high_open=True),
+    'data.label_noise_seed': SEED,
+    'optimizer.name': Choice(lambda: OPTIMIZERS),
+    'optimizer.lr': Number(0, 1e3),
+    'optimizer.momentum': Number(0, 1, high_open=True),
+    'optimizer.weight_decay': Number(0, 1e3),
+    'optimizer.nesterov': Flag(),
+    'scheduler.name': Choice(lambda: SCHEDULERS),
+    'scheduler.t_warmup': TimeString(
+        INTERVAL_UNITS, zero_ok=True, within_run=True, when=WARMUP_SCHEDULERS, scaled=False,
+    ),
+    'scheduler.milestones': TimeList(TimeString(INTERVAL_UNITS, within_run=True, when=('multistep_with_warmup',))),
+    'scheduler.gamma': Number(0, 1, low_open=True),
+    'scheduler.alpha_f': Number(0, 1),
+    'algorithms': Entries('algorithms'),
+    'callbacks': Entries('callbacks'),
+    'loggers': Entries('loggers'),
+}
+
+
+def _cross_checks(cfg: DictConfig) -> None:
+    """Rules that tie two keys together."""
+    from recipes.core.data import batch_size_per_rank
+
+    o = cfg.optimizer
+    if o.name == 'sgd' and o.nesterov and o.momentum == 0:
+        raise UsageError('optimizer.nesterov=true needs optimizer.momentum > 0: set a momentum or nesterov=false')
+    batch_size_per_rank(cfg.data.global_batch_size)
+    batch_size_per_rank(cfg.data.eval_batch_size, key='data.eval_batch_size')
+
+
+def _value(cfg: DictConfig, key: str) -> Any:
+    node: Any = cfg
+    for part in key.split('.'):
+        node = node[part]
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, (DictConfig, ListConfig)) else node
+
+
+def check_config(cfg: DictConfig, rules: Mapping[str, Any] | None = None) -> None:
+    """Apply every key's rule, then the rules that tie keys together; the first failure is a UsageError."""
+    for key, rule in (RULES if rules is None else rules).items():
+        rule.check(key, _value(cfg, key), cfg)
+    _cross_checks(cfg)
