@@ -17,6 +17,7 @@ from typing import Any
 from composer.algorithms import ChannelsLast, CutMix, LabelSmoothing, MixUp
 from composer.callbacks import LRMonitor, SpeedMonitor
 from composer.loggers import FileLogger, MLFlowLogger, TensorboardLogger, WandBLogger
+from composer.utils import MissingConditionalImportError
 
 from recipes.core.data import MDSImageDataset
 from recipes.core.errors import UsageError
@@ -49,6 +50,24 @@ def _plain(cls: type) -> Builder:
     params = [inspect.Parameter('ctx', inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     params += list(inspect.signature(cls).parameters.values())
     build.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    build.__doc__ = cls.__doc__
+    return build
+
+
+def _tracker(cls: type, name: str) -> Builder:
+    """``_plain(cls)`` for an experiment tracker's logger: without the tracker's package, one line naming the extra."""
+    plain = _plain(cls)
+
+    def build(ctx: BuildContext, **kwargs: Any) -> Any:
+        try:
+            return plain(ctx, **kwargs)
+        except MissingConditionalImportError:
+            raise UsageError(
+                f"loggers.{name} needs the {name} package, which is not installed: pip install -e '.[tracking]' "
+                f"(Composer's extras at its pins, mosaicml[{name}]==0.32.1)",
+            ) from None
+
+    build.__signature__ = inspect.signature(plain)  # type: ignore[attr-defined]
     build.__doc__ = cls.__doc__
     return build
 
@@ -90,6 +109,23 @@ def checkpoint_mixup_teacher(
         run, checkpoints, temperature=temperature, alpha=alpha, mix_alpha=mix_alpha, space=space,
         num_classes=ctx.num_classes,
     )
+
+
+def warm_start(ctx: BuildContext, run: str, checkpoint: str = 'latest', strict: bool = False) -> Any:
+    """Start the run from checkpoint ``checkpoint`` of the past run ``run`` (weights and BatchNorm statistics)."""
+    from algorithms.warm_start import WarmStart
+
+    return WarmStart(run, checkpoint, num_classes=ctx.num_classes, strict=strict)
+
+
+def shrink_perturb(
+    ctx: BuildContext, run: str, checkpoint: str = 'latest', shrink: float = 0.4, perturb: float = 0.1,
+    strict: bool = False,
+) -> Any:
+    """Start the run from ``shrink * past + perturb * fresh`` (Ash & Adams 2020), buffers fresh."""
+    from algorithms.warm_start import ShrinkPerturb
+
+    return ShrinkPerturb(run, checkpoint, shrink=shrink, perturb=perturb, num_classes=ctx.num_classes, strict=strict)
 
 
 def adversarial_replay(ctx: BuildContext, bank: str, replay_fraction: float = 0.25, aux_bn: bool = True) -> Any:
@@ -144,6 +180,8 @@ ALGORITHMS: dict[str, Builder] = {
     'adversarial_replay': adversarial_replay,
     'checkpoint_mixup_teacher': checkpoint_mixup_teacher,
     'past_run_distillation': past_run_distillation,
+    'shrink_perturb': shrink_perturb,
+    'warm_start': warm_start,
 }
 CALLBACKS: dict[str, Builder] = {
     'lr_monitor': _plain(LRMonitor),
@@ -153,9 +191,9 @@ CALLBACKS: dict[str, Builder] = {
 }
 LOGGERS: dict[str, Builder] = {
     'file': _plain(FileLogger),
-    'mlflow': _plain(MLFlowLogger),
-    'tensorboard': _plain(TensorboardLogger),
-    'wandb': _plain(WandBLogger),
+    'mlflow': _tracker(MLFlowLogger, 'mlflow'),
+    'tensorboard': _tracker(TensorboardLogger, 'tensorboard'),
+    'wandb': _tracker(WandBLogger, 'wandb'),
 }
 
 _SIMPLE = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
