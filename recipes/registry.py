@@ -149,16 +149,16 @@ def eval_robustness(
 
 def grand_curriculum(
     ctx: BuildContext, scores: str, order: str = 'easy_first', pacing: str = 'linear', start_fraction: float = 0.2,
-    full_at: float = 0.8, prune_fraction: float = 0.0, reweight: str | None = None,
+    full_at: float = 0.8, prune_fraction: float = 0.0, reweight: str | None = None, balance: str = 'class',
 ) -> Any:
-    """Order, pace, prune or reweight the training data by a scores artifact (``launch/score.py``)."""
-    from algorithms.curriculum.curriculum import GraNdCurriculum
+    """Order, pace, prune or reweight the training data by a scores artifact (``launch/score.py``), class by class."""
+    from algorithms.curriculum.curriculum import ScoreCurriculum
 
     if ctx.train_batch_size is None or ctx.max_duration is None:
         raise ValueError('a curriculum paces per step: the run must give its batch size per rank and max_duration')
-    return GraNdCurriculum(
+    return ScoreCurriculum(
         scores, order=order, pacing=pacing, start_fraction=start_fraction, full_at=full_at,
-        prune_fraction=prune_fraction, reweight=reweight, batch_size=ctx.train_batch_size,
+        prune_fraction=prune_fraction, reweight=reweight, balance=balance, batch_size=ctx.train_batch_size,
         max_duration=ctx.max_duration,
     )
 

@@ -15,6 +15,7 @@ from algorithms.curriculum.curriculum import (
     PACINGS,
     CurriculumSampler,
     curriculum_order,
+    interleave_classes,
     loss_weights,
     pacing_size,
     reweighted_loss,
@@ -116,6 +117,43 @@ def test_pruning_drops_exactly_the_easiest_share_and_orders_the_rest() -> None:
     assert np.array_equal(shuffled, curriculum_order(scores, 'random', 0.25, seed=0))
 
 
+def test_every_prefix_of_the_class_interleave_holds_each_class_in_proportion_within_one() -> None:
+    rng = np.random.default_rng(2)
+    for trial in range(20):
+        sizes = rng.integers(1, 40, size=rng.integers(2, 12))
+        sizes[0] += 150 * (trial % 2)  # one class far larger than the rest, every other trial
+        groups = [np.arange(n) + 1000 * c for c, n in enumerate(sizes)]
+        merged = interleave_classes(groups)
+        assert sorted(merged.tolist()) == sorted(np.concatenate(groups).tolist())
+        classes = merged // 1000
+        for c, group in enumerate(groups):  # each class keeps its own order
+            assert np.array_equal(merged[classes == c], group)
+        counts = np.cumsum(classes[:, None] == np.arange(len(sizes)), axis=0)
+        expected = np.arange(1, len(merged) + 1)[:, None] * sizes / sizes.sum()
+        assert np.abs(counts - expected).max() < 1, trial
+
+
+def test_balanced_order_prunes_and_ranks_within_each_class() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 5, size=600)
+    scores = (labels * 10 + rng.random(600)).astype(np.float32)  # class 0 easiest: a global order starts with it only
+    assert set(labels[curriculum_order(scores, 'easy_first', 0.0, seed=0)[:100]].tolist()) == {0}
+    for order in ('easy_first', 'hard_first', 'random'):
+        kept = curriculum_order(scores, order, 0.2, seed=0, labels=labels)
+        for c in range(5):
+            members = np.flatnonzero(labels == c)
+            easiest = members[np.argsort(scores[members], kind='stable')]
+            dropped = easiest[: round(0.2 * len(members))]
+            mine = kept[labels[kept] == c]
+            assert len(mine) == len(members) - len(dropped) and not set(dropped.tolist()) & set(mine.tolist())
+            if order != 'random':
+                assert np.all(np.diff(scores[mine]) >= 0) == (order == 'easy_first'), (order, c)
+        assert set(labels[kept[:5]].tolist()) == set(range(5)), order  # the first five hold every class
+    shuffled = curriculum_order(scores, 'random', 0.2, seed=0, labels=labels)
+    assert np.array_equal(shuffled, curriculum_order(scores, 'random', 0.2, seed=0, labels=labels))
+    assert not np.array_equal(shuffled, curriculum_order(scores, 'random', 0.2, seed=1, labels=labels))
+
+
 def test_loss_weights_have_mean_one_and_weight_the_per_example_loss() -> None:
     scores = np.array([0.0, 1.0, 2.0, 5.0], dtype=np.float32)
     kept = np.array([1, 2, 3])
@@ -152,7 +190,7 @@ def test_scores_errors_stop_the_run_before_training(tmp_path: Path, digits_label
     good = artifact(tmp_path / 'good.npy', digits_labels)
     assert np.array_equal(read_scores(good, digits_labels)[0], np.load(good))
     cases = {
-        'missing': (str(tmp_path / 'none.npy'), 'no scores artifact'),
+        'missing': (str(tmp_path / 'none.npy'), 'no scores artifact|none.json does not exist'),
         'short': (artifact(tmp_path / 'short.npy', digits_labels[:-1]), 'scores 1436 examples but the training data has 1437'),
         'labels': (artifact(tmp_path / 'other.npy', (digits_labels + 1) % 10), 'computed on other labels'),
         'nan': (artifact(tmp_path / 'nan.npy', digits_labels, np.full(1437, np.nan, np.float32)), '1437 NaN or infinite'),
@@ -174,7 +212,8 @@ def test_scores_errors_stop_the_run_before_training(tmp_path: Path, digits_label
 
 def test_resumption_is_exact_and_refuses_other_scores(tmp_path: Path, digits_labels: np.ndarray) -> None:
     scores = artifact(tmp_path / 'el2n.npy', digits_labels)
-    args = [f'{ALG}.scores={scores}', f'{ALG}.reweight=inverse', f'{ALG}.prune_fraction=0.1', 'callbacks.record_scores={}',
+    args = [f'{ALG}.scores={scores}', f'{ALG}.reweight=inverse', f'{ALG}.prune_fraction=0.1', f'{ALG}.balance=class',
+            'callbacks.record_scores={}',
             'max_duration=2ba', 'eval_interval=2ba', 'save_interval=1ba']
     train_in_process(*args, f'save_folder={tmp_path}/whole', recipe=RECIPE)
     resumed = train_in_process(*args, f'save_folder={tmp_path}/resumed', f'load_path={tmp_path}/whole/ep0-ba1-rank0.pt',
@@ -202,6 +241,25 @@ def test_two_ranks_cover_the_pool_once_per_step(tmp_path: Path, digits_labels: n
                      f'{ALG}.start_fraction=0.01', 'callbacks.record_scores={}', f'save_folder={folder}', ranks=2)
     assert result.returncode == 0, result.stderr[-3000:]
     visits = load_checkpoint_state(str(folder / 'ep0-ba4-rank0.pt'))['callbacks']['RecordScores']['record']['visits']
-    pool = np.argsort(np.load(scores), kind='stable')[:32]
+    pool = curriculum_order(np.load(scores), 'easy_first', 0.0, seed=0, labels=digits_labels)[:32]
     assert visits[pool].tolist() == [4] * 32
     assert int(visits.sum()) == 4 * 32
+
+
+def test_the_first_pool_of_digits_holds_every_class_in_proportion(tmp_path: Path, digits_labels: np.ndarray) -> None:
+    # Scores that rank whole classes (the failure the demo met): a global easiest fifth lacks most classes.
+    scores = artifact(tmp_path / 'by_class.npy', digits_labels, (digits_labels + np.linspace(0, 0.5, 1437)).astype(np.float32))
+    sizes = np.bincount(digits_labels)
+    for balance in ('class', 'none'):
+        trainer = build(f'{ALG}.scores={scores}', f'{ALG}.balance={balance}', 'max_duration=4ep')
+        curriculum = next(a for a in trainer.state.algorithms if type(a).__name__ == 'ScoreCurriculum')
+        metrics = curriculum.pool_metrics(0)
+        pool = curriculum.sampler.order[: metrics['curriculum/pool_size']]
+        counts = np.bincount(digits_labels[pool], minlength=10)
+        assert metrics['curriculum/pool_size'] == 1437 // 5
+        assert (metrics['curriculum/pool_classes_min'], metrics['curriculum/pool_classes_max']) == (counts.min(), counts.max())
+        if balance == 'class':
+            assert counts.min() > 0 and np.abs(counts - len(pool) * sizes / sizes.sum()).max() < 1
+        else:
+            assert (counts > 0).sum() == 2  # classes 0 and 1 fill the global easiest fifth
+        trainer.close()

@@ -19,11 +19,16 @@ Composer calls ``set_epoch`` each epoch and resumes mid-epoch by replaying the e
 finished batches, which yields the same batches as the run that was interrupted. The pacing is per training step,
 so the sampler is told, when it is built, the batch size per rank and the run's ``max_duration``; from those, the
 world size and the data set's length it derives the steps per epoch and the total steps.
+
+Class balance (``balance='class'``, the default): pruning drops the easiest share of each class, and the order
+interleaves the classes so that every prefix of it, and so every pool ``g(t)``, holds each class in proportion to
+its size within one example (:func:`interleave_classes`); the labels are those the run trains on (label noise
+applied). Without it (``balance='none'``) the easiest examples overall come first, and a pool may lack whole
+classes. The first logged metrics give the pool's class histogram (``curriculum/pool_classes_min``, ``_max``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any
 
@@ -36,19 +41,22 @@ from composer.utils import dist
 from torch import Tensor
 from torch.utils.data import DistributedSampler
 
-from algorithms.curriculum.scores import check_labels, dataset_labels, read_scores
+from algorithms.curriculum.scores import array_sha256, check_labels, dataset_labels, read_scores
 from algorithms.past_run import past_run_cost
 from recipes.core.data import MDSImageDataset
 from recipes.core.errors import UsageError
 
 __all__ = [
+    'BALANCES',
     'ORDERS',
     'PACINGS',
     'REWEIGHTS',
     'CurriculumSampler',
     'GraNdCurriculum',
+    'ScoreCurriculum',
     'check_pacing',
     'curriculum_order',
+    'interleave_classes',
     'loss_weights',
     'pacing_size',
     'reweighted_loss',
@@ -58,6 +66,7 @@ __all__ = [
 PACINGS = ('linear', 'quad', 'root', 'step', 'exp', 'log')
 ORDERS = ('easy_first', 'hard_first', 'random')
 REWEIGHTS = ('score', 'inverse')
+BALANCES = ('class', 'none')
 _C = 10.0  # the exp and log pacings' sharpness, as Wu et al. set it
 
 
@@ -117,23 +126,64 @@ def total_steps(max_duration: str | Time, steps_per_epoch: int, global_batch_siz
     raise ValueError(f'max_duration={max_duration} must be in epochs (ep), batches (ba) or samples (sp) for a curriculum')
 
 
-def curriculum_order(scores: np.ndarray, order: str, prune_fraction: float, seed: int) -> np.ndarray:
+def _ranked(indices: np.ndarray, scores: np.ndarray, order: str, prune_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """``indices`` ordered by ``order`` after dropping the easiest ``prune_fraction`` of them (ties keep index order)."""
+    easiest_first = indices[np.argsort(scores[indices], kind='stable')]
+    kept = easiest_first[round(prune_fraction * len(indices)) :]
+    if order == 'hard_first':
+        return kept[::-1].copy()
+    if order == 'random':
+        return kept[rng.permutation(len(kept))]
+    return kept
+
+
+def interleave_classes(groups: list[np.ndarray]) -> np.ndarray:
+    """Merge per-class index lists, each kept in its order, so that every prefix holds each class in proportion.
+
+    After ``k`` entries class ``c`` (``n_c`` of ``N`` entries) has ``k * n_c / N`` of them within one: each next
+    entry goes to the class furthest behind its share (its deficit ``k * n_c / N - taken_c`` is largest; the
+    deficits sum to 1, so a class that has given all its entries, whose deficit is at most 0, is never chosen).
+    """
+    sizes = np.array([len(g) for g in groups], dtype=np.float64)
+    total = int(sizes.sum())
+    share = sizes / max(total, 1)
+    taken = np.zeros(len(groups), dtype=np.int64)
+    merged = np.empty(total, dtype=np.int64)
+    for k in range(total):
+        c = int(np.argmax((k + 1) * share - taken))
+        merged[k] = groups[c][taken[c]]
+        taken[c] += 1
+    return merged
+
+
+def curriculum_order(
+    scores: np.ndarray, order: str, prune_fraction: float, seed: int, labels: np.ndarray | None = None,
+) -> np.ndarray:
     """The dataset indices training draws from, the first ones first: the easiest ``prune_fraction`` dropped.
 
     Lower scores are easier; ties keep index order. ``random`` orders the kept examples by a permutation drawn from
-    ``seed``, fixed for the whole run (Wu et al.'s control: pacing without a meaningful order).
+    ``seed``, fixed for the whole run (Wu et al.'s control: pacing without a meaningful order). With ``labels``
+    (class balance) each class is pruned and ordered on its own and the classes are interleaved in proportion to
+    their sizes (:func:`interleave_classes`); without, the whole data set is ranked at once.
     """
     if order not in ORDERS:
         raise ValueError(f'order={order!r} is not an order: choose one of {", ".join(ORDERS)}')
     if not 0.0 <= prune_fraction < 1.0:
         raise ValueError(f'prune_fraction={prune_fraction} is out of range: use a share in [0, 1)')
-    easiest_first = np.argsort(scores, kind='stable')
-    kept = easiest_first[round(prune_fraction * len(scores)) :]
-    if order == 'hard_first':
-        return kept[::-1].copy()
-    if order == 'random':
-        return kept[np.random.default_rng(seed).permutation(len(kept))]
-    return kept
+    if labels is None:
+        return _ranked(np.arange(len(scores)), scores, order, prune_fraction, np.random.default_rng(seed))
+    if len(labels) != len(scores):
+        raise ValueError(f'{len(labels)} labels for {len(scores)} scores: pass the labels of the scored data set')
+    groups = [
+        _ranked(np.flatnonzero(labels == c), scores, order, prune_fraction, np.random.default_rng((seed, int(c))))
+        for c in np.unique(labels)
+    ]
+    return interleave_classes(groups)
+
+
+def pool_class_counts(pool: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """How many of the dataset indices ``pool`` fall in each of ``classes`` (by ``labels``)."""
+    return np.bincount(labels[pool], minlength=int(classes.max()) + 1)[classes]
 
 
 def loss_weights(scores: np.ndarray, kept: np.ndarray, reweight: str) -> np.ndarray:
@@ -230,12 +280,11 @@ class CurriculumSampler(DistributedSampler):
         return self.steps_per_epoch * self.batch_size
 
 
-def _sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
-
-
-class GraNdCurriculum(Algorithm):
+class ScoreCurriculum(Algorithm):
     """Train on the data in an order, pace and subset chosen by per-example scores from past runs.
+
+    The scores may be GraNd, EL2N, loss or forgetting scores (``launch/score.py --method``); the YAML name is
+    ``grand_curriculum`` and :data:`GraNdCurriculum` remains this class's other name.
 
     Args:
         scores: a scores artifact (``PATH.npy``, local or ``s3://``) from ``launch/score.py``; lower is easier.
@@ -245,11 +294,15 @@ class GraNdCurriculum(Algorithm):
         full_at: share of training after which all the kept data is available.
         prune_fraction: share of the easiest examples dropped before anything else (Data Diet).
         reweight: ``None``, ``score`` or ``inverse``: per-example loss weights, mean 1 (:func:`loss_weights`).
+        balance: ``class`` (prune and pace each class in proportion to its size) or ``none`` (rank all examples
+            together).
         batch_size: the batch size per rank; max_duration: the run's duration. The pacing is per step.
 
     The order enters through :meth:`train_sampler`, which the trainer uses as the training DataLoader's sampler; it
     checks the scores against the data set's length and labels, so a mismatch stops the run before it trains.
-    Events: ``AFTER_LOSS`` only with ``reweight``: the loss is recomputed from ``state.outputs`` as the weighted
+    Events: ``EPOCH_START`` logs the size of the epoch's first pool and its smallest and largest class count
+    (``curriculum/pool_size``, ``curriculum/pool_classes_min``, ``curriculum/pool_classes_max``).
+    ``AFTER_LOSS`` only with ``reweight``: the loss is recomputed from ``state.outputs`` as the weighted
     mean of per-example cross-entropies, weights looked up by the dataset indices in ``batch[2]``
     (:meth:`batch_weights`; replayed rows weigh 1). (AFTER_* events run in reverse order, so list this algorithm
     after one that changes the targets at BEFORE_LOSS, such as label_smoothing, for the weighted loss to see them,
@@ -267,10 +320,13 @@ class GraNdCurriculum(Algorithm):
         full_at: float = 0.8,
         prune_fraction: float = 0.0,
         reweight: str | None = None,
+        balance: str = 'class',
         *,
         batch_size: int,
         max_duration: str | Time,
     ) -> None:
+        if balance not in BALANCES:
+            raise ValueError(f'balance={balance!r} is not a balance: choose one of {", ".join(BALANCES)}')
         if order not in ORDERS:
             raise ValueError(f'order={order!r} is not an order: choose one of {", ".join(ORDERS)}')
         if reweight is not None and reweight not in REWEIGHTS:
@@ -286,18 +342,23 @@ class GraNdCurriculum(Algorithm):
         self.full_at = full_at
         self.prune_fraction = prune_fraction
         self.reweight = reweight
+        self.balance = balance
         self.batch_size = batch_size
         self.max_duration = max_duration
-        self.scores_sha256 = _sha256(self.scores)
+        self.scores_sha256 = array_sha256(self.scores)
         self.weights: Tensor | None = None
+        self.sampler: CurriculumSampler | None = None
+        self.labels: np.ndarray | None = None
 
     def train_sampler(self, dataset: MDSImageDataset, seed: int) -> CurriculumSampler:
         """The training sampler: checks the scores against ``dataset``, then orders, prunes and paces it."""
-        check_labels(self.scores_uri, self.scores, self.metadata, dataset_labels(dataset))
-        kept = curriculum_order(self.scores, self.order, self.prune_fraction, seed)
+        self.labels = dataset_labels(dataset)
+        check_labels(self.scores_uri, self.scores, self.metadata, self.labels)
+        by_class = self.labels if self.balance == 'class' else None
+        kept = curriculum_order(self.scores, self.order, self.prune_fraction, seed, labels=by_class)
         if self.reweight is not None:
             self.weights = torch.from_numpy(loss_weights(self.scores, kept, self.reweight))
-        return CurriculumSampler(
+        self.sampler = CurriculumSampler(
             dataset,
             kept,
             batch_size=self.batch_size,
@@ -309,6 +370,7 @@ class GraNdCurriculum(Algorithm):
             rank=dist.get_global_rank(),
             seed=seed,
         )
+        return self.sampler
 
     def reused_compute(self) -> dict[str, float]:
         """What the scores cost to compute, and what the past-run checkpoints they came from cost (ledger)."""
@@ -328,10 +390,26 @@ class GraNdCurriculum(Algorithm):
             self.weights = self.weights.to(indices.device)
         return torch.where(indices >= 0, self.weights[indices.clamp(min=0)], 1.0)
 
+    def pool_metrics(self, step: int) -> dict[str, int]:
+        """The size of step ``step``'s pool and its smallest and largest class count (classes of the kept data)."""
+        assert self.sampler is not None and self.labels is not None, 'train_sampler builds the pool first'
+        pool = self.sampler.order[: self.sampler.pool_size(step)]
+        counts = pool_class_counts(pool, self.labels, np.unique(self.labels[self.sampler.order]))
+        return {
+            'curriculum/pool_size': len(pool),
+            'curriculum/pool_classes_min': int(counts.min()),
+            'curriculum/pool_classes_max': int(counts.max()),
+        }
+
     def match(self, event: Event, state: State) -> bool:
+        if event == Event.EPOCH_START:
+            return self.sampler is not None
         return event == Event.AFTER_LOSS and self.weights is not None
 
     def apply(self, event: Event, state: State, logger: Logger) -> None:
+        if event == Event.EPOCH_START:
+            logger.log_metrics(self.pool_metrics(int(state.timestamp.batch)))
+            return
         weights = self.batch_weights(state.batch[2])
         assert weights is not None
         state.loss = reweighted_loss(state.outputs, state.batch[1], weights)
@@ -346,3 +424,6 @@ class GraNdCurriculum(Algorithm):
                 f'the checkpoint trained a curriculum with other scores than {self.scores_uri} '
                 '(their digests differ): resume with the scores artifact the run started with',
             )
+
+
+GraNdCurriculum = ScoreCurriculum

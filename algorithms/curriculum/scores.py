@@ -28,6 +28,7 @@ from recipes.core.errors import UsageError
 __all__ = [
     'MAKE_SCORES',
     'artifact_paths',
+    'array_sha256',
     'check_labels',
     'dataset_labels',
     'label_fingerprint',
@@ -44,9 +45,14 @@ def artifact_paths(uri: str) -> tuple[str, str]:
     return f'{base}.npy', f'{base}.json'
 
 
+def array_sha256(array: np.ndarray) -> str:
+    """sha256 of an array's values as laid out in its dtype, in index order."""
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
 def label_fingerprint(labels: np.ndarray) -> str:
     """sha256 of the labels as little-endian int64, in dataset order."""
-    return hashlib.sha256(np.ascontiguousarray(labels, dtype='<i8').tobytes()).hexdigest()
+    return array_sha256(np.asarray(labels, dtype='<i8'))
 
 
 def dataset_labels(dataset: MDSImageDataset, progress: bool = False) -> np.ndarray:
