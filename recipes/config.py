@@ -37,6 +37,9 @@ class DataConfig:
     augment: bool = True
     label_noise: float = 0.0
     label_noise_seed: int = 0
+    subset_fraction: float = 1.0  # a class-stratified share of the training split (recorded in subset.json)
+    subset_seed: int = 0
+    classes: Optional[list[int]] = None  # train and evaluate on these class ids only
 
 
 @dataclass

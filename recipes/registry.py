@@ -41,11 +41,27 @@ class BuildContext:
 Builder = Callable[..., Any]
 
 
-def _plain(cls: type) -> Builder:
-    """A builder that passes the YAML arguments straight to ``cls``."""
+def _spelled(cls: type) -> type:
+    """``cls`` (same name) whose repr spells its arguments: Composer keeps an algorithm's repr in every checkpoint,
+    and its own algorithms' default repr holds an object address, which differs between a run and its resumption."""
+
+    def __init__(self: Any, **kwargs: Any) -> None:
+        cls.__init__(self, **kwargs)
+        self.yaml_args = kwargs
+
+    def __repr__(self: Any) -> str:
+        return f'{cls.__name__}({", ".join(f"{k}={v!r}" for k, v in self.yaml_args.items())})'
+
+    namespace = {'__init__': __init__, '__repr__': __repr__, '__module__': cls.__module__, '__doc__': cls.__doc__}
+    return type(cls.__name__, (cls,), {**namespace, '__qualname__': cls.__qualname__})
+
+
+def _plain(cls: type, spell_repr: bool = False) -> Builder:
+    """A builder that passes the YAML arguments straight to ``cls`` (with ``spell_repr``, to :func:`_spelled`)."""
+    made = _spelled(cls) if spell_repr else cls
 
     def build(ctx: BuildContext, **kwargs: Any) -> Any:
-        return cls(**kwargs)
+        return made(**kwargs)
 
     params = [inspect.Parameter('ctx', inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     params += list(inspect.signature(cls).parameters.values())
@@ -81,33 +97,55 @@ def past_run_distillation(
     checkpoint: str = 'latest',
     temperature: float = 4.0,
     alpha: float = 0.9,
+    strict: bool = False,
+    until: str | None = None,
+    every: int = 1,
 ) -> Any:
     """KD from checkpoint ``checkpoint`` (``latest``, ``epN``, a file name or URI) of the past run folder ``run``."""
-    from algorithms.distillation.distillation import PastRunDistillation, check_kd_args
-    from algorithms.past_run import PastRun, past_run_cost
+    from algorithms.distillation import PastRunDistillation
 
-    check_kd_args(temperature, alpha)
-    past = PastRun(run)
-    algorithm = PastRunDistillation(past.load(checkpoint, num_classes=ctx.num_classes), temperature=temperature, alpha=alpha)
-    algorithm.reused = past_run_cost(past, [checkpoint])
-    return algorithm
+    return PastRunDistillation(run, checkpoint, temperature=temperature, alpha=alpha, num_classes=ctx.num_classes,
+                               strict=strict, until=until, every=every)
+
+
+def random_teacher_distillation(
+    ctx: BuildContext,
+    run: str,
+    seed: int | None = None,
+    temperature: float = 4.0,
+    alpha: float = 0.9,
+    until: str | None = None,
+    every: int = 1,
+) -> Any:
+    """The control: KD from the past run's architecture with random weights (``seed``: the run's seed plus one)."""
+    from algorithms.distillation import RandomTeacherDistillation
+
+    return RandomTeacherDistillation(run, ctx.seed + 1 if seed is None else seed, temperature=temperature,
+                                     alpha=alpha, num_classes=ctx.num_classes, until=until, every=every)
 
 
 def checkpoint_mixup_teacher(
     ctx: BuildContext,
-    run: str,
-    checkpoints: Any,
+    run: str | None = None,
+    checkpoints: Any = (),
     temperature: float = 4.0,
     alpha: float = 0.9,
     mix_alpha: float = 0.4,
     space: str = 'prob',
+    runs: Any = None,
+    draw: str = 'pair',
+    k: int = 2,
+    strict: bool = False,
+    until: str | None = None,
+    every: int = 1,
 ) -> Any:
-    """KD from a per-batch mixture of two of ``checkpoints`` (a list of names) of the past run folder ``run``."""
-    from algorithms.distillation.checkpoint_mixup import CheckpointMixupTeacher
+    """KD from a per-batch mixture of ``checkpoints`` of the past run ``run`` or of each of ``runs``."""
+    from algorithms.distillation import CheckpointMixupTeacher
 
     return CheckpointMixupTeacher(
         run, checkpoints, temperature=temperature, alpha=alpha, mix_alpha=mix_alpha, space=space,
-        num_classes=ctx.num_classes,
+        num_classes=ctx.num_classes, runs=None if runs is None else [str(r) for r in runs], draw=draw, k=k,
+        strict=strict, until=until, every=every,
     )
 
 
@@ -171,15 +209,16 @@ def record_scores(ctx: BuildContext) -> Any:
 
 
 ALGORITHMS: dict[str, Builder] = {
-    'channels_last': _plain(ChannelsLast),
-    'cutmix': _plain(CutMix),
-    'label_smoothing': _plain(LabelSmoothing),
-    'mixup': _plain(MixUp),
+    'channels_last': _plain(ChannelsLast, spell_repr=True),
+    'cutmix': _plain(CutMix, spell_repr=True),
+    'label_smoothing': _plain(LabelSmoothing, spell_repr=True),
+    'mixup': _plain(MixUp, spell_repr=True),
     # reuse algorithms
     'grand_curriculum': grand_curriculum,
     'adversarial_replay': adversarial_replay,
     'checkpoint_mixup_teacher': checkpoint_mixup_teacher,
     'past_run_distillation': past_run_distillation,
+    'random_teacher_distillation': random_teacher_distillation,
     'shrink_perturb': shrink_perturb,
     'warm_start': warm_start,
 }

@@ -18,7 +18,7 @@ from recipes.core.data import NUM_CLASSES, MDSImageDataset, batch_size_per_rank,
 from recipes.core.errors import UsageError
 from recipes.core.history import RunHistory
 from recipes.core.model import resnet_cifar
-from recipes.core.run_files import CONFIG_FILE
+from recipes.core.run_files import CONFIG_FILE, read_subset, write_subset
 from recipes.registry import ALGORITHMS, CALLBACKS, LOGGERS, BuildContext, build_all
 
 __all__ = ['build_trainer', 'newest_checkpoint', 'resolve']
@@ -86,6 +86,22 @@ def _write_config(cfg: DictConfig) -> None:
         storage.write_bytes(storage.join(cfg.save_folder, CONFIG_FILE), to_yaml(cfg).encode())
 
 
+def _record_subset(cfg: DictConfig, train_ds: MDSImageDataset) -> None:
+    """Write ``subset.json`` for a run on part of its split; a resumed run must find the indices it trained on."""
+    if train_ds.indices is None or not cfg.save_folder or dist.get_global_rank() != 0:
+        return
+    recorded = read_subset(cfg.save_folder) if cfg.autoresume else None
+    if recorded is not None and recorded['indices'] != train_ds.indices.tolist():
+        raise UsageError(
+            f'{cfg.save_folder} trained on another subset of the training split than data.subset_fraction='
+            f'{cfg.data.subset_fraction} data.subset_seed={cfg.data.subset_seed} data.classes={cfg.data.classes} '
+            'give: resume with the data keys it was started with',
+        )
+    data = {k: cfg.data[k] for k in ('subset_fraction', 'subset_seed')}
+    write_subset(cfg.save_folder, train_ds.indices, train_ds.split_size,
+                 {**data, 'classes': None if cfg.data.classes is None else list(cfg.data.classes)})
+
+
 def build_trainer(cfg: DictConfig) -> Trainer:
     """Build the Trainer of a run; its resolved config is written to ``save_folder`` before training starts."""
     cfg = resolve(cfg)
@@ -99,9 +115,10 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     num_classes = cfg.model.num_classes
     train_ds = MDSImageDataset(
         root, 'train', num_classes, augment=d.augment, label_noise=d.label_noise,
-        label_noise_seed=d.label_noise_seed, cache=d.cache,
+        label_noise_seed=d.label_noise_seed, cache=d.cache, subset_fraction=d.subset_fraction,
+        subset_seed=d.subset_seed, classes=d.classes,
     )
-    eval_ds = MDSImageDataset(root, 'test', num_classes, cache=d.cache)
+    eval_ds = MDSImageDataset(root, 'test', num_classes, cache=d.cache, classes=d.classes)
     train_batch = batch_size_per_rank(d.global_batch_size)
     eval_batch = batch_size_per_rank(d.eval_batch_size, key='data.eval_batch_size')
 
@@ -135,6 +152,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     # newest complete checkpoint found by listing.
     resume = newest_checkpoint(cfg.save_folder) if cfg.autoresume and storage.is_s3(cfg.save_folder) else None
     _write_config(cfg)
+    _record_subset(cfg, train_ds)
     optimizer = _optimizer(cfg, model)
     trainer = Trainer(
         model=model,
