@@ -16,7 +16,7 @@ from typing import Any
 
 from recipes.core import storage
 from recipes.core.errors import UsageError
-from recipes.validate import SEED, Number, check_location, check_past_run
+from recipes.validate import SEED, Number, check_location, check_past_run, named
 
 __all__ = ['ARGUMENTS', 'check_arguments']
 
@@ -81,10 +81,7 @@ class Checkpoints:
         for folder in folders:
             run = PastRun(folder)
             for name in names:
-                try:
-                    run.resolve(name)
-                except UsageError as e:
-                    raise UsageError(f'{key}: {e}') from None
+                named(key, run.resolve, name)
 
 
 @dataclass(frozen=True)
@@ -111,7 +108,7 @@ class NoBank:
         from algorithms.adversarial_replay.bank import BANK_FILE
 
         check_location(key, value)
-        storage.check_reachable(value)
+        named(key, storage.check_reachable, value)
         if storage.exists(storage.join(value, BANK_FILE)):
             raise UsageError(f'{key}={value} already holds an adversarial bank: choose another {key} or delete it first')
 

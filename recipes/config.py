@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
 from recipes.core.errors import UsageError
@@ -100,7 +100,7 @@ def _explain(e: OmegaConfBaseException) -> str:
         return f'config key {key!r} needs a value: set it in the YAML or pass {key}=VALUE'
     if isinstance(e, ValidationError):
         return f'config key {key!r}: {str(e).splitlines()[0]}'
-    return f'config: {str(e).splitlines()[0]}'
+    return f'config key {key!r}: {str(e).splitlines()[0]}' if key != '?' else f'config: {str(e).splitlines()[0]}'
 
 
 def _read_yaml(path: str) -> dict[str, Any]:
@@ -118,6 +118,40 @@ def _read_yaml(path: str) -> dict[str, Any]:
     return content
 
 
+def _mismatch(schema: Any, user: Any, prefix: str = '') -> str | None:
+    """The first key where ``user`` gives a mapping or list where the schema has another shape."""
+    for name, value in user.items():
+        if not isinstance(schema, DictConfig) or name not in schema:
+            continue
+        node, key = schema._get_node(name), f'{prefix}{name}'
+        if isinstance(value, dict):
+            if not isinstance(node, DictConfig):
+                return key
+            found = _mismatch(node, value, f'{key}.')
+            if found:
+                return found
+        elif isinstance(value, list) and not isinstance(node, ListConfig):
+            return key
+        elif not isinstance(value, list) and isinstance(node, (DictConfig, ListConfig)) and value is not None:
+            return key
+    return None
+
+
+def _container_mismatch(recipe: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> str:
+    """The key whose mapping or list does not merge: against the schema, else an override against the recipe."""
+    schema = OmegaConf.structured(TrainConfig)
+    for user in [recipe, *(OmegaConf.to_container(OmegaConf.from_dotlist([o])) for o in overrides)]:
+        found = _mismatch(schema, user)
+        if found:
+            return found
+    for override in overrides:
+        try:
+            OmegaConf.merge(OmegaConf.create(recipe), OmegaConf.from_dotlist([override]))
+        except (TypeError, ValueError, OmegaConfBaseException):
+            return override.split('=', 1)[0]
+    return '?'
+
+
 def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """The schema's defaults, then the YAML at ``path``, then ``key=value`` overrides, validated.
 
@@ -132,16 +166,22 @@ def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -
             OmegaConf.from_dotlist([override])
         except yaml.YAMLError as e:
             raise UsageError(f'override {override!r} is not valid YAML after the = ({e.problem}): quote the value') from None
+    recipe = _read_yaml(path) if path else {}
     try:
         # A recipe marks a value the user must give as ???; an override fills it.
-        user = OmegaConf.merge(OmegaConf.create(_read_yaml(path) if path else {}), OmegaConf.from_dotlist(list(overrides)))
+        user = OmegaConf.merge(OmegaConf.create(recipe), OmegaConf.from_dotlist(list(overrides)))
         missing = OmegaConf.missing_keys(user)
         if missing:
             key = sorted(missing)[0]
             raise UsageError(f'config key {key!r} needs a value: set it in the YAML or pass {key}=VALUE')
         cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), user)
     except OmegaConfBaseException as e:
+        if not (getattr(e, 'full_key', '') or getattr(e, 'key', '')):
+            e.full_key = _container_mismatch(recipe, overrides)  # a whole section of the wrong shape
         raise UsageError(_explain(e)) from None
+    except (TypeError, ValueError) as e:  # OmegaConf merging a mapping into a list, or the reverse
+        key = _container_mismatch(recipe, overrides)
+        raise UsageError(f'config key {key!r}: {str(e).splitlines()[0]}: give it the shape the recipe has') from None
     assert isinstance(cfg, DictConfig)
     from recipes.validate import check_config  # validate reads the registries, which import the algorithms
 

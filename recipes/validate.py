@@ -25,6 +25,7 @@ from recipes.core.errors import UsageError
 __all__ = [
     'RULES',
     'Choice',
+    'ClassIds',
     'Entries',
     'ExistingFile',
     'Filename',
@@ -39,6 +40,7 @@ __all__ = [
     'check_config',
     'check_location',
     'check_past_run',
+    'named',
     'closest',
 ]
 
@@ -198,6 +200,16 @@ class RunName:
             raise UsageError(f'{key}={value!r} must be 1 to 128 letters, digits, _ . or - (it names files and folders)')
 
 
+def named(key: str, check: Callable[..., Any], *args: Any) -> Any:
+    """``check(*args)``, with ``key`` put in front of a UsageError message that does not name it."""
+    try:
+        return check(*args)
+    except UsageError as e:
+        if key in str(e):
+            raise
+        raise UsageError(f'{key}: {e}') from None
+
+
 def check_location(key: str, value: Any) -> None:
     """A non-empty local path or an ``s3://`` URI with a bucket (existence is checked where it matters)."""
     if not isinstance(value, str) or not value.strip():
@@ -205,7 +217,7 @@ def check_location(key: str, value: Any) -> None:
     if '\x00' in value:
         raise UsageError(f'{key}={value!r} holds a NUL character: fix the path')
     if storage.is_s3(value):
-        storage.split_s3(value)
+        named(key, storage.split_s3, value)
 
 
 @dataclass(frozen=True)
@@ -223,7 +235,7 @@ class Folder:
 
 
 def _must_exist(key: str, uri: str, what: str) -> None:
-    storage.check_reachable(uri)
+    named(key, storage.check_reachable, uri)
     if not storage.exists(uri):
         where = f" at {os.environ.get('S3_ENDPOINT_URL') or 'the default AWS endpoint'}" if storage.is_s3(uri) else ''
         raise UsageError(f'{key}: {uri} does not exist{where}: {what}')
@@ -252,7 +264,7 @@ class MDSRoot:
         if value is None:
             return
         check_location(key, value)
-        storage.check_reachable(value)
+        named(key, storage.check_reachable, value)
         for split in ('train', 'test'):
             index = storage.join(value, split, 'index.json')
             if not storage.exists(index):
@@ -272,13 +284,13 @@ class Filename:
 
         if not isinstance(value, str) or not value.strip() or value.endswith('/'):
             raise UsageError(f'{key}={value!r} must be a file name such as ep{{epoch}}-ba{{batch}}-rank{{rank}}.pt')
+        hint = 'use placeholders such as {epoch}, {batch} and {rank}'
         try:
-            format_name_with_dist_and_time(value, 'run', Timestamp())
+            name = format_name_with_dist_and_time(value, 'run', Timestamp())
         except (KeyError, IndexError, ValueError, AttributeError) as e:
-            raise UsageError(
-                f'{key}={value!r} is not a name Composer can format ({type(e).__name__}: {e}): '
-                'use placeholders such as {epoch}, {batch} and {rank}',
-            ) from None
+            raise UsageError(f'{key}={value!r} is not a name Composer can format ({type(e).__name__}: {e}): {hint}') from None
+        if '{' in name or '}' in name:  # Composer keeps a placeholder it does not know, such as {epcoh}, as it is
+            raise UsageError(f'{key}={value!r} has a placeholder Composer does not fill ({name}): {hint}')
 
 
 @dataclass(frozen=True)
@@ -298,6 +310,30 @@ class MicroBatch:
             raise UsageError(f'{key}={value!r} must be a whole number >= 1 or auto')
 
 
+@dataclass(frozen=True)
+class ClassIds:
+    """None, or distinct class ids of the data set (``data.name``), at least ``min_count`` of them."""
+
+    min_count: int = 1
+
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        from recipes.core.data import NUM_CLASSES
+
+        if value is None:
+            return
+        count = NUM_CLASSES.get(cfg.data.name)
+        if count is None:
+            return  # data.name's own rule reports it
+        hint = f'list {self.min_count} or more distinct class ids in 0..{count - 1}, e.g. [0, 1]'
+        if not isinstance(value, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in value):
+            raise UsageError(f'{key}={value!r} is not a list of class ids: {hint}')
+        outside = [c for c in value if not 0 <= c < count]
+        if outside:
+            raise UsageError(f'{key}={value} holds {outside[0]}, which is not a class of {cfg.data.name}: {hint}')
+        if len(set(value)) != len(value) or len(value) < self.min_count:
+            raise UsageError(f'{key}={value} must list distinct classes, at least {self.min_count}: {hint}')
+
+
 def _registry(section: str) -> Mapping[str, Callable[..., Any]]:
     from recipes import registry
 
@@ -309,10 +345,7 @@ def check_past_run(key: str, value: Any) -> None:
     from algorithms.past_run import PastRun
 
     check_location(key, value)
-    try:
-        PastRun(value).config  # noqa: B018 - reads and checks config.yaml
-    except UsageError as e:
-        raise UsageError(f'{key}: {e}') from None
+    named(key, lambda: PastRun(value).config)  # reads and checks config.yaml
 
 
 def _scores(key: str, value: Any) -> None:
@@ -420,6 +453,9 @@ RULES: dict[str, Any] = {
     'data.augment': Flag(),
     'data.label_noise': Number(0, 1, high_open=True),
     'data.label_noise_seed': SEED,
+    'data.subset_fraction': Number(0, 1, low_open=True),
+    'data.subset_seed': SEED,
+    'data.classes': ClassIds(),
     'optimizer.name': Choice(lambda: OPTIMIZERS),
     'optimizer.lr': Number(0, 1e3),
     'optimizer.momentum': Number(0, 1, high_open=True),
