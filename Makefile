@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-noisy test test-slow bench lint clean
+.PHONY: demo demo-noisy study test test-slow bench lint clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ demo: $(STAMP)
 
 demo-noisy: $(STAMP)
 	$(PY) launch/demo.py --noisy
+
+study: $(STAMP)  # reuse against a fresh-compute frontier, clean and noisy digits, 5 seeds: about an hour on 2 cores
+	$(PY) launch/study.py
 
 test: $(STAMP)
 	$(PY) -m pytest tests

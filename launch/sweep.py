@@ -1,10 +1,12 @@
-"""Train every recipe of a sweep once per seed, then report: ``python launch/sweep.py SWEEP.yaml [key=value ...]``.
+"""Train every recipe of a sweep at each budget and seed, then report: ``python launch/sweep.py SWEEP.yaml [key=value ...]``.
 
 Runs go one after another (each under ``composer -n ranks`` when the sweep says ranks > 1) into
-``{results}/{recipe}/seed{seed}``. Finished runs are skipped and a run that died resumes from its newest checkpoint,
+``{results}/{recipe}/b{budget}/seed{seed}``; a budget scales the recipe's max_duration and milestones
+(``scale_schedule_ratio``). Finished runs are skipped and a run that died resumes from its newest checkpoint,
 so an interrupted sweep is continued by the same command; stopping the sweep (Ctrl-C, SIGTERM) stops the run it
 started. ``key=value`` overrides apply to every run.
-When every run has finished, the report (``launch/report.py RESULTS``) is written and its table printed.
+When every run has finished, the report (``launch/report.py RESULTS``) is written and its first table printed:
+per recipe and budget, the compute multipliers against the baseline's frontier.
 ``--dry_run`` prints each run's state and command and starts nothing.
 """
 
@@ -42,7 +44,7 @@ def main(argv: list[str]) -> int:
     from recipes.study.report import write_report
 
     report = write_report(sweep.results)
-    print('\n' + report.markdown)
+    print('\n' + report.summary)
     print('report: ' + ', '.join(report.files), flush=True)
     return 0
 

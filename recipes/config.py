@@ -65,6 +65,7 @@ class TrainConfig:
     run_name: Optional[str] = None
     seed: int = 17
     max_duration: str = '160ep'
+    scale_schedule_ratio: float = 1.0  # Composer's: scales max_duration and milestones, keeps warmup
     eval_interval: str = '1ep'
     precision: Optional[str] = None  # None: fp32 on CPU, amp_bf16 on GPU
     save_folder: Optional[str] = None  # local folder or s3://bucket/prefix; may use {run_name}

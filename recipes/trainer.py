@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from composer import Trainer
-from composer.core import DataSpec
+from composer.core import DataSpec, Time
 from composer.optim import ConstantScheduler, CosineAnnealingWithWarmupScheduler, MultiStepWithWarmupScheduler
 from composer.utils import dist, reproducibility
 from omegaconf import DictConfig
@@ -20,8 +20,9 @@ from recipes.core.history import RunHistory
 from recipes.core.model import resnet_cifar
 from recipes.core.run_files import CONFIG_FILE, read_subset, write_subset
 from recipes.registry import ALGORITHMS, CALLBACKS, LOGGERS, BuildContext, build_all
+from recipes.tracking import TrackRun
 
-__all__ = ['build_trainer', 'newest_checkpoint', 'resolve']
+__all__ = ['build_trainer', 'newest_checkpoint', 'resolve', 'scaled_duration']
 
 
 def resolve(cfg: DictConfig) -> DictConfig:
@@ -39,6 +40,13 @@ def resolve(cfg: DictConfig) -> DictConfig:
         cfg.model.num_classes = data_classes
     elif cfg.model.num_classes != data_classes:
         raise UsageError(f'model.num_classes={cfg.model.num_classes} but {cfg.data.name} has {data_classes} classes')
+    if cfg.scale_schedule_ratio <= 0:
+        raise UsageError(f'scale_schedule_ratio={cfg.scale_schedule_ratio} must be > 0 (1 trains max_duration as given)')
+    if Time.from_timestring(scaled_duration(cfg)).value == 0:
+        raise UsageError(
+            f'scale_schedule_ratio={cfg.scale_schedule_ratio} scales max_duration={cfg.max_duration} to 0: '
+            'raise the ratio or give max_duration in a finer unit (ba)',
+        )
     if cfg.autoresume and (not cfg.run_name or not cfg.save_folder):
         raise UsageError('autoresume=true needs run_name and save_folder: set both so the run can find its checkpoints')
     if cfg.save_folder and '{run_name}' in cfg.save_folder:
@@ -46,6 +54,13 @@ def resolve(cfg: DictConfig) -> DictConfig:
             raise UsageError(f'save_folder={cfg.save_folder} uses {{run_name}}: set run_name')
         cfg.save_folder = cfg.save_folder.replace('{run_name}', cfg.run_name)
     return cfg
+
+
+def scaled_duration(cfg: DictConfig) -> str:
+    """What the Trainer trains: Composer multiplies ``max_duration`` by ``scale_schedule_ratio``, truncating."""
+    if cfg.scale_schedule_ratio == 1:
+        return cfg.max_duration
+    return (Time.from_timestring(cfg.max_duration) * cfg.scale_schedule_ratio).to_timestring()
 
 
 def _optimizer(cfg: DictConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -130,12 +145,14 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         train_dataset=train_ds,
         seed=cfg.seed,
         train_batch_size=train_batch,
-        max_duration=cfg.max_duration,
+        max_duration=scaled_duration(cfg),
     )
     algorithms = build_all('algorithms', ALGORITHMS, cfg.algorithms, ctx)
     history = RunHistory(cfg.save_folder)
     callbacks = [*build_all('callbacks', CALLBACKS, cfg.callbacks, ctx), history, ComputeLedger(cfg.save_folder)]
     loggers = build_all('loggers', LOGGERS, cfg.loggers, ctx)
+    if loggers:  # trackers get the config, the reused checkpoints and the run's files (after the ledger's totals)
+        callbacks.append(TrackRun(cfg))
 
     samplers = [alg.train_sampler(train_ds, seed=cfg.seed) for alg in algorithms if isinstance(alg, ChoosesTrainingOrder)]
     if len(samplers) > 1:
@@ -159,6 +176,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         train_dataloader=DataSpec(train_loader),
         eval_dataloader=eval_loader,
         max_duration=cfg.max_duration,
+        scale_schedule_ratio=cfg.scale_schedule_ratio,
         eval_interval=cfg.eval_interval,
         optimizers=optimizer,
         schedulers=_scheduler(cfg),

@@ -1,12 +1,17 @@
-"""The answer of a study: per recipe, test accuracy over seeds against the baseline, beside the compute it took.
+"""The answer of a study: per recipe and budget, where its runs land against the fresh-compute frontier.
 
-Reads a results folder of :mod:`recipes.study.sweep` (local or ``s3://``): its ``sweep.yaml`` for the recipes, seeds and
-baseline, and each run folder's ``metrics.json`` (and ``compute.json`` where the run has one). Only finished runs
-count; the others are listed under the table. Writes ``results.md``, ``results.csv`` and three PNG plots.
+Reads a results folder of :mod:`recipes.study.sweep` (local or ``s3://``): its ``sweep.yaml`` for the recipes,
+budgets, seeds and baseline, and each finished run folder's ``metrics.json`` and ``compute.json``. Runs that have
+not finished are listed under the tables. Writes ``results.md``, ``results.csv``, ``frontier.png`` and
+``accuracy_vs_epoch.png``.
 
-Statistics, per recipe over its seeds: mean, standard deviation (ddof 1) and the 95% t interval of the mean, for the
-final evaluation and for the best evaluation of each run (papers report the best; both, always); the difference of
-means to the baseline with the 95% Welch interval (unequal variances, Welch-Satterthwaite degrees of freedom).
+Per recipe and budget, over its seeds: final- and best-evaluation test accuracy (mean, standard deviation with ddof
+1, 95% t interval of the mean: ``scipy.stats.t.interval``); the difference to the baseline at the same budget with
+the 95% Welch interval (``scipy.stats.ttest_ind(equal_var=False)``); the compute multipliers against the baseline's
+frontier (:mod:`recipes.study.frontier`), counting compute two ways: ``sunk`` (the run's own FLOPs; the past run is
+already paid for) and ``total`` (its own plus the FLOPs it reuses), each with a 95% bootstrap interval over seeds,
+and the accuracy difference to the frontier at equal compute; and the team's own metric, the time and FLOPs to
+first reach the baseline's mean final accuracy of each budget.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,16 +30,29 @@ from scipy import stats
 
 from recipes.core import storage
 from recipes.core.errors import UsageError
-from recipes.core.run_files import COMPUTE_FILE, METRICS_FILE, read_compute, read_history
-from recipes.study.sweep import read_manifest, run_folder
+from recipes.core.run_files import COMPUTE_FILE, read_compute, read_history
+from recipes.study.frontier import (
+    ABOVE,
+    BELOW,
+    accuracy_at_compute,
+    bootstrap_multiplier,
+    compute_multiplier,
+    fit_frontier,
+    place,
+)
+from recipes.study.sweep import RunState, budget_label, read_manifest, run_folder, run_state
 
 __all__ = [
+    'ACCOUNTINGS',
     'Difference',
+    'Placement',
     'RecipeRow',
     'Report',
     'RunResult',
     'Summary',
+    'accuracy_at_compute',
     'collect',
+    'compute_multiplier',
     'default_out',
     'summarize',
     'welch',
@@ -42,7 +60,8 @@ __all__ = [
 ]
 
 LEVEL = 0.95
-PLOTS = ('accuracy_vs_epoch.png', 'accuracy_vs_compute.png', 'time_to_baseline.png')
+PLOTS = ('frontier.png', 'accuracy_vs_epoch.png')
+ACCOUNTINGS = ('sunk', 'total')
 NAN = math.nan
 
 
@@ -63,8 +82,10 @@ def summarize(values: Sequence[float]) -> Summary:
     if n < 2:
         return Summary(n, float(x[0]) if n else NAN, NAN, NAN, NAN)
     mean, std = float(x.mean()), float(x.std(ddof=1))
-    half = float(stats.t.ppf((1 + LEVEL) / 2, n - 1)) * std / math.sqrt(n)
-    return Summary(n, mean, std, mean - half, mean + half)
+    if std == 0:
+        return Summary(n, mean, std, mean, mean)
+    low, high = stats.t.interval(LEVEL, n - 1, loc=mean, scale=std / math.sqrt(n))
+    return Summary(n, mean, std, float(low), float(high))
 
 
 @dataclass(frozen=True)
@@ -82,13 +103,11 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Difference:
     diff = float(x.mean() - y.mean()) if len(x) and len(y) else NAN
     if len(x) < 2 or len(y) < 2:
         return Difference(diff, NAN, NAN, NAN)
-    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
-    se = math.sqrt(vx + vy)
-    if se == 0:
+    if x.var() == 0 and y.var() == 0:
         return Difference(diff, diff, diff, math.inf)
-    df = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1))
-    half = float(stats.t.ppf((1 + LEVEL) / 2, df)) * se
-    return Difference(diff, diff - half, diff + half, float(df))
+    test = stats.ttest_ind(x, y, equal_var=False)
+    interval = test.confidence_interval(LEVEL)
+    return Difference(diff, float(interval.low), float(interval.high), float(test.df))
 
 
 @dataclass(frozen=True)
@@ -96,6 +115,7 @@ class RunResult:
     """One finished run: its evaluations, wall time and, where recorded, the compute it spent and reused."""
 
     recipe: str
+    budget: float
     seed: int
     epochs: tuple[int, ...]
     batches: tuple[int, ...]
@@ -112,21 +132,28 @@ class RunResult:
     def best(self) -> float:
         return max(self.accuracies)
 
+    def compute(self, accounting: str) -> float:
+        """FLOPs of the run: ``sunk`` counts what it spent, ``total`` adds what it reused."""
+        return self.spent if accounting == 'sunk' else self.spent + self.reused
+
     def times(self, unit: str) -> tuple[int, ...]:
         return self.epochs if unit == 'epoch' else self.batches
 
     def reach(self, threshold: float, unit: str) -> tuple[float, float] | None:
-        """``(time, wall seconds)`` of the first evaluation at or above ``threshold``; None if none is.
+        """``(time, FLOPs spent)`` at the first evaluation at or above ``threshold``; None if none is.
 
-        The wall seconds are the run's, pro rata by batches (the history records wall time per run, not per eval).
+        The FLOPs are the run's, pro rata by batches (the ledger records the run's total).
         """
         for time, batch, accuracy in zip(self.times(unit), self.batches, self.accuracies, strict=True):
             if accuracy >= threshold:
-                return float(time), self.wall_seconds * batch / self.batches[-1]
+                return float(time), self.spent * batch / self.batches[-1]
         return None
 
 
-def _read_run(recipe: str, seed: int, folder: str, history: dict) -> RunResult:
+Groups = dict[tuple[str, float], list[RunResult]]  # (recipe, budget) -> its finished runs, in sweep order
+
+
+def _read_run(recipe: str, budget: float, seed: int, folder: str, history: dict) -> RunResult:
     evals = history['eval']
     spent = reused = NAN
     compute = read_compute(folder)
@@ -134,6 +161,7 @@ def _read_run(recipe: str, seed: int, folder: str, history: dict) -> RunResult:
         spent, reused = float(compute['spent_total']), float(compute['reused_total'])
     return RunResult(
         recipe=recipe,
+        budget=budget,
         seed=seed,
         epochs=tuple(int(e['epoch']) for e in evals),
         batches=tuple(int(e['batch']) for e in evals),
@@ -144,25 +172,29 @@ def _read_run(recipe: str, seed: int, folder: str, history: dict) -> RunResult:
     )
 
 
-def collect(results: str) -> tuple[str, dict[str, list[RunResult]], list[str]]:
-    """``(baseline, finished runs per recipe in sweep order, 'recipe seed S (why)' for each run left out)``."""
+def collect(results: str) -> tuple[str, Groups, list[str]]:
+    """``(baseline, finished runs per recipe and budget, 'recipe bB seed S (why)' for each run left out)``."""
     sweep = read_manifest(results)
-    runs: dict[str, list[RunResult]] = {name: [] for name in sweep.recipes}
+    groups: Groups = {}
     left_out: list[str] = []
     for name in sweep.recipes:
-        for seed in sweep.seeds:
-            folder = run_folder(results, name, seed)
-            if not storage.exists(storage.join(folder, METRICS_FILE)):
-                left_out.append(f'{name} seed {seed} (not started)')
-                continue
-            history = read_history(folder)
-            if not history.get('finished') or not history.get('eval'):
-                left_out.append(f'{name} seed {seed} (not finished)')
-                continue
-            runs[name].append(_read_run(name, seed, folder, history))
-    if not any(runs.values()):
+        for budget in sweep.budgets_of(name):
+            runs = groups.setdefault((name, budget), [])
+            for seed in sweep.seeds:
+                folder = run_folder(results, name, budget, seed)
+                where = f'{name} b{budget_label(budget)} seed {seed}'
+                state = run_state(folder)
+                if state is not RunState.FINISHED:
+                    left_out.append(f'{where} ({"not started" if state is RunState.NEW else "not finished"})')
+                    continue
+                history = read_history(folder)
+                if not history.get('eval'):
+                    left_out.append(f'{where} (no evaluation)')
+                    continue
+                runs.append(_read_run(name, budget, seed, folder, history))
+    if not any(groups.values()):
         raise UsageError(f'no finished runs in {results}: run launch/sweep.py on its sweep YAML first')
-    return sweep.baseline, runs, left_out
+    return sweep.baseline, groups, left_out
 
 
 def time_unit(runs: Sequence[RunResult]) -> str:
@@ -174,50 +206,111 @@ def time_unit(runs: Sequence[RunResult]) -> str:
     return 'epoch' if at_epoch_ends else 'batch'
 
 
-@dataclass(frozen=True)
-class RecipeRow:
-    recipe: str
-    final: Summary
-    best: Summary
-    final_vs_baseline: Difference | None  # None on the baseline's own row
-    best_vs_baseline: Difference | None
-    wall_seconds: float  # mean over runs
-    spent: float  # mean FLOPs; nan unless every run has compute.json
-    reused: float
-    to_baseline: float  # mean time (in the report's unit) to reach the baseline's mean final accuracy, over runs that do
-    to_baseline_seconds: float
-    reached: int  # runs that reach it
-
-
 def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else NAN
 
 
-def build_rows(baseline: str, runs: dict[str, list[RunResult]], unit: str) -> tuple[float, list[RecipeRow]]:
-    """The baseline's mean final accuracy (the bar every recipe is timed against) and one row per recipe."""
-    base_final = [r.final for r in runs[baseline]]
-    base_best = [r.best for r in runs[baseline]]
-    threshold = _mean(base_final)
+@dataclass(frozen=True)
+class Frontier:
+    """The baseline's budgets: mean compute (its own FLOPs) and mean final accuracy, and each budget's runs."""
+
+    compute: tuple[float, ...]
+    accuracy: tuple[float, ...]
+    runs: tuple[tuple[tuple[float, float], ...], ...]  # per budget, (compute, final accuracy) of each seed
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.compute)
+
+
+def frontier_of(baseline: str, groups: Groups) -> Frontier:
+    """The baseline's finished budgets with compute.json (its sunk and total compute are equal: it reuses nothing)."""
+    points = [
+        rs for (name, _), rs in groups.items()
+        if name == baseline and rs and all(math.isfinite(r.spent) and r.spent > 0 for r in rs)
+    ]
+    return Frontier(
+        compute=tuple(_mean([r.spent for r in rs]) for rs in points),
+        accuracy=tuple(_mean([r.final for r in rs]) for rs in points),
+        runs=tuple(tuple((r.spent, r.final) for r in rs) for rs in points),
+    )
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A recipe's mean (compute, final accuracy) against the frontier, under one accounting of compute."""
+
+    compute: float
+    multiplier: float
+    bound: str  # '' exact, '>' at least, '<' at most: outside the frontier's accuracies
+    low: float  # 95% bootstrap interval over seeds
+    high: float
+    vs_frontier: float  # mean final accuracy minus the frontier's accuracy at the same compute; nan outside it
+
+
+def place_runs(frontier: Frontier, runs: Sequence[RunResult], accounting: str) -> Placement | None:
+    computes = [r.compute(accounting) for r in runs]
+    if not frontier.usable or not runs or not all(math.isfinite(c) and c > 0 for c in computes):
+        return None
+    compute, accuracy = _mean(computes), _mean([r.final for r in runs])
+    where = place(frontier.compute, frontier.accuracy, compute, accuracy)
+    low, high = bootstrap_multiplier(frontier.runs, list(zip(computes, [r.final for r in runs], strict=True)))
+    at = accuracy_at_compute(frontier.compute, frontier.accuracy, compute)
+    return Placement(compute, where.value, where.bound, low, high, accuracy - at)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Over a group's runs: mean time and FLOPs spent to first reach a target accuracy, among those that do."""
+
+    target: float
+    time: float
+    flops: float
+    reached: int
+
+
+@dataclass(frozen=True)
+class RecipeRow:
+    recipe: str
+    budget: float
+    final: Summary
+    best: Summary
+    final_vs_baseline: Difference | None  # against the baseline at the same budget; None on the baseline's rows
+    best_vs_baseline: Difference | None
+    wall_seconds: float  # mean over runs
+    spent: float  # mean FLOPs; nan unless every run has compute.json
+    reused: float
+    placements: dict[str, Placement | None]  # per accounting; None on the baseline's rows or without compute
+    reach: tuple[Reach, ...]  # one per target: the baseline's mean final accuracy at each of its budgets
+
+
+def build_rows(baseline: str, groups: Groups, unit: str) -> tuple[Frontier, list[RecipeRow]]:
+    frontier = frontier_of(baseline, groups)
+    targets = [_mean([r.final for r in rs]) for (name, _), rs in groups.items() if name == baseline and rs]
     rows = []
-    for name, rs in runs.items():
+    for (name, budget), rs in groups.items():
         if not rs:
             continue
+        base = groups.get((baseline, budget), [])
         finals, bests = [r.final for r in rs], [r.best for r in rs]
-        reached = [t for t in (r.reach(threshold, unit) for r in rs) if t is not None]
+        reach = []
+        for target in targets:
+            reached = [t for t in (r.reach(target, unit) for r in rs) if t is not None]
+            reach.append(Reach(target, _mean([t for t, _ in reached]), _mean([f for _, f in reached]), len(reached)))
         rows.append(RecipeRow(
             recipe=name,
+            budget=budget,
             final=summarize(finals),
             best=summarize(bests),
-            final_vs_baseline=None if name == baseline else welch(finals, base_final),
-            best_vs_baseline=None if name == baseline else welch(bests, base_best),
+            final_vs_baseline=None if name == baseline else welch(finals, [r.final for r in base]),
+            best_vs_baseline=None if name == baseline else welch(bests, [r.best for r in base]),
             wall_seconds=_mean([r.wall_seconds for r in rs]),
             spent=_mean([r.spent for r in rs]),
             reused=_mean([r.reused for r in rs]),
-            to_baseline=_mean([t for t, _ in reached]),
-            to_baseline_seconds=_mean([s for _, s in reached]),
-            reached=len(reached),
+            placements={a: None if name == baseline else place_runs(frontier, rs, a) for a in ACCOUNTINGS},
+            reach=tuple(reach),
         ))
-    return threshold, rows
+    return frontier, rows
 
 
 def _pct(x: float) -> str:
@@ -228,7 +321,7 @@ def _signed(x: float) -> str:
     return '—' if math.isnan(x) else f'{100 * x:+.2f}'
 
 
-def _interval(low: float, high: float, fmt: Callable[[float], str] = _pct) -> str:
+def _interval(low: float, high: float, fmt=_pct) -> str:
     return '—' if math.isnan(low) else f'[{fmt(low)}, {fmt(high)}]'
 
 
@@ -236,64 +329,116 @@ def _flops(x: float) -> str:
     return '—' if math.isnan(x) else f'{x:.2e}'
 
 
-def _to_baseline(row: RecipeRow, threshold: float) -> str:
-    if math.isnan(threshold):
+def _times(x: float) -> str:
+    return f'{x:.2f}'
+
+
+def multiplier_text(p: Placement | None) -> str:
+    """``2.83 [2.10, 3.41]``; ``> 4.00 [...]`` above the frontier's best accuracy, ``< 1.00 [...]`` below its lowest."""
+    if p is None:
         return '—'
-    if not row.reached:
-        return f'never (0/{row.final.n})'
-    return f'{row.to_baseline:.1f}, {row.to_baseline_seconds:.0f} s ({row.reached}/{row.final.n})'
+    bound = f'{p.bound} ' if p.bound else ''
+    return f'{bound}{_times(p.multiplier)} {_interval(p.low, p.high, _times)}'
 
 
-def markdown_table(rows: Sequence[RecipeRow], threshold: float, unit: str) -> str:
-    header = [
-        'recipe', 'n', 'final acc %', 'final 95% CI', 'best acc %', 'best 95% CI', 'Δ final pp (95% CI)',
-        'Δ best pp (95% CI)', f'to baseline final ({unit}, wall)', 'wall s', 'compute spent', 'compute reused',
-    ]
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+def _diff(d: Difference | None) -> str:
+    return '— (baseline)' if d is None else f'{_signed(d.diff)} {_interval(d.low, d.high, _signed)}'
+
+
+def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+    out = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    return '\n'.join(out + ['| ' + ' | '.join(cells) + ' |' for cells in lines])
+
+
+def multiplier_table(rows: Sequence[RecipeRow]) -> str:
+    """The answer first: per recipe and budget, the compute multipliers and the accuracy gap at equal compute."""
+    lines = []
     for r in rows:
-        diffs = [
-            '— (baseline)' if d is None else f'{_signed(d.diff)} {_interval(d.low, d.high, _signed)}'
-            for d in (r.final_vs_baseline, r.best_vs_baseline)
-        ]
-        cells = [
-            r.recipe, str(r.final.n),
+        sunk, total = r.placements['sunk'], r.placements['total']
+        lines.append([
+            r.recipe, budget_label(r.budget), str(r.final.n), f'{_pct(r.final.mean)} ± {_pct(r.final.std)}',
+            multiplier_text(sunk), multiplier_text(total),
+            '—' if sunk is None else _signed(sunk.vs_frontier), '—' if total is None else _signed(total.vs_frontier),
+        ])
+    header = [
+        'recipe', 'budget', 'n', 'final acc %', 'M sunk [95%]', 'M total [95%]', 'Δ frontier pp (sunk)',
+        'Δ frontier pp (total)',
+    ]
+    return _table(header, lines)
+
+
+def accuracy_table(rows: Sequence[RecipeRow]) -> str:
+    lines = [
+        [
+            r.recipe, budget_label(r.budget), str(r.final.n),
             f'{_pct(r.final.mean)} ± {_pct(r.final.std)}', _interval(r.final.low, r.final.high),
             f'{_pct(r.best.mean)} ± {_pct(r.best.std)}', _interval(r.best.low, r.best.high),
-            *diffs, _to_baseline(r, threshold), f'{r.wall_seconds:.0f}', _flops(r.spent), _flops(r.reused),
+            _diff(r.final_vs_baseline), _diff(r.best_vs_baseline),
+            f'{r.wall_seconds:.0f}', _flops(r.spent), _flops(r.reused),
         ]
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
+        for r in rows
+    ]
+    header = [
+        'recipe', 'budget', 'n', 'final acc %', 'final 95% CI', 'best acc %', 'best 95% CI',
+        'Δ final pp vs baseline, same budget (95% CI)', 'Δ best pp (95% CI)', 'wall s', 'FLOPs spent', 'FLOPs reused',
+    ]
+    return _table(header, lines)
 
 
-CSV_COLUMNS = [
-    'recipe', 'n',
-    'final_mean', 'final_std', 'final_ci_low', 'final_ci_high',
-    'best_mean', 'best_std', 'best_ci_low', 'best_ci_high',
-    'final_diff', 'final_diff_low', 'final_diff_high', 'best_diff', 'best_diff_low', 'best_diff_high',
-    'wall_seconds_mean', 'compute_spent_mean', 'compute_reused_mean',
-    'to_baseline_time', 'to_baseline_unit', 'to_baseline_wall_seconds', 'reached_baseline',
-]
+def reach_table(rows: Sequence[RecipeRow], baseline_budgets: Sequence[float], unit: str) -> str:
+    def cell(x: Reach, n: int) -> str:
+        if not x.reached:
+            return f'never (0/{n})'
+        return f'{x.time:.1f}, {_flops(x.flops)} ({x.reached}/{n})'
+
+    header = ['recipe', 'budget'] + [
+        f'to {_pct(t.target)}% (baseline b{budget_label(b)})' for t, b in zip(rows[0].reach, baseline_budgets, strict=True)
+    ] if rows and rows[0].reach else ['recipe', 'budget']
+    return _table(header, [[r.recipe, budget_label(r.budget), *(cell(x, r.final.n) for x in r.reach)] for r in rows])
 
 
-def csv_text(rows: Sequence[RecipeRow], unit: str) -> str:
-    """One row per recipe, accuracies as fractions; empty cells where a value is undefined (n < 2, no compute.json)."""
+def csv_columns(baseline_budgets: Sequence[float]) -> list[str]:
+    placement = [
+        f'{name}{suffix}' for a in ACCOUNTINGS
+        for name, suffix in ((f'multiplier_{a}', ''), (f'multiplier_{a}', '_lo'), (f'multiplier_{a}', '_hi'),
+                             (f'multiplier_{a}', '_bound'), (f'compute_{a}', ''), (f'acc_vs_frontier_{a}', ''))
+    ]
+    reach = [
+        f'reach_b{budget_label(b)}_{what}' for b in baseline_budgets for what in ('target', 'time', 'flops', 'reached')
+    ]
+    return [
+        'recipe', 'budget', 'n',
+        'final_mean', 'final_std', 'final_ci_low', 'final_ci_high',
+        'best_mean', 'best_std', 'best_ci_low', 'best_ci_high',
+        'final_diff', 'final_diff_low', 'final_diff_high', 'best_diff', 'best_diff_low', 'best_diff_high',
+        'wall_seconds_mean', 'compute_spent_mean', 'compute_reused_mean', *placement, 'time_unit', *reach,
+    ]
+
+
+def csv_text(rows: Sequence[RecipeRow], baseline_budgets: Sequence[float], unit: str) -> str:
+    """One row per recipe and budget, accuracies as fractions; empty cells where a value is undefined."""
 
     def cell(x: float) -> str:
         return '' if math.isnan(x) else repr(x)
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator='\n')
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(csv_columns(baseline_budgets))
     for r in rows:
         diffs = []
         for d in (r.final_vs_baseline, r.best_vs_baseline):
             diffs += ['', '', ''] if d is None else [cell(d.diff), cell(d.low), cell(d.high)]
+        placements = []
+        for a in ACCOUNTINGS:
+            p = r.placements[a]
+            placements += [''] * 6 if p is None else [
+                cell(p.multiplier), cell(p.low), cell(p.high), p.bound, cell(p.compute), cell(p.vs_frontier),
+            ]
+        reach = [x for t in r.reach for x in (cell(t.target), cell(t.time), cell(t.flops), t.reached)]
         writer.writerow([
-            r.recipe, r.final.n,
+            r.recipe, budget_label(r.budget), r.final.n,
             *(cell(x) for s in (r.final, r.best) for x in (s.mean, s.std, s.low, s.high)),
-            *diffs,
-            cell(r.wall_seconds), cell(r.spent), cell(r.reused),
-            cell(r.to_baseline), unit, cell(r.to_baseline_seconds), r.reached,
+            *diffs, cell(r.wall_seconds), cell(r.spent), cell(r.reused), *placements, unit, *reach,
         ])
     return buf.getvalue()
 
@@ -304,82 +449,68 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _colors(runs: dict[str, list[RunResult]]) -> dict[str, str]:
-    return {name: f'C{i % 10}' for i, name in enumerate(runs)}
+def _colors(groups: Groups) -> dict[str, str]:
+    names = list(dict.fromkeys(name for name, _ in groups))
+    return {name: f'C{i % 10}' for i, name in enumerate(names)}
 
 
-def plot_accuracy_vs_time(runs: dict[str, list[RunResult]], threshold: float, unit: str) -> bytes:
-    """Mean test accuracy per recipe over the evaluations all its seeds share; the band spans the seeds."""
-    fig = Figure(figsize=(7, 4.5))
+def plot_frontier(baseline: str, groups: Groups, rows: Sequence[RecipeRow]) -> bytes:
+    """Two panels (sunk, total compute), log x: the baseline's isotonic frontier with its seed band (min to max
+    seed per budget), each recipe's mean at each budget with its 95% t interval of accuracy."""
+    fig = Figure(figsize=(12, 4.8))
+    axes = fig.subplots(1, 2, sharey=True)
+    colors = _colors(groups)
+    frontier = frontier_of(baseline, groups)
+    for ax, accounting in zip(axes, ACCOUNTINGS, strict=True):
+        if frontier.usable:
+            log_c, fitted = fit_frontier(frontier.compute, frontier.accuracy)
+            order = np.argsort(frontier.compute)
+            lows = [100 * min(a for _, a in frontier.runs[i]) for i in order]
+            highs = [100 * max(a for _, a in frontier.runs[i]) for i in order]
+            xs = np.asarray(frontier.compute)[order]
+            ax.fill_between(xs, lows, highs, color=colors[baseline], alpha=0.15, linewidth=0, label='baseline seeds')
+            ax.plot(np.exp(log_c), 100 * fitted, color=colors[baseline], marker='o', label=f'{baseline} frontier')
+        for r in rows:
+            p = r.placements[accounting]
+            if p is None:
+                continue
+            err = None if math.isnan(r.final.low) else 100 * (r.final.mean - r.final.low)
+            marker = {ABOVE: '^', BELOW: 'v'}.get(p.bound, 's')
+            ax.errorbar(p.compute, 100 * r.final.mean, yerr=err, color=colors[r.recipe], marker=marker, capsize=3,
+                        linestyle='none', label=f'{r.recipe} b{budget_label(r.budget)}: M {multiplier_text(p)}')
+        if not frontier.usable:
+            ax.text(0.5, 0.5, f'no finished baseline run with {COMPUTE_FILE}', ha='center', va='center',
+                    transform=ax.transAxes)
+        else:
+            ax.set_xscale('log')
+        what = 'own FLOPs (the past run is paid for)' if accounting == 'sunk' else 'own + reused FLOPs'
+        ax.set(xlabel=f'compute per run: {what}', title=f'{accounting}: M > 1 beats a fresh run of equal compute')
+        ax.grid(alpha=0.3, which='both')
+        ax.legend(fontsize='x-small')
+    axes[0].set_ylabel('final test accuracy (%)')
+    return _png(fig)
+
+
+def plot_accuracy_vs_time(groups: Groups, unit: str) -> bytes:
+    """Mean test accuracy per recipe and budget over the evaluations all its seeds share; the band spans the seeds."""
+    fig = Figure(figsize=(8, 5))
     ax = fig.add_subplot()
-    colors = _colors(runs)
-    for name, rs in runs.items():
+    colors = _colors(groups)
+    budgets = sorted({b for _, b in groups})
+    for (name, budget), rs in groups.items():
         if not rs:
             continue
         common = sorted(set.intersection(*(set(r.times(unit)) for r in rs)))
         curves = np.array([[dict(zip(r.times(unit), r.accuracies, strict=True))[t] for t in common] for r in rs]) * 100
+        style = ('-', '--', '-.', ':')[budgets.index(budget) % 4]
         color = colors[name]
-        ax.plot(common, curves.mean(axis=0), color=color, marker='.', label=f'{name} (n={len(rs)})')
-        ax.fill_between(common, curves.min(axis=0), curves.max(axis=0), color=color, alpha=0.2, linewidth=0)
-    if not math.isnan(threshold):
-        ax.axhline(100 * threshold, color='gray', linestyle='--', linewidth=1, label="baseline's mean final")
+        ax.plot(common, curves.mean(axis=0), color=color, linestyle=style, marker='.',
+                label=f'{name} b{budget_label(budget)} (n={len(rs)})')
+        ax.fill_between(common, curves.min(axis=0), curves.max(axis=0), color=color, alpha=0.1, linewidth=0)
     ax.set(xlabel=unit, ylabel='test accuracy (%)', title='Test accuracy: mean over seeds, band from min to max seed')
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend()
-    return _png(fig)
-
-
-def plot_accuracy_vs_compute(rows: Sequence[RecipeRow], runs: dict[str, list[RunResult]]) -> bytes:
-    """Mean final accuracy (95% interval) against mean compute: spent (filled) and spent plus reused (hollow)."""
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
-    colors = _colors(runs)
-    shown = [r for r in rows if not math.isnan(r.spent)]
-    for r in shown:
-        y = 100 * r.final.mean
-        err = None if math.isnan(r.final.low) else 100 * (r.final.mean - r.final.low)
-        total = r.spent + r.reused
-        c = colors[r.recipe]
-        ax.plot([r.spent, total], [y, y], color=c, linestyle=':', linewidth=1)
-        ax.errorbar(total, y, yerr=err, color=c, marker='o', markerfacecolor='white', capsize=3,
-                    label=f'{r.recipe}: spent + reused')
-        ax.errorbar(r.spent, y, yerr=err, color=c, marker='o', markersize=4, capsize=3, label=f'{r.recipe}: spent')
-    if shown:
-        ax.set_xlim(left=0)
-        ax.legend(fontsize='small')
-    else:
-        ax.text(0.5, 0.5, f'no {COMPUTE_FILE} in the run folders', ha='center', va='center', transform=ax.transAxes)
-    ax.set(xlabel='compute per run (FLOPs)', ylabel='final test accuracy (%)',
-           title='Final accuracy against compute (mean over seeds, 95% interval)')
-    ax.grid(alpha=0.3)
-    return _png(fig)
-
-
-def plot_time_to_baseline(rows: Sequence[RecipeRow], runs: dict[str, list[RunResult]], threshold: float,
-                          unit: str) -> bytes:
-    """Per recipe, the mean time to first reach the baseline's mean final accuracy; recipes that never do say so."""
-    fig = Figure(figsize=(10, 4.5))
-    axes = fig.subplots(1, 2)
-    colors = _colors(runs)
-    for ax, label, which in ((axes[0], f'{unit}s', 0), (axes[1], 'wall seconds (pro rata)', 1)):
-        for i, r in enumerate(rows):
-            times = [t[which] for t in (run.reach(threshold, unit) for run in runs[r.recipe]) if t is not None]
-            if times:
-                ax.bar(i, np.mean(times), color=colors[r.recipe], alpha=0.7)
-                ax.plot([i] * len(times), times, 'k.')
-                ax.annotate(f'{len(times)}/{r.final.n}', (i, max(times)), ha='center', va='bottom',
-                            textcoords='offset points', xytext=(0, 3))
-            else:
-                ax.text(i, 0, 'never' if not math.isnan(threshold) else 'no baseline', ha='center', va='bottom',
-                        color='red', fontweight='bold')
-        ax.set_xticks(range(len(rows)), [r.recipe for r in rows], rotation=30, ha='right')
-        ax.set_xlim(-0.6, len(rows) - 0.4)
-        ax.set_ylabel(label)
-        ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
-        ax.grid(axis='y', alpha=0.3)
-    goal = '—' if math.isnan(threshold) else f'{100 * threshold:.2f}%'
-    fig.suptitle(f"Time to first reach the baseline's mean final accuracy ({goal}); dots: seeds, k/n: seeds that reach it")
+    ax.legend(fontsize='x-small', ncol=2)
     return _png(fig)
 
 
@@ -394,48 +525,76 @@ def default_out(results: str) -> str:
 @dataclass(frozen=True)
 class Report:
     markdown: str  # the whole results.md
+    summary: str  # its first table: the multipliers
     files: list[str]
     rows: list[RecipeRow]
-    threshold: float
     unit: str
+
+
+READING = (
+    'M: the compute a fresh baseline run needs to reach the recipe\'s mean final accuracy on the baseline\'s '
+    'frontier (isotonic in accuracy, linear in log-compute between its budgets, never extrapolated), divided by the '
+    'recipe\'s compute. Sunk counts the run\'s own FLOPs (the past run is already paid for), total adds the FLOPs it '
+    'reuses. M > 1 in sunk: reuse beats a fresh run of the same new compute; M > 1 in total: it also beats '
+    'spending the past run\'s compute afresh. "> x": above the frontier\'s best accuracy, so at least x; "< x": '
+    'below its lowest point. [95%]: bootstrap over seeds (each baseline budget\'s seeds and the recipe\'s, '
+    '1,000 seeded resamples, percentile interval); where it includes 1, this study cannot tell. Δ frontier: mean '
+    'final accuracy minus the frontier\'s at the same compute (— outside the frontier).'
+)
 
 
 def write_report(results: str, out: str | None = None) -> Report:
     """Read the results folder, write results.md, results.csv and the plots into ``out`` (local or s3://)."""
     results = results.rstrip('/')
     out = out or default_out(results)
-    baseline, runs, left_out = collect(results)
-    all_runs = [r for rs in runs.values() for r in rs]
+    baseline, groups, left_out = collect(results)
+    all_runs = [r for rs in groups.values() for r in rs]
     unit = time_unit(all_runs)
-    threshold, rows = build_rows(baseline, runs, unit)
+    _, rows = build_rows(baseline, groups, unit)
+    baseline_budgets = [b for (name, b), rs in groups.items() if name == baseline and rs]
 
-    goal = 'undefined: no finished baseline run' if math.isnan(threshold) else f'{100 * threshold:.2f}%'
+    summary = multiplier_table(rows)
     text = [
         f'# Results: {results}',
         '',
-        f'{len(all_runs)} finished runs; baseline `{baseline}`. Test accuracy in %: mean ± standard deviation over '
-        'seeds (ddof 1) and the 95% t interval of the mean, for the final evaluation and for the best evaluation of '
-        'each run. Δ: difference of means to the baseline in percentage points, 95% Welch interval. To baseline '
-        f"final: first evaluation at or above the baseline's mean final accuracy ({goal}), in {unit}s and wall "
-        'seconds (pro rata by batches), mean over the runs that reach it (reached/n). Wall s: mean per run. Compute: '
-        f'FLOPs per run from {COMPUTE_FILE}, mean over runs (— where a run has none).',
+        f'{len(all_runs)} finished runs; baseline `{baseline}` at budgets '
+        f'{", ".join(budget_label(b) for b in baseline_budgets) or "none"} (ratios of max_duration).',
         '',
-        markdown_table(rows, threshold, unit),
+        '## Compute multipliers against the fresh-compute frontier',
+        '',
+        READING,
+        '',
+        summary,
+        '',
+        '## Test accuracy',
+        '',
+        'In %: mean ± standard deviation over seeds (ddof 1) and the 95% t interval of the mean, for the final '
+        'evaluation and for the best evaluation of each run. Δ: difference of means to the baseline at the same '
+        f'budget in percentage points, 95% Welch interval. Wall s: mean per run. FLOPs per run from {COMPUTE_FILE}, '
+        'mean over runs.',
+        '',
+        accuracy_table(rows),
+        '',
+        '## Time and FLOPs to first reach the baseline\'s accuracy at each budget',
+        '',
+        f'Per target (the baseline\'s mean final accuracy at one budget): the first evaluation at or above it, in '
+        f'{unit}s, and the FLOPs spent by then (pro rata by batches), mean over the runs that reach it (reached/n).',
+        '',
+        reach_table(rows, baseline_budgets, unit),
         '',
     ]
     if left_out:
-        text += [f'Not in the table: {", ".join(left_out)}.', '']
+        text += [f'Not in the tables: {", ".join(left_out)}.', '']
     markdown = '\n'.join(text)
 
     files = {
         'results.md': markdown.encode(),
-        'results.csv': csv_text(rows, unit).encode(),
-        PLOTS[0]: plot_accuracy_vs_time(runs, threshold, unit),
-        PLOTS[1]: plot_accuracy_vs_compute(rows, runs),
-        PLOTS[2]: plot_time_to_baseline(rows, runs, threshold, unit),
+        'results.csv': csv_text(rows, baseline_budgets, unit).encode(),
+        PLOTS[0]: plot_frontier(baseline, groups, rows),
+        PLOTS[1]: plot_accuracy_vs_time(groups, unit),
     }
     paths = []
     for name, data in files.items():
         paths.append(storage.join(out, name))
         storage.write_bytes(paths[-1], data)
-    return Report(markdown, paths, rows, threshold, unit)
+    return Report(markdown, summary, paths, rows, unit)

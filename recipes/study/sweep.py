@@ -6,15 +6,20 @@ and each recipe as a training YAML plus ``key=value`` overrides::
     results: runs/sweep-digits
     ranks: 1
     seeds: [1, 2, 3]
+    budgets: [0.25, 0.5, 1, 2]
     baseline: baseline
     overrides: [data.label_noise=0.4]
     recipes:
       baseline: {yaml: yamls/digits/baseline.yaml}
-      kd: {yaml: yamls/digits/kd.yaml, overrides: [algorithms.past_run_distillation.alpha=0.5]}
+      kd: {yaml: yamls/digits/kd.yaml, overrides: [algorithms.past_run_distillation.alpha=0.5], budgets: [0.5, 1]}
 
-Run ``(recipe, seed)`` lives in ``{results}/{recipe}/seed{seed}`` and is ``launch/train.py YAML`` with the
-sweep's overrides, then the recipe's, then the command line's, then ``seed``, ``run_name``, ``save_folder`` and
-``autoresume=true`` (set by the sweep alone; later overrides win), so starting the sweep again skips the runs
+A budget is a ratio of each recipe's own ``max_duration``, applied as Composer's ``scale_schedule_ratio`` (the
+duration and the scheduler's milestones scale, the warmup does not). The baseline trains at every budget (it is
+the frontier the report places the others on); another recipe may narrow the list with its own ``budgets``.
+Run ``(recipe, budget, seed)`` lives in ``{results}/{recipe}/b{budget}/seed{seed}`` and is ``launch/train.py YAML``
+with the sweep's overrides, then the recipe's, then the command line's, then ``seed``, ``scale_schedule_ratio``,
+``run_name``, ``save_folder`` and ``autoresume=true`` (set by the sweep alone; later overrides win), so starting
+the sweep again skips the runs
 whose ``metrics.json`` says finished and continues a run that died from its newest checkpoint. The effective sweep
 is written to ``{results}/sweep.yaml``: the report reads the recipes, seeds and baseline from there.
 """
@@ -44,6 +49,7 @@ __all__ = [
     'Run',
     'RunState',
     'Sweep',
+    'budget_label',
     'load_sweep',
     'parse_sweep',
     'plan',
@@ -54,9 +60,9 @@ __all__ = [
 ]
 
 SWEEP_FILE = 'sweep.yaml'
-SWEEP_KEYS = ('results', 'ranks', 'seeds', 'baseline', 'overrides', 'recipes')
-RECIPE_KEYS = ('yaml', 'overrides')
-SET_BY_SWEEP = ('seed', 'run_name', 'save_folder', 'autoresume')
+SWEEP_KEYS = ('results', 'ranks', 'seeds', 'budgets', 'baseline', 'overrides', 'recipes')
+RECIPE_KEYS = ('yaml', 'overrides', 'budgets')
+SET_BY_SWEEP = ('seed', 'scale_schedule_ratio', 'run_name', 'save_folder', 'autoresume')
 _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
 
 
@@ -64,6 +70,7 @@ _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
 class Recipe:
     yaml: str
     overrides: tuple[str, ...] = ()
+    budgets: tuple[float, ...] | None = None  # None: every budget of the sweep
 
 
 @dataclass(frozen=True)
@@ -74,15 +81,25 @@ class Sweep:
     recipes: dict[str, Recipe]
     ranks: int = 1
     overrides: tuple[str, ...] = ()
+    budgets: tuple[float, ...] = (1.0,)
+
+    def budgets_of(self, recipe: str) -> tuple[float, ...]:
+        return self.recipes[recipe].budgets or self.budgets
 
     def to_yaml(self) -> str:
+        recipes = {}
+        for name, r in self.recipes.items():
+            recipes[name] = {'yaml': r.yaml, 'overrides': list(r.overrides)}
+            if r.budgets is not None:
+                recipes[name]['budgets'] = list(r.budgets)
         body = {
             'results': self.results,
             'ranks': self.ranks,
             'seeds': list(self.seeds),
+            'budgets': list(self.budgets),
             'baseline': self.baseline,
             'overrides': list(self.overrides),
-            'recipes': {name: {'yaml': r.yaml, 'overrides': list(r.overrides)} for name, r in self.recipes.items()},
+            'recipes': recipes,
         }
         return yaml.safe_dump(body, sort_keys=False)
 
@@ -96,6 +113,7 @@ class RunState(str, Enum):
 @dataclass(frozen=True)
 class Run:
     recipe: str
+    budget: float
     seed: int
     folder: str
     yaml: str
@@ -103,11 +121,16 @@ class Run:
 
     @property
     def name(self) -> str:
-        return f'{self.recipe}-s{self.seed}'
+        return f'{self.recipe}-b{budget_label(self.budget)}-s{self.seed}'
 
 
-def run_folder(results: str, recipe: str, seed: int) -> str:
-    return storage.join(results, recipe, f'seed{seed}')
+def budget_label(budget: float) -> str:
+    """``0.25``, ``0.5``, ``1``, ``2``: the shortest form, as in folder names ``b0.25``."""
+    return f'{budget:g}'
+
+
+def run_folder(results: str, recipe: str, budget: float, seed: int) -> str:
+    return storage.join(results, recipe, f'b{budget_label(budget)}', f'seed{seed}')
 
 
 def _unknown(source: str, where: str, key: str, allowed: Sequence[str]) -> UsageError:
@@ -122,6 +145,19 @@ def _overrides(source: str, key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(f'{source}: {key} must be a list of key=value strings, e.g. [data.label_noise=0.4]')
     return _checked_overrides(source, key, value)
+
+
+def _budgets(source: str, key: str, value: Any) -> tuple[float, ...]:
+    if (
+        not isinstance(value, list) or not value
+        or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 < b <= 100 for b in value)
+    ):
+        raise UsageError(
+            f'{source}: {key}={value!r} must be a list of ratios of max_duration in (0, 100], e.g. [0.25, 0.5, 1, 2]',
+        )
+    if len({budget_label(b) for b in value}) != len(value):
+        raise UsageError(f'{source}: {key}={value} repeats a budget')
+    return tuple(sorted(float(b) for b in value))
 
 
 def _checked_overrides(source: str, key: str, overrides: Sequence[str]) -> tuple[str, ...]:
@@ -174,11 +210,25 @@ def parse_sweep(content: Any, source: str) -> Sweep:
                 raise _unknown(source, f'recipes.{name}.', str(key), RECIPE_KEYS)
         if not isinstance(spec.get('yaml'), str) or not spec['yaml']:
             raise UsageError(f'{source}: recipes.{name}.yaml needs the path of a training YAML')
-        recipes[name] = Recipe(spec['yaml'], _overrides(source, f'recipes.{name}.overrides', spec.get('overrides')))
+        own = None if spec.get('budgets') is None else _budgets(source, f'recipes.{name}.budgets', spec['budgets'])
+        recipes[name] = Recipe(spec['yaml'], _overrides(source, f'recipes.{name}.overrides', spec.get('overrides')), own)
 
     baseline = content['baseline']
     if baseline not in recipes:
         raise UsageError(f'{source}: baseline {baseline!r} is not one of the recipes ({", ".join(recipes)})')
+    budgets = (1.0,) if content.get('budgets') is None else _budgets(source, 'budgets', content['budgets'])
+    for name, recipe in recipes.items():
+        extra = sorted(set(recipe.budgets or budgets) - set(budgets))
+        if extra:
+            raise UsageError(
+                f'{source}: recipes.{name}.budgets has {", ".join(map(budget_label, extra))}, not in budgets '
+                f'{list(budgets)}: a recipe may only narrow the sweep\'s budgets',
+            )
+        if name == baseline and recipe.budgets is not None and recipe.budgets != budgets:
+            raise UsageError(
+                f'{source}: recipes.{name}.budgets narrows the baseline: it trains at every budget (the frontier), '
+                'so remove its budgets',
+            )
     return Sweep(
         results=results.rstrip('/') or results,
         seeds=tuple(seeds),
@@ -186,6 +236,7 @@ def parse_sweep(content: Any, source: str) -> Sweep:
         recipes=recipes,
         ranks=ranks,
         overrides=_overrides(source, 'overrides', content.get('overrides')),
+        budgets=budgets,
     )
 
 
@@ -207,12 +258,13 @@ def load_sweep(path: str, extra_overrides: Sequence[str] = ()) -> Sweep:
     with open(path) as f:
         sweep = parse_sweep(_parse_yaml(f.read(), path), path)
     extra = _checked_overrides('command line', 'override', extra_overrides)
-    recipes = {name: Recipe(r.yaml, r.overrides + extra) for name, r in sweep.recipes.items()}  # the command line wins
+    recipes = {name: replace(r, overrides=r.overrides + extra) for name, r in sweep.recipes.items()}  # command line wins
     sweep = replace(sweep, recipes=recipes)
 
     from recipes.config import load_config
 
-    for run in plan(sweep)[: len(sweep.recipes)]:
+    first = {run.recipe: run for run in reversed(plan(sweep))}  # each recipe's first run, in sweep order
+    for run in (first[name] for name in sweep.recipes):
         if not os.path.isfile(run.yaml):
             raise UsageError(
                 f'{path}: recipes.{run.recipe}.yaml={run.yaml} does not exist (paths are relative to {os.getcwd()})',
@@ -233,13 +285,21 @@ def read_manifest(results: str) -> Sweep:
 
 
 def plan(sweep: Sweep) -> list[Run]:
-    """Every run of the sweep, seed by seed, so a sweep stopped early has comparable recipes for its first seeds."""
+    """Every run of the sweep, seed by seed (then budget, then recipe), so a sweep stopped early has a frontier
+    and comparable recipes for its first seeds."""
     runs = []
     for seed in sweep.seeds:
-        for name, recipe in sweep.recipes.items():
-            folder = run_folder(sweep.results, name, seed)
-            fixed = (f'seed={seed}', f'run_name={name}-s{seed}', f'save_folder={folder}', 'autoresume=true')
-            runs.append(Run(name, seed, folder, recipe.yaml, (*sweep.overrides, *recipe.overrides, *fixed)))
+        for budget in sweep.budgets:
+            for name, recipe in sweep.recipes.items():
+                if budget not in sweep.budgets_of(name):
+                    continue
+                folder = run_folder(sweep.results, name, budget, seed)
+                run = Run(name, budget, seed, folder, recipe.yaml, ())
+                fixed = (
+                    f'seed={seed}', f'scale_schedule_ratio={budget_label(budget)}', f'run_name={run.name}',
+                    f'save_folder={folder}', 'autoresume=true',
+                )
+                runs.append(replace(run, overrides=(*sweep.overrides, *recipe.overrides, *fixed)))
     return runs
 
 
@@ -274,7 +334,10 @@ def run_sweep(sweep: Sweep, train_script: str, dry_run: bool = False) -> int:
         state = run_state(run.folder)
         argv = command(run, sweep.ranks, train_script)
         action = {RunState.NEW: 'start', RunState.DIED: 'resume (started, not finished)', RunState.FINISHED: 'skipped (finished)'}
-        print(f'\n=== [{number}/{len(runs)}] {run.recipe} seed {run.seed}: {action[state]}  {run.folder}', flush=True)
+        print(
+            f'\n=== [{number}/{len(runs)}] {run.recipe} budget {budget_label(run.budget)} seed {run.seed}: '
+            f'{action[state]}  {run.folder}', flush=True,
+        )
         if state is RunState.FINISHED:
             skipped += 1
             continue
