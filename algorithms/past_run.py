@@ -282,6 +282,15 @@ class PastRun:
         inside = mine == uri or (not storage.is_s3(uri) and os.path.abspath(mine) == os.path.abspath(uri))
         return checkpoint_quality(self.evals() if inside else [], os.path.basename(uri), self.num_classes)
 
+    def qualities(self) -> list[CheckpointQuality]:
+        """The recorded quality of each of the run's per-epoch checkpoints, oldest first."""
+        evals = self.evals()
+        return [checkpoint_quality(evals, name, self.num_classes) for name in self.checkpoints()]
+
+    def usable_checkpoints(self) -> list[CheckpointQuality]:
+        """The checkpoints whose recorded accuracy is neither near chance nor far below the run's best, oldest first."""
+        return [q for q in self.qualities() if q.usable]
+
     def check(self, name: str, strict: bool = False) -> CheckpointQuality:
         """Report checkpoint ``name``'s quality in one line (rank 0, once per process); refuse it when ``strict``.
 
@@ -292,9 +301,10 @@ class PastRun:
         quality = self.quality(name)
         where = f'past run {self.folder}: {quality.describe()}'
         if strict and not quality.usable:
-            fix = ('pick a checkpoint with a recorded accuracy (python launch/inspect_run.py RUN lists them)'
-                   if quality.accuracy is None else 'pick a later checkpoint (python launch/inspect_run.py RUN)')
-            raise UsageError(f'{where}: refused under strict: {fix}')
+            which = 'one with a recorded accuracy' if quality.accuracy is None else 'a usable one'
+            raise UsageError(
+                f'{where}: refused under strict: pick {which} (python launch/inspect_run.py {self.folder} lists them)',
+            )
         key = storage.join(self.folder, quality.checkpoint)
         if dist.get_global_rank() == 0 and key not in _REPORTED:
             _REPORTED.add(key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 
@@ -97,3 +98,37 @@ def test_unscorable_runs_are_refused(recorded_run: str, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match='--checkpoints names no checkpoint'):
         score_main('--run', recorded_run, '--checkpoints', ',', '--method', 'el2n', '--out', str(tmp_path / 'x'))
     assert not (tmp_path / 'x.json').exists()
+
+
+def rated_copy(run: str, folder: Path, accuracies: dict[int, float]) -> str:
+    """A copy of ``run`` whose metrics.json records ``accuracies`` (batch -> test accuracy)."""
+    shutil.copytree(run, folder, symlinks=True)
+    rows = [{'epoch': 0, 'batch': b, 'accuracy': a, 'cross_entropy': 2.0} for b, a in sorted(accuracies.items())]
+    (folder / 'metrics.json').write_text(json.dumps({'eval': rows, 'finished': True, 'wall_seconds': 1.0}))
+    return str(folder)
+
+
+def test_a_near_chance_checkpoint_warns_and_strict_refuses_it_in_one_line(recorded_run: str, tmp_path: Path, capsys) -> None:
+    rated = rated_copy(recorded_run, tmp_path / 'rated', {1: 0.12, 2: 0.9})
+    out = str(tmp_path / 'scores.npy')
+    strict = run_cli('score.py', '--run', rated, '--checkpoints', CHECKPOINTS, '--method', 'el2n', '--out', out,
+                     '--strict')
+    assert strict.returncode == 2
+    [line] = strict.stderr.strip().splitlines()
+    assert line.startswith(f'error: past run {rated}: checkpoint ep0-ba1-rank0.pt (epoch 0): test accuracy 12.0%, '
+                           'run best 90.0%, chance 10.0%: near chance: refused under strict')
+    assert not Path(out).exists()
+    assert score_main('--run', rated, '--checkpoints', CHECKPOINTS, '--method', 'el2n', '--out', out) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if 'past run' in line]
+    assert len(err) == 2 and err[0].startswith('warning: ') and 'test accuracy 12.0%' in err[0]
+    assert not err[1].startswith('warning') and 'test accuracy 90.0%' in err[1]
+
+
+def test_auto_scores_with_the_earliest_usable_checkpoints(recorded_run: str, tmp_path: Path) -> None:
+    rated = rated_copy(recorded_run, tmp_path / 'rated', {1: 0.12, 2: 0.9})
+    assert score_main('--run', rated, '--checkpoints', 'auto', '--method', 'recorded_el2n',
+                      '--out', str(tmp_path / 'auto.npy')) == 0
+    assert read_scores(str(tmp_path / 'auto.npy'))[1]['checkpoints'] == ['ep0-ba2-rank0.pt']
+    poor = rated_copy(recorded_run, tmp_path / 'poor', {1: 0.12, 2: 0.11})
+    with pytest.raises(UsageError, match='--checkpoints auto: past run .* has no checkpoint with a usable'):
+        score_main('--run', poor, '--checkpoints', 'auto', '--method', 'el2n', '--out', str(tmp_path / 'x.npy'))
