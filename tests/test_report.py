@@ -1,4 +1,4 @@
-"""The report's statistics against hand-computed numbers, on results folders written by hand (local and S3)."""
+"""The report's statistics and multipliers against hand-computed numbers, on results folders written by hand."""
 
 import csv
 import json
@@ -10,7 +10,7 @@ from matplotlib.image import imread
 
 from recipes.core import storage
 from recipes.core.errors import UsageError
-from recipes.study.report import PLOTS, default_out, summarize, welch, write_report
+from recipes.study.report import PLOTS, csv_columns, default_out, summarize, welch, write_report
 
 # t quantiles (two-sided 95%), from a t table: 2 degrees of freedom, and the Welch-Satterthwaite degrees of freedom
 # of the final (50/17) and best (578/185) accuracies below.
@@ -53,7 +53,7 @@ def fabricate(results: str) -> None:
     storage.write_bytes(storage.join(results, 'sweep.yaml'), SWEEP.format(results=results).encode())
     for recipe, seeds in RUNS.items():
         for seed, (accuracies, wall, compute, finished) in seeds.items():
-            folder = storage.join(results, recipe, f'seed{seed}')
+            folder = storage.join(results, recipe, 'b1', f'seed{seed}')
             storage.write_bytes(storage.join(folder, 'config.yaml'), f'seed: {seed}\nrun_name: {recipe}-s{seed}\n'.encode())
             evals = [
                 {'epoch': e, 'batch': 10 * e, 'accuracy': a, 'cross_entropy': 1.0 - a}
@@ -78,7 +78,6 @@ def test_statistics_match_hand_computed_values(tmp_path):
     out = Path(results) / 'report'
     assert sorted(p.name for p in out.iterdir()) == sorted(['results.md', 'results.csv', *PLOTS])
     assert report.unit == 'epoch'
-    assert report.threshold == pytest.approx(0.92, abs=1e-12)
     rows = read_csv(out / 'results.csv')
     assert list(rows) == ['baseline', 'kd', 'weak']
 
@@ -115,13 +114,20 @@ def test_statistics_match_hand_computed_values(tmp_path):
     assert (value('kd', 'compute_spent_mean'), value('kd', 'compute_reused_mean')) == pytest.approx((1.3e12, 5.0e11))
     assert rows['weak']['compute_spent_mean'] == rows['weak']['compute_reused_mean'] == ''
 
-    # Time to the baseline's mean final accuracy 0.92: baseline seeds reach it at epochs never, 2, 3 (wall 30*20/30
-    # and 33); kd at epochs 3, 2, 2 (wall 40, 42*20/30, 44*20/30); weak never.
-    assert (value('baseline', 'to_baseline_time'), rows['baseline']['reached_baseline']) == (2.5, '2')
-    assert value('baseline', 'to_baseline_wall_seconds') == pytest.approx((20 + 33) / 2)
-    assert value('kd', 'to_baseline_time') == pytest.approx(7 / 3)
-    assert value('kd', 'to_baseline_wall_seconds') == pytest.approx((40 + 28 + 44 * 2 / 3) / 3)
-    assert (rows['weak']['to_baseline_time'], rows['weak']['reached_baseline']) == ('', '0')
+    # Time to the baseline's mean final accuracy 0.92: baseline seeds reach it at epochs never, 2, 3 (FLOPs
+    # 1.1e12*20/30 and 1.2e12); kd at epochs 3, 2, 2 (FLOPs 1.3e12 x 1, 2/3, 2/3); weak never.
+    assert value('baseline', 'reach_b1_target') == pytest.approx(0.92, abs=1e-12)
+    assert (value('baseline', 'reach_b1_time'), rows['baseline']['reach_b1_reached']) == (2.5, '2')
+    assert value('baseline', 'reach_b1_flops') == pytest.approx((1.1e12 * 2 / 3 + 1.2e12) / 2)
+    assert value('kd', 'reach_b1_time') == pytest.approx(7 / 3)
+    assert value('kd', 'reach_b1_flops') == pytest.approx(1.3e12 * 7 / 9)
+    assert (rows['weak']['reach_b1_time'], rows['weak']['reach_b1_reached']) == ('', '0')
+
+    # One baseline budget: the frontier is one point (1.1e12, 0.92); kd lies above it, so M is a lower bound:
+    # sunk 1.1e12 / 1.3e12, total 1.1e12 / 1.8e12. Weak has no compute.json: no multiplier.
+    assert (value('kd', 'multiplier_sunk'), rows['kd']['multiplier_sunk_bound']) == (pytest.approx(1.1 / 1.3), '>')
+    assert (value('kd', 'multiplier_total'), rows['kd']['multiplier_total_bound']) == (pytest.approx(1.1 / 1.8), '>')
+    assert rows['weak']['multiplier_sunk'] == rows['baseline']['multiplier_sunk'] == ''
 
     # Unfinished runs do not count: weak has n=2 (finals 0.70, 0.80 -> mean 0.75, std sqrt(0.005)).
     assert rows['weak']['n'] == '2'
@@ -130,12 +136,18 @@ def test_statistics_match_hand_computed_values(tmp_path):
 
     markdown = (out / 'results.md').read_text()
     assert markdown == report.markdown
-    lines = {line.split(' | ')[0]: line for line in markdown.splitlines() if line.startswith('| ')}
-    assert lines['| kd'].startswith(f'| kd | 3 | 96.00 ± 1.00 | [{96 - 100 * T_2 * 0.01 / math.sqrt(3):.2f}, ')
-    assert '| +4.00 [' in lines['| kd'] and '| 2.3, 32 s (3/3) |' in lines['| kd']
-    assert '| — (baseline) | — (baseline) | 2.5, 26 s (2/3) |' in lines['| baseline']
-    assert '| never (0/2) |' in lines['| weak'] and lines['| weak'].endswith('| — | — |')
-    assert 'Not in the table: weak seed 3 (not finished).' in markdown
+    tables = [[line for line in part.splitlines() if line.startswith('| ')] for part in markdown.split('\n## ')[1:]]
+    multipliers, accuracy, reach = ({line.split(' | ')[0]: line for line in table} for table in tables)
+    assert multipliers['| kd'].startswith('| kd | 1 | 3 | 96.00 ± 1.00 | > 0.85 [') and '| > 0.61 [' in multipliers['| kd']
+    assert multipliers['| weak'] == '| weak | 1 | 2 | 75.00 ± 7.07 | — | — | — | — |'
+    assert accuracy['| kd'].startswith(f'| kd | 1 | 3 | 96.00 ± 1.00 | [{96 - 100 * T_2 * 0.01 / math.sqrt(3):.2f}, ')
+    assert '| +4.00 [' in accuracy['| kd'] and '| — (baseline) | — (baseline) |' in accuracy['| baseline']
+    assert accuracy['| weak'].endswith('| — | — |')
+    assert reach['| kd'] == '| kd | 1 | 2.3, 1.01e+12 (3/3) |'
+    assert reach['| baseline'] == '| baseline | 1 | 2.5, 9.67e+11 (2/3) |'
+    assert reach['| weak'] == '| weak | 1 | never (0/2) |'
+    assert 'Not in the tables: weak b1 seed 3 (not finished).' in markdown
+    assert report.summary in markdown and report.summary.startswith('| recipe | budget | n | final acc % | M sunk')
 
     for name in PLOTS:
         data = (out / name).read_bytes()
@@ -171,3 +183,52 @@ def test_results_without_a_sweep_or_finished_runs_are_one_line_errors(tmp_path):
     with pytest.raises(UsageError) as e:
         write_report(str(tmp_path))
     assert str(e.value) == f'no finished runs in {tmp_path}: run launch/sweep.py on its sweep YAML first'
+
+
+FRONTIER_SWEEP = """results: {results}
+seeds: [1, 2, 3]
+budgets: [0.5, 1, 2]
+baseline: baseline
+recipes:
+  baseline: {{yaml: yamls/digits/baseline.yaml}}
+  kd: {{yaml: yamls/digits/kd.yaml, budgets: [0.5]}}
+"""
+
+
+def test_multipliers_place_a_recipe_on_the_baseline_frontier(tmp_path):
+    """The issue's example as a results folder: the baseline at 1e12, 2e12, 4e12 FLOPs reaches 0.50, 0.60, 0.70 (mean
+    of three seeds); kd spends 1e12, reuses 1e12 and reaches 0.65: M sunk = 2**1.5, M total = 2**1.5 / 2."""
+    results = str(tmp_path / 'frontier')
+    storage.write_bytes(f'{results}/sweep.yaml', FRONTIER_SWEEP.format(results=results).encode())
+    runs = {('baseline', b): (c, 0.0, a) for b, c, a in ((0.5, 1e12, 0.50), (1, 2e12, 0.60), (2, 4e12, 0.70))}
+    runs['kd', 0.5] = (1e12, 1e12, 0.65)
+    for (recipe, budget), (spent, reused, accuracy) in runs.items():
+        for seed, noise in zip((1, 2, 3), (-0.02, 0.0, 0.02), strict=True):
+            folder = f'{results}/{recipe}/b{budget:g}/seed{seed}'
+            evals = [{'epoch': 1, 'batch': 10, 'accuracy': accuracy + noise}]
+            storage.write_bytes(f'{folder}/config.yaml', b'seed: 1\n')
+            storage.write_bytes(f'{folder}/metrics.json', json.dumps(
+                {'eval': evals, 'finished': True, 'wall_seconds': 1.0}).encode())
+            storage.write_bytes(f'{folder}/compute.json', json.dumps(
+                {'spent_total': spent, 'reused_total': reused}).encode())
+    report = write_report(results)
+    out = Path(results) / 'report'
+    assert sorted(p.name for p in out.iterdir()) == sorted(['results.md', 'results.csv', *PLOTS])
+    with open(out / 'results.csv', newline='') as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == csv_columns([0.5, 1.0, 2.0])
+        rows = {(row['recipe'], row['budget']): row for row in reader}
+    assert list(rows) == [('baseline', '0.5'), ('baseline', '1'), ('baseline', '2'), ('kd', '0.5')]
+    kd = {key: float(value) for key, value in rows['kd', '0.5'].items() if key.startswith(('multiplier', 'acc_vs'))
+          and not key.endswith('bound')}
+    assert kd['multiplier_sunk'] == pytest.approx(2**1.5)
+    assert kd['multiplier_total'] == pytest.approx(2**1.5 / 2)
+    assert rows['kd', '0.5']['multiplier_sunk_bound'] == rows['kd', '0.5']['multiplier_total_bound'] == ''
+    for accounting in ('sunk', 'total'):
+        assert kd[f'multiplier_{accounting}_lo'] < kd[f'multiplier_{accounting}'] < kd[f'multiplier_{accounting}_hi']
+    assert kd['acc_vs_frontier_sunk'] == pytest.approx(0.65 - 0.50)  # the frontier at 1e12
+    assert kd['acc_vs_frontier_total'] == pytest.approx(0.65 - 0.60)  # the frontier at 2e12
+    assert float(rows['kd', '0.5']['final_diff']) == pytest.approx(0.15)  # against the baseline at budget 0.5
+    assert report.summary.splitlines()[-1].startswith('| kd | 0.5 | 3 | 65.00 ± 2.00 | 2.83 [')
+    # the first reach target (the baseline's 0.50 at budget 0.5) is met at the first evaluation by every kd seed
+    assert rows['kd', '0.5']['reach_b0.5_reached'] == '3' and rows['kd', '0.5']['reach_b2_reached'] == '0'

@@ -475,7 +475,7 @@ def plot_frontier(baseline: str, groups: Groups, rows: Sequence[RecipeRow]) -> b
             if p is None:
                 continue
             err = None if math.isnan(r.final.low) else 100 * (r.final.mean - r.final.low)
-            marker = {ABOVE: '^', BELOW: 'v'}.get(p.bound, 's')
+            marker = {ABOVE: '^', BELOW: 'v'}.get(p.bound, 'osDP*'[sorted({b for _, b in groups}).index(r.budget) % 5])
             ax.errorbar(p.compute, 100 * r.final.mean, yerr=err, color=colors[r.recipe], marker=marker, capsize=3,
                         linestyle='none', label=f'{r.recipe} b{budget_label(r.budget)}: M {multiplier_text(p)}')
         if not frontier.usable:
@@ -484,7 +484,8 @@ def plot_frontier(baseline: str, groups: Groups, rows: Sequence[RecipeRow]) -> b
         else:
             ax.set_xscale('log')
         what = 'own FLOPs (the past run is paid for)' if accounting == 'sunk' else 'own + reused FLOPs'
-        ax.set(xlabel=f'compute per run: {what}', title=f'{accounting}: M > 1 beats a fresh run of equal compute')
+        reading = 'a fresh run of equal new compute' if accounting == 'sunk' else "spending the past run's compute afresh"
+        ax.set(xlabel=f'compute per run: {what}', title=f'{accounting}: M > 1 beats {reading}')
         ax.grid(alpha=0.3, which='both')
         ax.legend(fontsize='x-small')
     axes[0].set_ylabel('final test accuracy (%)')
