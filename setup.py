@@ -16,7 +16,7 @@ setup(
         'omegaconf',
         'tqdm',
         'matplotlib',
-        'scipy',
+        'scipy>=1.15',  # the report: stats.ttest_ind(...).confidence_interval, stats.bootstrap(rng=), isotonic fit
     ],
     extras_require={
         'dev': ['pytest', 'moto[server]', 'scikit-learn', 'ruff'],
