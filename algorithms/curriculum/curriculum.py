@@ -350,6 +350,14 @@ class ScoreCurriculum(Algorithm):
         self.sampler: CurriculumSampler | None = None
         self.labels: np.ndarray | None = None
 
+    def __repr__(self) -> str:
+        return (
+            f'{type(self).__name__}(scores={self.scores_uri!r}, order={self.order!r}, pacing={self.pacing!r}, '
+            f'start_fraction={self.start_fraction}, full_at={self.full_at}, prune_fraction={self.prune_fraction}, '
+            f'reweight={self.reweight!r}, balance={self.balance!r}, batch_size={self.batch_size}, '
+            f'max_duration={str(self.max_duration)!r})'
+        )
+
     def train_sampler(self, dataset: MDSImageDataset, seed: int) -> CurriculumSampler:
         """The training sampler: checks the scores against ``dataset``, then orders, prunes and paces it."""
         self.labels = dataset_labels(dataset)
