@@ -1,0 +1,123 @@
+"""Generic tests every registered algorithm passes, after Composer's own: it builds from a YAML recipe, trains two
+batches, resumes bit-exactly from the batch-1 checkpoint, has a ``repr`` without object addresses and reports its
+reused compute as finite numbers. Each algorithm's entry in tests/algorithm_settings.py says how to build it."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from algorithm_settings import SETTINGS, Artifacts
+from conftest import TINY, train_in_process
+
+from algorithms.adversarial_replay.bank import build_bank
+from algorithms.curriculum.scores import dataset_labels, label_fingerprint, write_scores
+from algorithms.past_run import load_checkpoint_state
+from algorithms.protocols import ReusesCompute
+from recipes.config import load_config
+from recipes.core.data import MDSImageDataset, resolve_root
+from recipes.registry import ALGORITHMS
+from recipes.trainer import build_trainer
+
+# Two batches, a checkpoint after each, one evaluation at the end.
+TWO_BATCHES = ('max_duration=2ba', 'eval_interval=2ba', 'save_interval=1ba')
+# Checkpoint entries that must match after a resume; the callbacks' entries too, except those that keep wall clocks
+# or the run's own paths.
+COMPARED = ('model', 'optimizers', 'schedulers', 'algorithms', 'rng')
+UNCOMPARED_CALLBACKS = {'CheckpointSaver', 'ComputeLedger', 'RunHistory'}
+
+
+@pytest.fixture(scope='session')
+def artifacts(past_run: str, tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
+    """The past run, EL2N-like scores for the digits training split (said to come from the past run's ep1, with a
+    cost) and a one-step bank made against its ep1 and ep2."""
+    folder = tmp_path_factory.mktemp('artifacts')
+    labels = dataset_labels(MDSImageDataset(resolve_root('digits', None), 'train', 10))
+    scores = str(folder / 'el2n.npy')
+    write_scores(scores, np.random.default_rng(0).random(len(labels)).astype(np.float32), {
+        'method': 'el2n',
+        'dataset': {'name': 'digits', 'size': len(labels), 'label_sha256': label_fingerprint(labels)},
+        'runs': [past_run], 'checkpoints': ['ep1'], 'compute': {'flops_estimate': 1.0e9},
+    })
+    bank = str(folder / 'bank')
+    build_bank(past_run, ['ep1', 'ep2'], bank, eps=8 / 255, step_size=2 / 255, steps=1, fraction=0.02,
+               batch_size=64, num_workers=0, progress=False)
+    return Artifacts(past_run=past_run, scores=scores, bank=bank)
+
+
+def recipe(name: str, artifacts: Artifacts, folder: Path) -> str:
+    """A YAML recipe holding just the algorithm, with its entry's arguments."""
+    path = folder / f'{name}.yaml'
+    path.write_text(yaml.safe_dump({'algorithms': {name: SETTINGS[name].yaml_args(artifacts)}}))
+    return str(path)
+
+
+def assert_equal(a: Any, b: Any, where: str) -> None:
+    """Equal to the bit: tensors by value and dtype, containers entry by entry."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype, where
+        torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=where)
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_equal(a[key], b[key], f'{where}.{key}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_equal(x, y, f'{where}[{i}]')
+    else:
+        assert a == b, where
+
+
+def test_every_registered_algorithm_has_a_setting() -> None:
+    missing, stale = sorted(set(ALGORITHMS) - set(SETTINGS)), sorted(set(SETTINGS) - set(ALGORITHMS))
+    assert not missing, f'add an entry to tests/algorithm_settings.py for {missing}'
+    assert not stale, f'tests/algorithm_settings.py has entries for unregistered names {stale}'
+
+
+@pytest.mark.parametrize('name', sorted(SETTINGS))
+def test_trains_and_resumes_bit_exactly(name: str, artifacts: Artifacts, tmp_path: Path) -> None:
+    setting = SETTINGS[name]
+    path = recipe(name, artifacts, tmp_path)
+    whole = train_in_process(*setting.overrides, *TWO_BATCHES, f'save_folder={tmp_path}/whole', recipe=path)
+    assert int(whole.state.timestamp.batch) == 2
+    first = load_checkpoint_state(f'{tmp_path}/whole/ep0-ba1-rank0.pt')
+    assert not torch.equal(first['model']['module.fc.weight'], whole.state.model.state_dict()['module.fc.weight'])
+
+    resumed = train_in_process(*setting.overrides, *TWO_BATCHES, f'save_folder={tmp_path}/resumed',
+                               f'load_path={tmp_path}/whole/ep0-ba1-rank0.pt', recipe=path)
+    assert int(resumed.state.timestamp.batch) == 2
+    a, b = (load_checkpoint_state(f'{tmp_path}/{run}/ep0-ba2-rank0.pt') for run in ('whole', 'resumed'))
+    for key in COMPARED:
+        assert_equal(a.get(key), b.get(key), key)
+    callbacks = set(a['callbacks']) - UNCOMPARED_CALLBACKS
+    for key in callbacks:
+        assert_equal(a['callbacks'][key], b['callbacks'][key], f'callbacks.{key}')
+
+
+@pytest.mark.parametrize('name', sorted(SETTINGS))
+def test_repr_and_reused_compute(name: str, artifacts: Artifacts, tmp_path: Path) -> None:
+    setting = SETTINGS[name]
+    trainer = build_trainer(load_config(recipe(name, artifacts, tmp_path), [*TINY, 'save_folder=null', *setting.overrides]))
+    algorithms = trainer.state.algorithms
+    assert algorithms
+    for alg in algorithms:
+        assert not re.search(r'0x[0-9a-fA-F]{6,}', repr(alg)), repr(alg)
+        assert not re.search(r'0x[0-9a-fA-F]{6,}', alg.state_dict()['repr'])
+    reusing = [alg for alg in algorithms if isinstance(alg, ReusesCompute)]
+    if setting.reuses:
+        assert reusing, f'{name} reuses past runs: it must report reused_compute()'
+    for alg in reusing:
+        reused = alg.reused_compute()
+        assert isinstance(reused, dict) and all(isinstance(k, str) for k in reused)
+        assert all(isinstance(v, float) and math.isfinite(v) and v >= 0 for v in reused.values()), reused
+        assert sum(reused.values()) > 0, reused
+    trainer.close()
