@@ -46,8 +46,8 @@ def digits_reuse_inputs(noisy: bool) -> list[Step]:
         past_run += ['data.label_noise=0.4', f'run_name=digits-baseline{tag}', f'save_folder={past}']
     return [
         Step(f'the past run: resnet_20, 8 epochs{" on 40% noisy labels" if noisy else ""}', past_run, past),
-        Step('EL2N scores of every training example from its checkpoints ep2, ep3',
-             ['launch/score.py', '--run', past, '--checkpoints', 'ep2,ep3', '--method', 'el2n', '--out', scores],
+        Step('EL2N scores of every training example from its two earliest usable checkpoints',
+             ['launch/score.py', '--run', past, '--checkpoints', 'auto', '--method', 'el2n', '--out', scores],
              scores.removesuffix('.npy') + '.json'),
         Step('an adversarial bank: PGD-7 against checkpoints ep4, ep8 on a quarter of the training split',
              ['launch/build_adv_bank.py', '--run', past, '--checkpoints', 'ep4,ep8', '--eps', '8/255', '--steps', '7',
