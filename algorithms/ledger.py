@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -100,12 +99,11 @@ class ComputeLedger(Callback):
         self.spent: dict[str, float] = defaultdict(float)
         self.reused: dict[str, float] = {}
         self.by_epoch: list[float] = []  # FLOPs spent when each epoch's training ended: what its checkpoint cost
-        self.wall_seconds = 0.0
+        self.wall_seconds = 0.0  # Composer's training wall clock (total_wct): evaluation excluded, resumes continue
         self.samples = 0
         self._measure: _Measurement | None = None
         self._measured_epoch = -1
         self._measured_eval = -1
-        self._last = time.time()
 
     # training ---------------------------------------------------------------------------------------------------
     def fit_start(self, state: State, logger: Logger) -> None:
@@ -113,7 +111,6 @@ class ComputeLedger(Callback):
             if isinstance(algorithm, ReusesCompute):
                 for source, flops in algorithm.reused_compute().items():  # a past run two algorithms share counts once
                     self.reused[source] = max(flops, self.reused.get(source, 0.0))
-        self._last = time.time()
 
     def batch_start(self, state: State, logger: Logger) -> None:
         if int(state.timestamp.epoch) != self._measured_epoch:
@@ -129,9 +126,7 @@ class ComputeLedger(Callback):
             self._measured_epoch = int(state.timestamp.epoch)
         for purpose, flops in self.per_sample.items():
             self.spent[purpose] += flops * samples
-        now = time.time()
-        self.wall_seconds += now - self._last
-        self._last = now
+        self.wall_seconds = state.timestamp.total_wct.total_seconds()
         logger.log_metrics({'compute/spent_flops': self.spent_total, 'compute/reused_flops': sum(self.reused.values())})
 
     # evaluation ---------------------------------------------------------------------------------------------------
@@ -180,12 +175,10 @@ class ComputeLedger(Callback):
         return {
             'spent': dict(self.spent),
             'by_epoch': list(self.by_epoch),
-            'wall_seconds': self.wall_seconds,
             'samples': self.samples,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.spent = defaultdict(float, state.get('spent', {}))
         self.by_epoch = list(state.get('by_epoch', []))
-        self.wall_seconds = float(state.get('wall_seconds', 0.0))
         self.samples = int(state.get('samples', 0))

@@ -1,8 +1,9 @@
 """Tables and plots of a sweep's results: ``python launch/report.py RESULTS [--out DIR]``.
 
-RESULTS is the results folder of ``launch/sweep.py`` (local or s3://). Writes ``results.md``, ``results.csv``,
-``accuracy_vs_epoch.png``, ``accuracy_vs_compute.png`` and ``time_to_baseline.png`` into ``--out`` (default
-``RESULTS/report``, or ``reports/BUCKET/PREFIX`` here for S3 results) and prints the table.
+RESULTS is the results folder of ``launch/sweep.py`` (local or s3://). Writes ``results.md`` (the compute
+multipliers against the baseline's frontier, the accuracy table, time and FLOPs to the baseline's accuracies),
+``results.csv``, ``frontier.png`` and ``accuracy_vs_epoch.png`` into ``--out`` (default ``RESULTS/report``, or
+``reports/BUCKET/PREFIX`` here for S3 results) and prints results.md.
 """
 
 from __future__ import annotations
