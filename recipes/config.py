@@ -6,7 +6,6 @@ Top-level keys use Composer's Trainer argument names where one exists. ``algorit
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
@@ -15,7 +14,7 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, did_you_mean
 
 __all__ = ['TrainConfig', 'load_config', 'to_yaml']
 
@@ -94,8 +93,7 @@ def _node_keys(full_key: str) -> list[str]:
 def _explain(e: OmegaConfBaseException) -> str:
     key = str(getattr(e, 'full_key', '') or getattr(e, 'key', '') or '?')
     if isinstance(e, ConfigKeyError):
-        close = difflib.get_close_matches(key.split('.')[-1], _node_keys(key), n=1)
-        hint = f' (did you mean {".".join(key.split(".")[:-1] + close)!r}?)' if close else ''
+        hint = did_you_mean(key.split('.')[-1], _node_keys(key), spell=lambda m: repr('.'.join([*key.split('.')[:-1], m])))
         return f'unknown config key {key!r}{hint}'
     if isinstance(e, MissingMandatoryValue):
         return f'config key {key!r} needs a value: set it in the YAML or pass {key}=VALUE'

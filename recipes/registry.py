@@ -8,7 +8,6 @@ The reuse algorithms add their builders here.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from composer.loggers import FileLogger, MLFlowLogger, TensorboardLogger, WandBL
 from composer.utils import MissingConditionalImportError
 
 from recipes.core.data import MDSImageDataset
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, did_you_mean
 
 __all__ = ['ALGORITHMS', 'CALLBACKS', 'LOGGERS', 'BuildContext', 'build_all', 'check_arguments']
 
@@ -251,8 +250,7 @@ def _check_types(section: str, name: str, builder: Builder, bound: inspect.Bound
 
 def build_one(section: str, registry: Mapping[str, Builder], name: str, args: Any, ctx: BuildContext) -> Any:
     if name not in registry:
-        close = difflib.get_close_matches(name, list(registry), n=1)
-        hint = f' (did you mean {close[0]!r}?)' if close else ''
+        hint = did_you_mean(name, registry)
         raise UsageError(f'{section}: unknown name {name!r}{hint}; registered: {", ".join(sorted(registry))}')
     kwargs = dict(args or {})
     builder = registry[name]
@@ -272,8 +270,7 @@ def check_arguments(section: str, name: str, builder: Builder, kwargs: Mapping[s
         valid = [p for p in signature.parameters if p not in ('ctx', 'args', 'kwargs')]
         unknown = [k for k in kwargs if k not in signature.parameters]
         if unknown:
-            close = difflib.get_close_matches(unknown[0], valid, n=1)
-            hint = f' (did you mean {close[0]!r}?)' if close else ''
+            hint = did_you_mean(unknown[0], valid)
             raise UsageError(f'{section}.{name}: unknown argument {unknown[0]!r}{hint}') from None
         raise UsageError(f'{section}.{name}: {e}') from None
     bound.arguments.pop('ctx')

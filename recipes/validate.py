@@ -9,7 +9,6 @@ the key, its value and the fix. ``tests/test_fuzz_config.py`` fails for a schema
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -20,7 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from recipes.core import storage
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, did_you_mean
 
 __all__ = [
     'RULES',
@@ -41,14 +40,7 @@ __all__ = [
     'check_location',
     'check_past_run',
     'named',
-    'closest',
 ]
-
-
-def closest(value: str, options: Sequence[str]) -> str:
-    """`` (did you mean 'x'?)`` for the option nearest to ``value``, or nothing."""
-    match = difflib.get_close_matches(str(value), list(options), n=1)
-    return f' (did you mean {match[0]!r}?)' if match else ''
 
 
 @dataclass(frozen=True)
@@ -102,7 +94,7 @@ class Choice:
             return
         options = list(self.options())
         if value not in options:
-            raise UsageError(f'{key}={value!r} is unknown{closest(str(value), options)}: choose one of {", ".join(options)}')
+            raise UsageError(f'{key}={value!r} is unknown{did_you_mean(str(value), options)}: choose one of {", ".join(options)}')
 
 
 def _parse_time(key: str, text: Any, units: Sequence[str]) -> Any:
@@ -393,7 +385,7 @@ class Entries:
         for name, args in value.items():
             if name not in registry:
                 names = sorted(registry)
-                raise UsageError(f'{key}: unknown name {name!r}{closest(str(name), names)}; registered: {", ".join(names)}')
+                raise UsageError(f'{key}: unknown name {name!r}{did_you_mean(str(name), names)}; registered: {", ".join(names)}')
             if args is not None and not isinstance(args, (dict, DictConfig)):
                 raise UsageError(f'{key}.{name}={args!r} must be a mapping of arguments, e.g. {{}}')
             plain = OmegaConf.to_container(args) if isinstance(args, DictConfig) else dict(args or {})

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from algorithms.past_run import PastRun, checkpoint_quality
 from recipes.core.errors import UsageError
@@ -85,3 +86,14 @@ def test_full_path_inside_the_run_uses_its_record(rated_run):
     run = rated_run((0.12, 0.9))
     uri = run.resolve('ep1')
     assert run.quality(str(Path(uri).resolve())).verdict == 'near chance'
+
+
+def test_build_adv_bank_strict_exits_2_in_one_line_before_any_attack(rated_run, tmp_path: Path):
+    run = rated_run((0.12, 0.9))
+    out = tmp_path / 'bank'
+    result = run_cli('build_adv_bank.py', '--run', run.folder, '--checkpoints', 'ep1,ep2', '--out', str(out),
+                     '--fraction', '0.05', '--steps', '1', '--step_size', '8/255', '--strict')
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f'error: past run {run.folder}: checkpoint ep1-') and 'near chance: refused under strict' in line
+    assert not out.exists()

@@ -5,8 +5,19 @@ that names the bad value and the fix. The entry points in ``launch/`` print that
 ``--debug`` or ``PASTRUN_DEBUG=1`` shows the traceback instead.
 """
 
-__all__ = ['UsageError']
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+
+__all__ = ['UsageError', 'did_you_mean']
 
 
 class UsageError(Exception):
     """A bad value, path or artifact, reported as one readable line."""
+
+
+def did_you_mean(value: str, options: Iterable[str], spell: Callable[[str], str] = repr) -> str:
+    """`` (did you mean 'x'?)`` for the option nearest to ``value`` (``spell`` writes it), or ``''`` if none is near."""
+    match = difflib.get_close_matches(str(value), list(options), n=1)
+    return f' (did you mean {spell(match[0])}?)' if match else ''

@@ -26,7 +26,6 @@ is written to ``{results}/sweep.yaml``: the report reads the recipes, seeds and 
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import subprocess
@@ -40,7 +39,7 @@ from typing import Any
 import yaml
 
 from recipes.core import storage
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, did_you_mean
 from recipes.core.run_files import CONFIG_FILE, METRICS_FILE, read_history
 
 __all__ = [
@@ -134,8 +133,7 @@ def run_folder(results: str, recipe: str, budget: float, seed: int) -> str:
 
 
 def _unknown(source: str, where: str, key: str, allowed: Sequence[str]) -> UsageError:
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f' (did you mean {where}{close[0]!r}?)' if close else f' (keys: {", ".join(allowed)})'
+    hint = did_you_mean(key, allowed, spell=lambda m: f'{where}{m!r}') or f' (keys: {", ".join(allowed)})'
     return UsageError(f'{source}: unknown key {where}{key!r}{hint}')
 
 
