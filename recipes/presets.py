@@ -36,7 +36,9 @@ from algorithms.protocols import ChoosesTrainingOrder
 from recipes import registry
 from recipes.core.data import MDSImageDataset
 
-__all__ = ['Preset', 'adv_replay', 'baseline', 'grand_curriculum', 'kd', 'kd_mixup', 'reuse_all']
+__all__ = [
+    'Preset', 'adv_replay', 'baseline', 'grand_curriculum', 'kd', 'kd_mixup', 'reuse_all', 'shrink_perturb', 'warm_start',
+]
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,17 @@ def kd_mixup(past_run: str, checkpoints: Sequence[str], temperature: float = 4.0
     ctx = _context(num_classes)
     return Preset([registry.checkpoint_mixup_teacher(ctx, past_run, list(checkpoints), temperature=temperature, alpha=alpha,
                                             mix_alpha=mix_alpha, space=space)])
+
+
+def warm_start(past_run: str, checkpoint: str = 'latest', num_classes: int = 10) -> Preset:
+    """Start from checkpoint ``checkpoint`` of ``past_run``, weights and BatchNorm statistics (``warm_start``)."""
+    return Preset([registry.warm_start(_context(num_classes), past_run, checkpoint)])
+
+
+def shrink_perturb(past_run: str, checkpoint: str = 'latest', shrink: float = 0.4, perturb: float = 0.1,
+                   num_classes: int = 10) -> Preset:
+    """Start from ``shrink * past + perturb * fresh``, ``fresh`` being your Trainer's model as built (``shrink_perturb``)."""
+    return Preset([registry.shrink_perturb(_context(num_classes), past_run, checkpoint, shrink=shrink, perturb=perturb)])
 
 
 def grand_curriculum(scores: str, *, batch_size: int, max_duration: str, order: str = 'easy_first',

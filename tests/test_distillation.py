@@ -1,5 +1,6 @@
 """Past-run distillation: kd_loss, the frozen teacher outside the student, S3 teachers, errors, exact resumption of
-both KD recipes, and the mixup recipe under ``composer -n 2``."""
+both KD recipes and of a teacher pool, when to distil (``until``, ``every``), a teacher of another architecture, the
+random-weight control, and the mixup recipe under ``composer -n 2``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from composer.loggers import InMemoryLogger, Logger
 from conftest import TINY, run_cli, train_in_process
 
 from algorithms import PastRunDistillation, kd_loss
-from algorithms.ledger import ComputeLedger
+from algorithms.distillation import RandomTeacherDistillation, TeacherDistillation, teacher_active
+from algorithms.distillation.distillation import random_network
+from algorithms.ledger import ComputeLedger, count_flops
 from algorithms.past_run import PastRun, load_checkpoint_state
 from recipes.config import load_config
 from recipes.core.errors import UsageError
@@ -214,3 +217,81 @@ def test_mixup_recipe_runs_under_two_ranks(past_run: str, tmp_path: Path):
     state = load_checkpoint_state(str(folder / 'ep0-ba2-rank0.pt'))
     student = PastRun(past_run).load('ep1').state_dict()
     assert set(state['model']) == {f'module.{k}' for k in student}  # the teachers are not part of the student
+
+
+def test_pool_resumption_is_exact(past_run: str, tmp_path: Path):
+    second = str(shutil.copytree(past_run, tmp_path / 'seed2'))
+    args = [f'{MIXUP_TEACHER}.runs=[{past_run},{second}]',
+            f'{MIXUP_TEACHER}.checkpoints=[ep1,ep2]', f'{MIXUP_TEACHER}.draw=dirichlet', f'{MIXUP_TEACHER}.k=3',
+            'max_duration=2ba', 'eval_interval=2ba', 'save_interval=1ba']
+    whole = train_in_process(*args, f'save_folder={tmp_path}/whole')
+    resumed = train_in_process(*args, f'save_folder={tmp_path}/resumed', f'load_path={tmp_path}/whole/ep0-ba1-rank0.pt')
+    assert int(resumed.state.timestamp.batch) == 2
+    for (name, a), b in zip(whole.state.model.state_dict().items(), resumed.state.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_teacher_active_epochs():
+    assert [teacher_active(e, None, 1) for e in range(4)] == [True] * 4
+    assert [teacher_active(e, 2, 1) for e in range(4)] == [True, True, False, False]
+    assert [teacher_active(e, None, 3) for e in range(7)] == [True, False, False, True, False, False, True]
+    assert [teacher_active(e, 4, 2) for e in range(6)] == [True, False, True, False, False, False]
+
+
+# A twentieth of the digits (71 examples) is 2 batches of 32 an epoch.
+BATCHES = 2
+SHORT_EPOCHS = ['data.subset_fraction=0.05', 'eval_interval=3ep', 'save_interval=3ep']
+
+
+@pytest.mark.parametrize(('teacher', 'schedule', 'on'), [
+    ('kd', 'until=1ep', [1, 0]),
+    ('kd_mixup', 'every=2', [1, 0, 1]),
+])
+def test_no_teacher_forward_runs_when_the_schedule_says_off(past_run: str, teacher: str, schedule: str, on: list[int]):
+    section = KD if teacher == 'kd' else MIXUP_TEACHER
+    trainer, log = with_log(*SHORT_EPOCHS, f'max_duration={len(on)}ep', *teacher_args(past_run)[teacher],
+                            f'{section}.{schedule}')
+    alg = next(a for a in trainer.state.algorithms if isinstance(a, TeacherDistillation))
+    forwards: list[int] = []
+    for net in alg.teachers:
+        net.register_forward_hook(lambda _m, inputs, _o: forwards.append(len(inputs[0])))
+    trainer.fit()
+    trainer.close()
+    assert logged(log, 'kd/teacher_on') == [flag for flag in on for _ in range(BATCHES)]
+    assert len(logged(log, 'kd/kd')) == BATCHES * sum(on)  # KD metrics only while the teacher runs
+    assert set(forwards) == {32}
+    forwards_per_batch = 1 if teacher == 'kd' else 2
+    assert len(forwards) == forwards_per_batch * BATCHES * sum(on)
+    ledger = next(c for c in trainer.state.callbacks if isinstance(c, ComputeLedger))
+    one = count_flops(alg.teachers[0], torch.zeros(1, 3, 32, 32))  # a teacher forward of one image
+    assert ledger.spent['teacher'] == pytest.approx(forwards_per_batch * one * 32 * BATCHES * sum(on), rel=1e-6)
+    assert ledger.spent['student'] > 0
+
+
+def test_a_resnet_20_teacher_teaches_a_resnet_56_student(past_run: str):
+    record = RecordStep()
+    trainer, _ = fit('model.name=resnet_56', 'max_duration=1ba', 'eval_interval=1ba',
+                     *kd_args(past_run, alpha=0.5), callbacks=(record,))
+    assert sum(p.numel() for p in trainer.state.model.parameters()) == 855_770  # resnet_56, 10 classes
+    reference = PastRun(past_run).load('ep2')
+    assert sum(p.numel() for p in reference.parameters()) == 272_474  # resnet_20
+    with torch.no_grad():
+        teacher_logits = reference(record.steps[0]['input'])
+    expected = kd_loss(record.steps[0]['outputs'], teacher_logits, record.steps[0]['target'], 4.0, 0.5)
+    assert torch.allclose(record.steps[0]['loss'], expected, rtol=1e-6)
+
+
+def test_the_random_weight_control_runs_a_teacher_that_knows_nothing(past_run: str):
+    trainer, log = fit('max_duration=2ba', 'eval_interval=2ba', 'algorithms.random_teacher_distillation.run=' + past_run)
+    alg = next(a for a in trainer.state.algorithms if isinstance(a, RandomTeacherDistillation))
+    assert alg.reused_compute() == {} and alg.seed == trainer.state.rank_zero_seed + 1
+    trained = PastRun(past_run).load('latest').state_dict()
+    teacher = alg.teacher.state_dict()
+    assert set(teacher) == set(trained) and not torch.equal(teacher['fc.weight'], trained['fc.weight'])
+    assert all(torch.equal(a, b) for a, b in zip(teacher.values(), random_network(past_run, alg.seed).state_dict().values(),
+                                                  strict=True))
+    assert not torch.equal(random_network(past_run, 1).state_dict()['fc.weight'], teacher['fc.weight'])
+    assert len(logged(log, 'kd/kd')) == 2 and min(logged(log, 'kd/kd')) > 0
+    assert max(logged(log, 'kd/teacher_accuracy')) < 0.5  # chance is 0.1: no knowledge
+    ledger = next(c for c in trainer.state.callbacks if isinstance(c, ComputeLedger))
+    assert 0.2 < ledger.spent['teacher'] / ledger.spent['student'] < 0.5  # the cost of a real teacher

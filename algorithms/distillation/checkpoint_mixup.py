@@ -1,11 +1,18 @@
-"""The checkpoint-mixup teacher: MixUp across model iterations of a past run.
+"""The checkpoint-mixup teacher: MixUp across model iterations of a past run, or across a pool of past runs.
 
-For each batch two of the past run's checkpoints, ``i`` and ``j``, and ``lam ~ Beta(mix_alpha, mix_alpha)`` are
-drawn; the teacher distribution is ``lam * p_i + (1 - lam) * p_j`` (``space='prob'``) or
-``softmax((lam * z_i + (1 - lam) * z_j) / T)`` (``space='logit'``). Only the two drawn checkpoints run a forward,
-so a step costs the same whatever the number of checkpoints.
+The teachers are checkpoints: several of one run (``run`` and ``checkpoints``), the same checkpoints of several runs
+(``runs``, the seeds of a baseline, say), or entries written ``RUN_FOLDER:CHECKPOINT``. For each batch ``draw``
+chooses which of the K teachers run and their weights (:func:`draw_teachers`):
 
-Functional forms: :func:`mix_teacher_outputs`, :func:`draw_pair`. Algorithm: :class:`CheckpointMixupTeacher`.
+* ``pair``: two distinct teachers ``i``, ``j`` and ``lam ~ Beta(mix_alpha, mix_alpha)``: weights ``lam, 1 - lam``;
+* ``subset``: ``k`` distinct teachers, equal weights (the mean of their distributions);
+* ``dirichlet``: ``k`` distinct teachers, weights from a symmetric ``Dirichlet(mix_alpha)``.
+
+The teacher distribution is ``sum_m w_m p_m`` (``space='prob'``) or ``softmax(sum_m w_m z_m / T)``
+(``space='logit'``). Only the drawn teachers run a forward: k per batch whatever K is.
+
+Functional forms: :func:`mix_teacher_outputs`, :func:`mix_outputs`, :func:`draw_pair`, :func:`draw_teachers`,
+:func:`parse_teachers`. Algorithm: :class:`CheckpointMixupTeacher`.
 """
 
 from __future__ import annotations
@@ -21,19 +28,36 @@ from torch import Tensor, nn
 from algorithms.distillation.distillation import TeacherDistillation
 from algorithms.past_run import PastRun, past_run_cost
 
-__all__ = ['SPACES', 'CheckpointMixupTeacher', 'draw_pair', 'mix_teacher_outputs']
+__all__ = [
+    'DRAWS',
+    'SPACES',
+    'CheckpointMixupTeacher',
+    'draw_pair',
+    'draw_teachers',
+    'mix_outputs',
+    'mix_teacher_outputs',
+    'parse_teachers',
+]
 
 SPACES = ('prob', 'logit')
+DRAWS = ('pair', 'subset', 'dirichlet')
+
+
+def mix_outputs(logits: Sequence[Tensor], weights: Sequence[float], temperature: float, space: str) -> Tensor:
+    """``sum_m weights[m] * softmax(logits[m] / T)`` (``prob``) or ``softmax(sum_m weights[m] * logits[m] / T)``."""
+    if space not in SPACES:
+        raise ValueError(f"space={space!r} is not a mixing space: choose 'prob' or 'logit'")
+    terms = [w * (F.softmax(z.float() / temperature, dim=1) if space == 'prob' else z.float())
+             for z, w in zip(logits, weights, strict=True)]
+    mixed = terms[0]
+    for term in terms[1:]:
+        mixed = mixed + term
+    return mixed if space == 'prob' else F.softmax(mixed / temperature, dim=1)
 
 
 def mix_teacher_outputs(logits_i: Tensor, logits_j: Tensor, lam: float, temperature: float, space: str) -> Tensor:
-    """The mixed teacher distribution at temperature ``temperature``, (N, C), rows summing to one."""
-    logits_i, logits_j = logits_i.float(), logits_j.float()
-    if space == 'prob':
-        return lam * F.softmax(logits_i / temperature, dim=1) + (1 - lam) * F.softmax(logits_j / temperature, dim=1)
-    if space == 'logit':
-        return F.softmax((lam * logits_i + (1 - lam) * logits_j) / temperature, dim=1)
-    raise ValueError(f"space={space!r} is not a mixing space: choose 'prob' or 'logit'")
+    """The mixed distribution of two teachers at temperature ``temperature``, (N, C), rows summing to one."""
+    return mix_outputs([logits_i, logits_j], [lam, 1 - lam], temperature, space)
 
 
 def draw_pair(num_checkpoints: int, mix_alpha: float, seed: int, batch: int) -> tuple[int, int, float]:
@@ -47,54 +71,118 @@ def draw_pair(num_checkpoints: int, mix_alpha: float, seed: int, batch: int) -> 
     return int(i), int(j), float(rng.beta(mix_alpha, mix_alpha))
 
 
+def draw_teachers(
+    num_teachers: int, draw: str, k: int, mix_alpha: float, seed: int, batch: int,
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The teachers of batch ``batch`` (distinct indices) and their convex weights; a pure function of (seed, batch)."""
+    if draw == 'pair':
+        i, j, lam = draw_pair(num_teachers, mix_alpha, seed, batch)
+        return (i, j), (lam, 1 - lam)
+    rng = np.random.default_rng([seed, batch])
+    chosen = tuple(int(i) for i in rng.choice(num_teachers, size=k, replace=False))
+    if draw == 'subset':
+        return chosen, (1 / k,) * k
+    if draw == 'dirichlet':
+        return chosen, tuple(float(w) for w in rng.dirichlet([mix_alpha] * k))
+    raise ValueError(f'draw={draw!r} is not a draw: choose pair, subset or dirichlet')
+
+
+def parse_teachers(
+    run: str | PastRun | None, runs: Sequence[str] | None, checkpoints: Sequence[str],
+) -> list[tuple[PastRun, str]]:
+    """The (past run, checkpoint) of every teacher.
+
+    An entry ``RUN_FOLDER:CHECKPOINT`` names its run; a plain checkpoint name is taken from ``run``, or from each
+    of ``runs`` in turn (so ``runs=[a, b], checkpoints=[ep4, ep8]`` is four teachers).
+    """
+    if isinstance(checkpoints, str):
+        raise ValueError(f'checkpoints={checkpoints!r} must be a list of checkpoints: for example [ep40, ep80]')
+    if run is not None and runs:
+        raise ValueError('give run (one past run) or runs (a pool of past runs), not both')
+    pool = [run if isinstance(run, PastRun) else PastRun(run)] if run is not None else [PastRun(r) for r in runs or []]
+    teachers: list[tuple[PastRun, str]] = []
+    for entry in (str(c) for c in checkpoints):
+        folder, _, name = entry.rpartition(':')
+        if folder and name and '/' not in name:  # RUN_FOLDER:CHECKPOINT (an s3:// URI alone has a / after its colon)
+            teachers.append((PastRun(folder), name))
+        elif not pool:
+            raise ValueError(
+                f'checkpoint {entry!r} names no run: give run or runs, or write it RUN_FOLDER:{entry}',
+            )
+        else:
+            teachers.extend((past, entry) for past in pool)
+    return teachers
+
+
 class CheckpointMixupTeacher(TeacherDistillation):
-    """Distil from a random mixture of two checkpoints of a past run, redrawn every batch.
+    """Distil from a random mixture of checkpoints of past runs, redrawn every batch.
 
-    ``run`` is the past run's folder (local or ``s3://``) or a :class:`~algorithms.past_run.PastRun`;
-    ``checkpoints`` names at least two of its checkpoints (``ep40``, a file name, a URI). All of them are loaded
-    here, frozen, on the CPU, so a missing checkpoint or a class mismatch (``num_classes``, the student's) stops
-    the run before training; ``INIT`` moves them to the student's device, where they stay: a CIFAR ResNet is a few
-    MB, and keeping them resident means no checkpoint is read in the middle of training.
+    ``run`` is a past run's folder (local or ``s3://``) or a :class:`~algorithms.past_run.PastRun`, ``runs`` a list
+    of them; ``checkpoints`` names checkpoints (``ep40``, a file name, a URI, or ``RUN_FOLDER:CHECKPOINT``); see
+    :func:`parse_teachers`. At least two teachers are needed; ``pair`` draws two, ``subset`` and ``dirichlet`` draw
+    ``k`` of them. All teachers are loaded here, frozen, on the CPU, each rebuilt from its own run's config (a pool
+    may mix architectures), so a missing checkpoint or a class mismatch (``num_classes``, the student's) stops the
+    run before training; ``INIT`` moves them to the student's device, where they stay: a CIFAR ResNet is a few MB,
+    and keeping them resident means no checkpoint is read in the middle of training.
 
-    The pair and ``lam`` of a batch come from :func:`draw_pair` with the run's seed (``state.rank_zero_seed``) and
-    the batch count, both restored by a Composer checkpoint, so a resumed run draws what the uninterrupted run drew
-    and no other algorithm's random stream is consumed. Events: those of
-    :class:`~algorithms.distillation.TeacherDistillation`; each batch also logs ``kd/pair_i``, ``kd/pair_j``
-    (positions in ``checkpoints``) and ``kd/lam``.
+    A batch's draw comes from :func:`draw_teachers` with the run's seed (``state.rank_zero_seed``) and the batch
+    count, both restored by a Composer checkpoint, so a resumed run draws what the uninterrupted run drew and no
+    other algorithm's random stream is consumed. Events: those of :class:`~algorithms.distillation.TeacherDistillation`
+    (with ``until`` and ``every``); each batch also logs ``kd/pair_i``, ``kd/pair_j`` (positions among the teachers)
+    and ``kd/lam`` for ``pair``, ``kd/teacher_m`` and ``kd/weight_m`` (m < k) for the other draws.
     """
 
     def __init__(
         self,
-        run: str | PastRun,
-        checkpoints: Sequence[str],
+        run: str | PastRun | None = None,
+        checkpoints: Sequence[str] = (),
         temperature: float = 4.0,
         alpha: float = 0.9,
         mix_alpha: float = 0.4,
         space: str = 'prob',
         num_classes: int | None = None,
+        runs: Sequence[str] | None = None,
+        draw: str = 'pair',
+        k: int = 2,
+        strict: bool = False,
+        until: str | None = None,
+        every: int = 1,
     ) -> None:
-        super().__init__(temperature, alpha)
+        super().__init__(temperature, alpha, until, every)
         if not (isinstance(mix_alpha, (int, float)) and math.isfinite(mix_alpha) and mix_alpha > 0):
             raise ValueError(f'mix_alpha={mix_alpha!r} is the Beta parameter of lam and must be > 0: for example 0.4')
         if space not in SPACES:
             raise ValueError(f"space={space!r} is not a mixing space: choose 'prob' or 'logit'")
-        if isinstance(checkpoints, str) or len(checkpoints) < 2:
+        if draw not in DRAWS:
+            raise ValueError(f'draw={draw!r} is not a draw: choose pair, subset or dirichlet')
+        teachers = parse_teachers(run, runs, checkpoints)
+        if len(teachers) < 2:
             raise ValueError(
-                f'checkpoints={checkpoints!r} must list at least two checkpoints to mix: for example [ep40, ep80]',
+                f'checkpoints={list(checkpoints)!r} must list at least two checkpoints to mix: for example [ep40, ep80]',
             )
-        self.past_run = run if isinstance(run, PastRun) else PastRun(run)
+        if draw == 'pair' and k != 2:
+            raise ValueError(f'k={k} with draw=pair: a pair is two teachers; use draw=subset or dirichlet for k={k}')
+        if not (isinstance(k, int) and 1 <= k <= len(teachers)):
+            raise ValueError(f'k={k!r} must be between 1 and the {len(teachers)} teachers: teachers run per batch')
+        self.runs = sorted({past.folder for past, _ in teachers})
         self.checkpoints = [str(c) for c in checkpoints]
+        self.teacher_names = [f'{past.folder}:{name}' for past, name in teachers]
         self.mix_alpha = float(mix_alpha)
         self.space = space
-        self.networks = [self.past_run.load(name, num_classes=num_classes) for name in self.checkpoints]
-        self.reused = past_run_cost(self.past_run, self.checkpoints)
-        self.last_draw: tuple[int, int, float] | None = None
+        self.draw = draw
+        self.k = k
+        self.networks = [past.load(name, num_classes=num_classes, strict=strict) for past, name in teachers]
+        for past in {past.folder: past for past, _ in teachers}.values():
+            self.reused.update(past_run_cost(past, [name for p, name in teachers if p.folder == past.folder]))
+        self.last_draw: tuple[tuple[int, ...], tuple[float, ...]] | None = None
         self._draw_batch = -1
 
     def __repr__(self) -> str:
+        pool = f'run={self.runs[0]!r}' if len(self.runs) == 1 else f'runs={self.runs}'
+        draw = '' if self.draw == 'pair' else f', draw={self.draw!r}, k={self.k}'
         return (
-            f'CheckpointMixupTeacher(run={self.past_run.folder!r}, checkpoints={self.checkpoints}, '
-            f'temperature={self.temperature}, alpha={self.alpha}, mix_alpha={self.mix_alpha}, space={self.space!r})'
+            f'CheckpointMixupTeacher({pool}, checkpoints={self.checkpoints}, temperature={self.temperature}, '
+            f'alpha={self.alpha}, mix_alpha={self.mix_alpha}, space={self.space!r}{draw}{self.schedule()})'
         )
 
     @property
@@ -104,15 +192,18 @@ class CheckpointMixupTeacher(TeacherDistillation):
     def teacher_probs(self, inputs: Tensor, state: State) -> Tensor:
         batch = int(state.timestamp.batch)
         if batch != self._draw_batch:
-            self.last_draw = draw_pair(len(self.networks), self.mix_alpha, state.rank_zero_seed, batch)
+            self.last_draw = draw_teachers(len(self.networks), self.draw, self.k, self.mix_alpha,
+                                           state.rank_zero_seed, batch)
             self._draw_batch = batch
         assert self.last_draw is not None
-        i, j, lam = self.last_draw
-        return mix_teacher_outputs(self.networks[i](inputs), self.networks[j](inputs), lam, self.temperature, self.space)
+        chosen, weights = self.last_draw
+        return mix_outputs([self.networks[i](inputs) for i in chosen], weights, self.temperature, self.space)
 
     def batch_metrics(self) -> dict[str, float]:
         if self.last_draw is None:
             return {}
-        i, j, lam = self.last_draw
-        return {'kd/pair_i': i, 'kd/pair_j': j, 'kd/lam': lam}
-
+        chosen, weights = self.last_draw
+        if self.draw == 'pair':
+            return {'kd/pair_i': chosen[0], 'kd/pair_j': chosen[1], 'kd/lam': weights[0]}
+        return {**{f'kd/teacher_{m}': i for m, i in enumerate(chosen)},
+                **{f'kd/weight_{m}': w for m, w in enumerate(weights)}}

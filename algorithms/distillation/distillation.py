@@ -1,8 +1,9 @@
 """Knowledge distillation from a past run: the checkpoint of an earlier run teaches the student of this one.
 
-Functional form: :func:`kd_loss` (Hinton et al. 2015) and its distillation term :func:`distillation_term`.
-Algorithm: :class:`PastRunDistillation`, built on :class:`TeacherDistillation`, which any teacher (one checkpoint,
-a mixture of checkpoints) plugs into by saying how it turns the student's input into a distribution.
+Functional forms: :func:`kd_loss` (Hinton et al. 2015), its distillation term :func:`distillation_term`, and
+:func:`teacher_active` (in which epochs the teacher runs). Algorithms: :class:`PastRunDistillation` and its control
+:class:`RandomTeacherDistillation`, built on :class:`TeacherDistillation`, which any teacher (one checkpoint, a
+mixture of checkpoints) plugs into by saying how it turns the student's input into a distribution.
 """
 
 from __future__ import annotations
@@ -13,17 +14,28 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from composer.core import Algorithm, Event, State
+from composer.core import Algorithm, Event, State, Time, TimeUnit
 from composer.core.precision import get_precision_context
 from composer.loggers import Logger
 from composer.loss import soft_cross_entropy
 from torch import Tensor, nn
 
 from algorithms.ledger import spend
+from algorithms.past_run import PastRun, frozen, past_run_cost
 from algorithms.protocols import WeightsExamples
 from recipes.core.errors import UsageError
+from recipes.core.model import resnet_cifar
 
-__all__ = ['PastRunDistillation', 'TeacherDistillation', 'check_kd_args', 'distillation_term', 'kd_loss']
+__all__ = [
+    'PastRunDistillation',
+    'RandomTeacherDistillation',
+    'TeacherDistillation',
+    'check_kd_args',
+    'check_schedule',
+    'distillation_term',
+    'kd_loss',
+    'teacher_active',
+]
 
 
 def check_kd_args(temperature: float, alpha: float) -> None:
@@ -32,6 +44,29 @@ def check_kd_args(temperature: float, alpha: float) -> None:
         raise ValueError(f'temperature={temperature!r} must be a number > 0: use 4.0 (the usual choice) or 1.0-20.0')
     if not (isinstance(alpha, (int, float)) and 0 <= alpha <= 1):
         raise ValueError(f'alpha={alpha!r} is the weight of the KD term and must lie in [0, 1]: for example 0.9')
+
+
+def check_schedule(until: str | None, every: int) -> int | None:
+    """``until`` as a number of epochs (None: the whole run); refuses other units and an ``every`` below 1."""
+    if not (isinstance(every, int) and not isinstance(every, bool) and every >= 1):
+        raise ValueError(f'every={every!r} must be an integer >= 1: the teacher runs in every every-th epoch (1: all)')
+    if until is None:
+        return None
+    try:
+        time: Time | None = Time.from_timestring(str(until))
+    except ValueError:
+        time = None
+    if time is None or time.unit != TimeUnit.EPOCH:
+        raise ValueError(
+            f'until={until!r} must be a time in epochs, such as 40ep: the teacher switches off at an epoch boundary, '
+            'where the compute ledger measures',
+        )
+    return int(time.value)
+
+
+def teacher_active(epoch: int, until_epochs: int | None, every: int) -> bool:
+    """Whether the teacher runs in epoch ``epoch`` (0-based): before ``until_epochs``, and in every ``every``-th."""
+    return (until_epochs is None or epoch < until_epochs) and epoch % every == 0
 
 
 def distillation_term(
@@ -69,6 +104,10 @@ class TeacherDistillation(Algorithm):
 
     Events:
 
+    ``until`` (a time in epochs, ``40ep``) and ``every`` (k: epochs 0, k, 2k, ...) say when the teacher runs
+    (:func:`teacher_active`); in the other epochs no teacher forward runs and the loss is the student's own, so
+    the compute ledger, which measures each epoch, books no teacher FLOPs for them.
+
     * ``INIT``: moves the teachers to the student's device. They are attributes of this object, not submodules of
       the student, so DDP neither wraps nor synchronises them and the checkpoint holds only the student.
     * ``AFTER_FORWARD``: runs the teacher, under ``torch.no_grad`` and the run's precision, on ``state.batch[0]``,
@@ -82,14 +121,18 @@ class TeacherDistillation(Algorithm):
       weights the KL of each row too; listed after the teacher, it has already made the CE term its weighted mean,
       so the loss is the weighted mean of the per-example KD loss. ``INIT`` refuses such an algorithm listed before
       the teacher, whose AFTER_LOSS would then replace the KD loss.
-    * ``BATCH_END``: logs ``kd/ce``, ``kd/kd`` and ``kd/teacher_accuracy`` (teacher top-1 against the argmax of the
-      targets) for the batch, once per batch, after the step, when reading tensors costs no extra sync.
+    * ``BATCH_END``: logs ``kd/teacher_on`` (1 or 0) and, when the teacher ran, ``kd/ce``, ``kd/kd`` and
+      ``kd/teacher_accuracy`` (teacher top-1 against the argmax of the targets) for the batch, once per batch, after
+      the step, when reading tensors costs no extra sync.
     """
 
-    def __init__(self, temperature: float = 4.0, alpha: float = 0.9) -> None:
+    def __init__(self, temperature: float = 4.0, alpha: float = 0.9, until: str | None = None, every: int = 1) -> None:
         check_kd_args(temperature, alpha)
         self.temperature = float(temperature)
         self.alpha = float(alpha)
+        self.until = until
+        self.every = every
+        self._until_epochs = check_schedule(until, every)
         self.reused: dict[str, float] = {}  # what the teacher cost its past run (the compute ledger reads it)
         self._teacher_probs: Tensor | None = None
         self._batch_terms: list[tuple[int, Tensor, Tensor, Tensor]] = []
@@ -111,8 +154,15 @@ class TeacherDistillation(Algorithm):
         """FLOPs by source this teacher reuses (see :mod:`algorithms.ledger`)."""
         return dict(self.reused)
 
+    def schedule(self) -> str:
+        """``until`` and ``every`` for ``__repr__``, empty when the teacher runs throughout."""
+        return (f', until={self.until!r}' if self.until is not None else '') + (
+            f', every={self.every}' if self.every != 1 else '')
+
     def match(self, event: Event, state: State) -> bool:
-        return event in (Event.INIT, Event.AFTER_FORWARD, Event.AFTER_LOSS, Event.BATCH_END)
+        if event in (Event.AFTER_FORWARD, Event.AFTER_LOSS):
+            return teacher_active(int(state.timestamp.epoch), self._until_epochs, self.every)
+        return event in (Event.INIT, Event.BATCH_END)
 
     def apply(self, event: Event, state: State, logger: Logger) -> None:
         if event == Event.INIT:
@@ -154,32 +204,49 @@ class TeacherDistillation(Algorithm):
 
     def _log_batch(self, logger: Logger) -> None:
         if not self._batch_terms:
+            logger.log_metrics({'kd/teacher_on': 0.0})
             return
         total = sum(n for n, *_ in self._batch_terms)
         metrics = {
             'kd/ce': sum(n * float(ce) for n, ce, _, _ in self._batch_terms) / total,
             'kd/kd': sum(n * float(kd) for n, _, kd, _ in self._batch_terms) / total,
             'kd/teacher_accuracy': sum(int(c) for *_, c in self._batch_terms) / total,
+            'kd/teacher_on': 1.0,
         }
         logger.log_metrics({**metrics, **self.batch_metrics()})
         self._batch_terms = []
 
 
 class PastRunDistillation(TeacherDistillation):
-    """Distil from one frozen network, typically a past run's checkpoint (``PastRun(run).load(name)``).
+    """Distil from checkpoint ``checkpoint`` of the past run ``run`` (Born-Again Networks when the architectures match).
 
-    ``teacher`` must be a frozen ``nn.Module`` mapping the student's inputs to logits over the same classes. The
-    events used are those of :class:`TeacherDistillation`.
+    ``run`` is the past run's folder (local or ``s3://``) or a :class:`~algorithms.past_run.PastRun`; the teacher is
+    rebuilt from that run's own config, so a resnet_20 run may teach a resnet_56 student. It is loaded here
+    (``weights_only``, frozen, on the CPU, after the checkpoint-quality check: ``strict`` refuses a near-chance
+    checkpoint), so a missing checkpoint or a class mismatch (``num_classes``, the student's) stops the run before
+    training. The events used are those of :class:`TeacherDistillation`.
     """
 
-    def __init__(self, teacher: nn.Module, temperature: float = 4.0, alpha: float = 0.9) -> None:
-        super().__init__(temperature, alpha)
-        if not isinstance(teacher, nn.Module):
-            raise ValueError(f'teacher must be an nn.Module, got {type(teacher).__name__}: load one with PastRun.load')
-        self.teacher = teacher
+    def __init__(
+        self,
+        run: str | PastRun,
+        checkpoint: str = 'latest',
+        temperature: float = 4.0,
+        alpha: float = 0.9,
+        num_classes: int | None = None,
+        strict: bool = False,
+        until: str | None = None,
+        every: int = 1,
+    ) -> None:
+        super().__init__(temperature, alpha, until, every)
+        self.past_run = run if isinstance(run, PastRun) else PastRun(run)
+        self.checkpoint = str(checkpoint)
+        self.teacher = self.past_run.load(self.checkpoint, num_classes=num_classes, strict=strict)
+        self.reused = past_run_cost(self.past_run, [self.checkpoint])
 
     def __repr__(self) -> str:
-        return f'PastRunDistillation(temperature={self.temperature}, alpha={self.alpha})'
+        return (f'PastRunDistillation(run={self.past_run.folder!r}, checkpoint={self.checkpoint!r}, '
+                f'temperature={self.temperature}, alpha={self.alpha}{self.schedule()})')
 
     @property
     def teachers(self) -> Sequence[nn.Module]:
@@ -187,3 +254,44 @@ class PastRunDistillation(TeacherDistillation):
 
     def teacher_probs(self, inputs: Tensor, state: State) -> Tensor:
         return F.softmax(self.teacher(inputs).float() / self.temperature, dim=1)
+
+
+def random_network(run: str | PastRun, seed: int) -> nn.Module:
+    """A frozen network of the past run's architecture and classes, randomly initialised from ``seed``."""
+    past = run if isinstance(run, PastRun) else PastRun(run)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return frozen(resnet_cifar(past.config['model']['name'], past.num_classes).module)
+
+
+class RandomTeacherDistillation(PastRunDistillation):
+    """The control of :class:`PastRunDistillation`: the same teacher architecture and cost, no knowledge.
+
+    The teacher is the past run's network randomly initialised from ``seed`` (the run's seed plus one when built
+    from a recipe, so it never equals the student's own initialisation); it reuses no compute.
+    """
+
+    def __init__(
+        self,
+        run: str | PastRun,
+        seed: int,
+        temperature: float = 4.0,
+        alpha: float = 0.9,
+        num_classes: int | None = None,
+        until: str | None = None,
+        every: int = 1,
+    ) -> None:
+        TeacherDistillation.__init__(self, temperature, alpha, until, every)
+        self.past_run = run if isinstance(run, PastRun) else PastRun(run)
+        if num_classes is not None and num_classes != self.past_run.num_classes:
+            raise UsageError(
+                f'past run {self.past_run.folder} has {self.past_run.num_classes} classes but this run has '
+                f'{num_classes}: use a past run trained on the same data set',
+            )
+        self.seed = seed
+        self.checkpoint = 'random'
+        self.teacher = random_network(self.past_run, seed)
+
+    def __repr__(self) -> str:
+        return (f'RandomTeacherDistillation(run={self.past_run.folder!r}, seed={self.seed}, '
+                f'temperature={self.temperature}, alpha={self.alpha}{self.schedule()})')

@@ -1,6 +1,12 @@
 """Image classification data as MDS shards: converters, the index-addressable dataset and its loaders."""
 
-from recipes.core.data.dataset import MDSImageDataset, augment_cifar, noisy_label_offsets
+from recipes.core.data.dataset import (
+    MDSImageDataset,
+    augment_cifar,
+    class_subset,
+    noisy_label_offsets,
+    stratified_subset,
+)
 from recipes.core.data.loader import NUM_CLASSES, batch_size_per_rank, build_loader, resolve_root
 
 __all__ = [
@@ -9,6 +15,8 @@ __all__ = [
     'augment_cifar',
     'batch_size_per_rank',
     'build_loader',
+    'class_subset',
     'noisy_label_offsets',
     'resolve_root',
+    'stratified_subset',
 ]

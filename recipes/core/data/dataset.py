@@ -8,6 +8,9 @@ replaying the sampler's order for the epoch and skipping the finished batches.
 
 Each item is ``(image, label, index)``: the image float32 (3, 32, 32) in [0, 1] (normalisation is the model's first
 layer), the label possibly noisy (see :func:`noisy_label_offsets`), the index the sample's position in the split.
+A dataset may keep only part of its split (:func:`stratified_subset`, :func:`class_subset`): it is then addressed
+by position in that part, and the index it returns stays the sample's position in the whole split, so scores, banks
+and label noise made on the whole split still map onto it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -27,7 +31,7 @@ from recipes.core import storage
 from recipes.core.data.builtin import default_cache
 from recipes.core.errors import UsageError
 
-__all__ = ['MDSImageDataset', 'augment_cifar', 'noisy_label_offsets', 'open_mds']
+__all__ = ['MDSImageDataset', 'augment_cifar', 'class_subset', 'noisy_label_offsets', 'open_mds', 'stratified_subset']
 
 
 def noisy_label_offsets(num_samples: int, num_classes: int, p: float, seed: int) -> np.ndarray:
@@ -43,6 +47,28 @@ def noisy_label_offsets(num_samples: int, num_classes: int, p: float, seed: int)
     flipped = rng.permutation(num_samples)[: round(p * num_samples)]
     offsets[flipped] = rng.integers(1, num_classes, size=len(flipped))
     return offsets
+
+
+def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded, class-stratified share of ``labels``: ``round(fraction * n_c)`` (at least one) of
+    each class ``c`` with ``n_c`` examples, drawn without replacement with ``seed``."""
+    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+        raise UsageError(f'data.subset_fraction={fraction} is out of range: use a share in (0, 1] (1 keeps the whole split)')
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        chosen.append(rng.permutation(members)[: max(1, round(fraction * len(members)))])
+    return np.sort(np.concatenate(chosen))
+
+
+def class_subset(labels: np.ndarray, classes: Sequence[int], num_classes: int, name: str = 'the data set') -> np.ndarray:
+    """Sorted indices of the examples whose label is one of ``classes``; an unknown class id is refused."""
+    unknown = [c for c in classes if not (isinstance(c, int) and 0 <= c < num_classes)]
+    if not len(classes) or unknown:
+        what = f'holds {unknown[0]!r}, which is not a class of {name}' if unknown else 'is empty'
+        raise UsageError(f'data.classes={list(classes)} {what}: list class ids in 0..{num_classes - 1}')
+    return np.flatnonzero(np.isin(labels, list(classes)))
 
 
 def augment_cifar(image: Tensor, pad: int = 4) -> Tensor:
@@ -85,6 +111,12 @@ class MDSImageDataset(Dataset):
         label_noise: share of labels replaced by another class (training data only; 0 keeps them clean).
         label_noise_seed: seed of the noise, fixed across runs so every seed of a study sees the same labels.
         cache: local folder for shards fetched from a remote (default under ``$PASTRUN_CACHE``).
+        subset_fraction: keep a class-stratified share of the split (:func:`stratified_subset`; 1 keeps it all).
+        subset_seed: seed of that share, fixed across runs like the label noise's.
+        classes: keep only the examples of these class ids (:func:`class_subset`; None keeps every class).
+
+    ``indices`` holds the kept samples' positions in the whole split (None: all of it); ``split_size`` is the whole
+    split's length. Subsets are chosen by the clean labels.
     """
 
     def __init__(
@@ -96,6 +128,9 @@ class MDSImageDataset(Dataset):
         label_noise: float = 0.0,
         label_noise_seed: int = 0,
         cache: str | None = None,
+        subset_fraction: float = 1.0,
+        subset_seed: int = 0,
+        classes: Sequence[int] | None = None,
     ) -> None:
         index = storage.join(root, split, 'index.json')
         storage.check_reachable(root)
@@ -115,9 +150,26 @@ class MDSImageDataset(Dataset):
         self.label_offsets = (
             noisy_label_offsets(self._stream.num_samples, num_classes, label_noise, label_noise_seed) if label_noise else None
         )
+        self.indices: np.ndarray | None = None
+        if classes is not None or subset_fraction != 1:
+            labels = self.clean_labels()
+            keep = np.arange(len(labels))
+            if classes is not None:
+                keep = class_subset(labels, list(classes), num_classes, os.path.basename(root.rstrip('/')))
+            if subset_fraction != 1:
+                keep = keep[stratified_subset(labels[keep], subset_fraction, subset_seed)]
+            self.indices = keep
+
+    @property
+    def split_size(self) -> int:
+        return self._stream.num_samples  # len() of a StreamingDataset is one rank's share
 
     def __len__(self) -> int:
-        return self._stream.num_samples  # len() of a StreamingDataset is one rank's share
+        return self.split_size if self.indices is None else len(self.indices)
+
+    def clean_labels(self) -> np.ndarray:
+        """The clean label of every sample of the whole split (reads each sample once)."""
+        return np.array([int(self._stream[i]['y']) for i in range(self.split_size)], dtype=np.int64)
 
     def clean_label(self, index: int) -> int:
         return int(self._stream[index]['y'])
@@ -127,7 +179,8 @@ class MDSImageDataset(Dataset):
             return clean
         return (clean + int(self.label_offsets[index])) % self.num_classes
 
-    def __getitem__(self, index: int) -> tuple[Tensor, int, int]:
+    def __getitem__(self, position: int) -> tuple[Tensor, int, int]:
+        index = position if self.indices is None else int(self.indices[position])
         sample = self._stream[index]
         image = torch.from_numpy(sample['x'].copy()).permute(2, 0, 1)
         if self.augment:
