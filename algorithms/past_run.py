@@ -81,6 +81,7 @@ class CheckpointQuality:
 
     checkpoint: str
     epoch: int | None
+    batch: int | None
     accuracy: float | None
     best: float | None
     chance: float
@@ -112,11 +113,11 @@ def checkpoint_quality(evals: Sequence[Mapping[str, Any]], checkpoint: str, num_
     best = max(accuracies) if accuracies else None
     match = _FILE.match(os.path.basename(checkpoint))
     if match is None:
-        return CheckpointQuality(checkpoint, None, None, best, chance, 'unrecorded')
+        return CheckpointQuality(checkpoint, None, None, None, best, chance, 'unrecorded')
     epoch, batch = int(match.group(1)), int(match.group(2))
     rows = [row for row in evals if int(row.get('batch', -1)) == batch and row.get('accuracy') is not None]
     if not rows:
-        return CheckpointQuality(checkpoint, epoch, None, best, chance, 'unrecorded')
+        return CheckpointQuality(checkpoint, epoch, batch, None, best, chance, 'unrecorded')
     accuracy = float(rows[-1]['accuracy'])
     if accuracy < chance + NEAR_CHANCE:
         verdict = 'near chance'
@@ -124,7 +125,7 @@ def checkpoint_quality(evals: Sequence[Mapping[str, Any]], checkpoint: str, num_
         verdict = 'far below best'
     else:
         verdict = 'usable'
-    return CheckpointQuality(checkpoint, epoch, accuracy, best, chance, verdict)
+    return CheckpointQuality(checkpoint, epoch, batch, accuracy, best, chance, verdict)
 
 
 _REPORTED: set[str] = set()  # checkpoints whose quality this process has printed (once each)
