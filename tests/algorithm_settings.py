@@ -51,4 +51,7 @@ SETTINGS: dict[str, Setting] = {
     'past_run_distillation': Setting(
         {'run': '{past_run}', 'checkpoint': 'ep2'}, overrides=('algorithms.mixup.alpha=0.4',), reuses=True,
     ),
+    'random_teacher_distillation': Setting({'run': '{past_run}', 'every': 1}),
+    'shrink_perturb': Setting({'run': '{past_run}', 'checkpoint': 'ep2', 'shrink': 0.4, 'perturb': 0.1}, reuses=True),
+    'warm_start': Setting({'run': '{past_run}', 'checkpoint': 'ep2'}, reuses=True),
 }
