@@ -34,9 +34,10 @@ class Location:
     """A local path or ``s3://bucket/prefix`` (need not exist); None if ``optional``."""
 
     optional: bool = False
+    empty_is_none: bool = False  # ``""`` asks for no file
 
     def check(self, key: str, value: Any, args: argparse.Namespace) -> None:
-        if value is None and self.optional:
+        if (value is None and self.optional) or (value == '' and self.empty_is_none):
             return
         check_location(key, value)
 
@@ -70,10 +71,13 @@ class Checkpoints:
 
     runs: tuple[str, ...] = ('run',)
     single: bool = False
+    auto: bool = False  # ``auto`` lets the entry point choose
 
     def check(self, key: str, value: Any, args: argparse.Namespace) -> None:
         from algorithms.past_run import PastRun
 
+        if self.auto and value == 'auto':
+            return
         names = [value] if self.single else [c.strip() for c in str(value).split(',') if c.strip()]
         if not names or not all(names):
             raise UsageError(f'{key}={value!r} names no checkpoint: pass e.g. {key} ep2,ep3 or latest')
@@ -120,24 +124,27 @@ class Overrides:
     def check(self, key: str, value: Any, args: argparse.Namespace) -> None:
         for override in value:
             if '=' not in override or not override.split('=', 1)[0].strip():
-                raise UsageError(f'override {override!r} is not key=value (for example seed=3 or max_duration=4ep)')
+                raise UsageError(f'{key}: {override!r} is not key=value (for example seed=3 or max_duration=4ep)')
 
 
 BATCH = Number(1, 1_000_000, integer=True)
 WORKERS = Number(0, 256, integer=True)
 STEPS = Number(1, 10_000, integer=True)
-POSITIONAL = {'train': ('recipe', 'overrides'), 'sweep': ('sweep', 'overrides'), 'report': ('results',)}
+POSITIONAL = {
+    'train': ('recipe', 'overrides'), 'sweep': ('sweep', 'overrides'), 'report': ('results',), 'inspect_run': ('run',),
+}
 
 ARGUMENTS: dict[str, dict[str, Any]] = {
     'train': {'recipe': LocalFile('yamls/digits/baseline.yaml'), 'overrides': Overrides()},
     'score': {
-        'run': PastRuns(), 'runs': PastRuns(many=True), 'checkpoints': Checkpoints(('run', 'runs')),
+        'run': PastRuns(), 'runs': PastRuns(many=True), 'checkpoints': Checkpoints(('run', 'runs'), auto=True),
         'method': ByParser(), 'out': Location(), 'batch_size': BATCH, 'num_workers': WORKERS,
+        'strict': ByParser(),
     },
     'build_adv_bank': {
-        'run': PastRuns(), 'checkpoints': Checkpoints(), 'out': NoBank(), 'eps': PixelValue(),
+        'run': PastRuns(), 'checkpoints': Checkpoints(auto=True), 'out': NoBank(), 'eps': PixelValue(),
         'step_size': PixelValue(), 'steps': STEPS, 'fraction': Number(0, 1, low_open=True), 'seed': SEED,
-        'batch_size': BATCH, 'num_workers': WORKERS,
+        'batch_size': BATCH, 'num_workers': WORKERS, 'strict': ByParser(),
     },
     'eval_robustness': {
         'run': PastRuns(), 'checkpoint': Checkpoints(single=True), 'eps': PixelValue(),
@@ -147,6 +154,9 @@ ARGUMENTS: dict[str, dict[str, Any]] = {
     'sweep': {'sweep': LocalFile('yamls/sweeps/digits.yaml'), 'overrides': Overrides(), 'dry_run': ByParser()},
     'report': {'results': Location(), 'out': Location(optional=True)},
     'convert_cifar100': {'in_root': Location(), 'out_root': Location(), 'download': ByParser()},
+    'inspect_run': {'run': PastRuns(), 'plot': Location(empty_is_none=True)},
+    'demo': {'noisy': ByParser(), 'fresh': ByParser()},
+    'study': {'fresh': ByParser()},
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from recipes.core import storage
+from recipes.core.data.mds import check_folder
 from recipes.core.errors import UsageError, did_you_mean
 
 __all__ = [
@@ -235,9 +237,10 @@ def _must_exist(key: str, uri: str, what: str) -> None:
 
 @dataclass(frozen=True)
 class ExistingFile:
-    """A file or S3 object that must exist (a checkpoint to start from)."""
+    """A file or S3 object that must exist; a local ``checkpoint`` must also be a whole ``torch.save`` archive."""
 
     fix: str
+    checkpoint: bool = False
 
     def check(self, key: str, value: Any, cfg: DictConfig) -> None:
         if value is None:
@@ -246,11 +249,13 @@ class ExistingFile:
         if not storage.is_s3(value) and os.path.isdir(value):
             raise UsageError(f'{key}={value} is a folder: name the checkpoint file in it')
         _must_exist(key, value, self.fix)
+        if self.checkpoint and not storage.is_s3(value) and not zipfile.is_zipfile(value):
+            raise UsageError(f'{key}={value} is not a checkpoint written by torch.save (or it is truncated): {self.fix}')
 
 
 @dataclass(frozen=True)
 class MDSRoot:
-    """An MDS root (folder or ``s3://``) holding ``train/index.json`` and ``test/index.json``."""
+    """An MDS root (folder or ``s3://``) holding ``train/`` and ``test/``, each a whole MDS folder."""
 
     def check(self, key: str, value: Any, cfg: DictConfig) -> None:
         if value is None:
@@ -264,6 +269,7 @@ class MDSRoot:
                     f'{key}={value}: no MDS split at {storage.join(value, split)} ({index} is missing): convert '
                     'CIFAR-100 with `python launch/convert_cifar100.py --in_root DIR --out_root ROOT`',
                 )
+            named(key, check_folder, storage.join(value, split))
 
 
 @dataclass(frozen=True)
@@ -431,7 +437,7 @@ RULES: dict[str, Any] = {
     'save_interval': TimeString(INTERVAL_UNITS),
     'save_filename': Filename(),
     'autoresume': Flag(),
-    'load_path': ExistingFile('name an existing checkpoint file or URI'),
+    'load_path': ExistingFile('name an existing checkpoint file or URI', checkpoint=True),
     'load_weights_only': Flag(),
     'device_train_microbatch_size': MicroBatch(),
     'model.name': Choice(_model_names),

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from recipes.config import load_config
@@ -62,3 +64,146 @@ def test_algorithm_names_and_arguments_are_checked():
         build_one('algorithms', ALGORITHMS, 'mixpu', {}, ctx)
     with pytest.raises(UsageError, match="algorithms.mixup: unknown argument 'alhpa' \\(did you mean 'alpha'\\?\\)"):
         build_one('algorithms', ALGORITHMS, 'mixup', {'alhpa': 0.3}, ctx)
+
+
+# ----- the one boundary of the entry points
+
+
+def _exit_of(main, capsys, argv=()):
+    from recipes.cli import run_cli
+
+    with pytest.raises(SystemExit) as info:
+        run_cli(main, list(argv))
+    return info.value.code, capsys.readouterr().err
+
+
+def test_the_boundary_turns_the_users_errors_into_one_line(capsys, tmp_path):
+    from botocore.exceptions import NoCredentialsError
+
+    def missing(argv):
+        open(tmp_path / 'nope.yaml')
+
+    code, err = _exit_of(missing, capsys)
+    assert (code, err) == (2, f'error: {tmp_path}/nope.yaml: No such file or directory: check the path\n')
+
+    def full_disk(argv):
+        raise OSError(28, 'No space left on device', str(tmp_path / 'ckpt.pt'))
+
+    code, err = _exit_of(full_disk, capsys)
+    assert (code, err) == (2, f'error: {tmp_path}/ckpt.pt: No space left on device: free disk space or write elsewhere\n')
+
+    def no_credentials(argv):
+        raise NoCredentialsError()
+
+    code, err = _exit_of(no_credentials, capsys)
+    assert code == 2 and err.startswith('error: S3 at ') and 'set AWS_ACCESS_KEY_ID' in err and err.count('\n') == 1
+
+
+def test_genuine_bugs_and_debug_keep_the_traceback(capsys):
+    def bug(argv):
+        return {}['missing']
+
+    def user(argv):
+        raise UsageError('seed=-1 is out of range')
+
+    from recipes.cli import run_cli
+
+    with pytest.raises(KeyError):
+        run_cli(bug, [])
+    with pytest.raises(UsageError):
+        run_cli(user, ['--debug'])
+    assert _exit_of(user, capsys) == (2, 'error: seed=-1 is out of range\n')
+
+
+def test_argument_mistakes_are_one_line():
+    from recipes.cli import ArgumentParser
+
+    parser = ArgumentParser(prog='score.py')
+    parser.add_argument('--steps', type=int, default=1)
+    with pytest.raises(UsageError, match=r"^score.py: argument --steps: invalid int value: 'many' \(see score.py --help\)$"):
+        parser.parse_args(['--steps', 'many'])
+    with pytest.raises(UsageError, match='unrecognized arguments: --stesp'):
+        parser.parse_args(['--stesp', '3'])
+
+
+# ----- damaged artifacts: one line naming the file, nothing overwritten
+
+
+@pytest.fixture
+def mds_root(tmp_path):
+    import numpy as np
+
+    from recipes.core.data.mds import write_split
+
+    images = np.random.default_rng(0).integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
+    for split in ('train', 'test'):
+        write_split(str(tmp_path / 'data'), split, images, np.arange(6) % 3, progress=False)
+    return tmp_path / 'data'
+
+
+def _refused(root, message):
+    before = {p: p.read_bytes() for p in root.rglob('*') if p.is_file()}
+    with pytest.raises(UsageError) as info:
+        load_config(None, ['data.name=digits', f'data.remote={root}'])
+    assert message in str(info.value) and '\n' not in str(info.value)
+    assert {p: p.read_bytes() for p in root.rglob('*') if p.is_file()} == before  # nothing overwritten
+
+
+def test_a_truncated_shard_is_named(mds_root):
+    load_config(None, ['data.name=digits', f'data.remote={mds_root}'])
+    shard = mds_root / 'train' / 'shard.00000.mds'
+    shard.write_bytes(shard.read_bytes()[:1000])
+    _refused(mds_root, f'{shard} has 1000 bytes but {mds_root}/train/index.json says')
+
+
+def test_a_tampered_index_is_named(mds_root):
+    index = mds_root / 'test' / 'index.json'
+    body = json.loads(index.read_text())
+    body['shards'][0]['samples'] = 7
+    body['shards'][0]['raw_data']['bytes'] = (mds_root / 'test' / 'shard.00000.mds').stat().st_size
+    index.write_text(json.dumps(body))
+    _refused(mds_root, 'does not hold the 7 samples')
+    index.write_text('{"shards": [')
+    _refused(mds_root, f'{index} is not an MDS index (JSONDecodeError')
+
+
+def test_score_metadata_that_disagrees_with_its_scores_is_named(tmp_path):
+    import numpy as np
+
+    from algorithms.curriculum.scores import read_scores, write_scores
+
+    uri = str(tmp_path / 'el2n.npy')
+    write_scores(uri, np.ones(5, dtype=np.float32), {'method': 'el2n', 'dataset': {'size': 5}})
+    meta = tmp_path / 'el2n.json'
+    meta.write_text(json.dumps({'method': 'el2n', 'dataset': {'size': 6}}))
+    with pytest.raises(UsageError, match=f'{meta} says 6 examples but {tmp_path}/el2n.npy holds 5'):
+        read_scores(uri)
+    assert json.loads(meta.read_text())['dataset']['size'] == 6
+
+
+def test_a_bank_whose_metadata_disagrees_with_its_data_is_named(tmp_path):
+    import torch
+
+    from algorithms.adversarial_replay.bank import AdversarialBank, BankPart, finish_bank
+
+    out = str(tmp_path / 'bank')
+    with BankPart(out, 0, (3, 32, 32)) as part:
+        part.write(torch.rand(4, 3, 32, 32), torch.arange(4), torch.arange(4), 0)
+    finish_bank(out, 1, {'num_classes': 10})
+    meta = tmp_path / 'bank' / 'bank.json'
+    body = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**body, 'size': 5}))
+    with pytest.raises(UsageError, match='holds 4 examples but bank.json says 5'):
+        AdversarialBank(out)
+    shard = next((tmp_path / 'bank').rglob('*.mds'))
+    shard.write_bytes(shard.read_bytes()[:100])
+    meta.write_text(json.dumps(body))
+    with pytest.raises(UsageError, match=f'{shard} has 100 bytes'):
+        AdversarialBank(f'{out}/')  # a new reader: open_mds keeps one per folder string and process
+
+
+def test_a_run_folder_without_its_config_is_named(tmp_path):
+    (tmp_path / 'ep1-ba8-rank0.pt').write_bytes(b'x')
+    with pytest.raises(UsageError, match=f'algorithms.past_run_distillation.run: no past run at {tmp_path} \\(config.yaml is missing'):
+        load_config(None, ['data.name=digits', f'algorithms.past_run_distillation.run={tmp_path}'])
+    assert [p.name for p in tmp_path.iterdir()] == ['ep1-ba8-rank0.pt']

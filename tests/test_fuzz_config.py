@@ -10,16 +10,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import string
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recipes import validate
 from recipes.config import TrainConfig, load_config
+from recipes.core.data.mds import write_split
 from recipes.core.errors import UsageError
 from recipes.registry import ALGORITHMS, CALLBACKS, LOGGERS
 
@@ -47,14 +50,15 @@ def schema_keys(node: Any = None, prefix: str = '') -> list[str]:
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Paths the path rules need: an existing file, a folder, an MDS root, a half MDS root, a missing path."""
     root = tmp_path_factory.mktemp('fuzz')
-    (root / 'ckpt.pt').write_bytes(b'not read by validation')
+    with zipfile.ZipFile(root / 'ckpt.pt', 'w') as archive:  # the container torch.save writes
+        archive.writestr('ckpt/data.pkl', b'not unpickled by validation')
+    (root / 'junk.pt').write_bytes(b'no archive')
+    images, labels = np.zeros((4, 32, 32, 3), dtype=np.uint8), np.arange(4)
     for split in ('train', 'test'):
-        (root / 'mds' / split).mkdir(parents=True)
-        (root / 'mds' / split / 'index.json').write_text('{}')
-    (root / 'half' / 'train').mkdir(parents=True)
-    (root / 'half' / 'train' / 'index.json').write_text('{}')
+        write_split(str(root / 'mds'), split, images, labels, progress=False)
+    write_split(str(root / 'half'), 'train', images, labels, progress=False)
     (root / 'folder').mkdir()
-    return {'root': str(root), 'file': str(root / 'ckpt.pt'), 'mds': str(root / 'mds'), 'half': str(root / 'half'),
+    return {'root': str(root), 'file': str(root / 'ckpt.pt'), 'junk': str(root / 'junk.pt'), 'mds': str(root / 'mds'), 'half': str(root / 'half'),
             'folder': str(root / 'folder')}
 
 
@@ -181,7 +185,7 @@ def existing_file_values(rule: validate.ExistingFile, valid: bool, files: dict[s
     if valid:
         return st.sampled_from([files['file'], 'null'])
     missing = st.from_regex(r'[a-z]{1,8}(\.pt)?', fullmatch=True).map(lambda s: f'{files["root"]}/missing-{s}')
-    return st.one_of(missing, st.just(files['folder']), _location_junk())
+    return st.one_of(missing, st.sampled_from([files['folder'], files['junk']]), _location_junk())
 
 
 def mds_values(rule: validate.MDSRoot, valid: bool, files: dict[str, str]) -> st.SearchStrategy[str]:

@@ -108,6 +108,14 @@ def read_scores(uri: str, labels: np.ndarray | None = None) -> tuple[np.ndarray,
             f'{npy} holds {len(bad)} NaN or infinite score(s) (first at index {bad[0]}): '
             'score again from checkpoints that trained without diverging',
         )
+    if not isinstance(metadata, dict) or not isinstance(metadata.get('dataset', {}), dict):
+        raise UsageError(f'{meta} is not the metadata of a scores artifact: {MAKE_SCORES}')
+    recorded = metadata.get('dataset', {}).get('size')
+    if recorded is not None and recorded != len(scores):
+        raise UsageError(
+            f'{meta} says {recorded} examples but {npy} holds {len(scores)}: the two files are of different '
+            f'artifacts; {MAKE_SCORES}',
+        )
     if labels is not None:
         check_labels(uri, scores, metadata, labels)
     return scores, metadata

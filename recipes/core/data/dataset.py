@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 from recipes.core import storage
 from recipes.core.data.builtin import default_cache
+from recipes.core.data.mds import check_folder
 from recipes.core.errors import UsageError
 
 __all__ = ['MDSImageDataset', 'augment_cifar', 'class_subset', 'noisy_label_offsets', 'open_mds', 'stratified_subset']
@@ -94,6 +95,7 @@ def open_mds(folder: str, cache: str | None = None) -> StreamingDataset:
     descriptors each); every reader of a folder shares one read-only instance, so a process that builds many runs
     does not run out of descriptors.
     """
+    check_folder(folder)
     if not storage.is_s3(folder):
         return StreamingDataset(local=folder, shuffle=False)
     key = hashlib.sha1(folder.rstrip('/').encode()).hexdigest()[:16]

@@ -8,6 +8,7 @@ after the shards, and readers require that index.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -19,9 +20,38 @@ from tqdm import tqdm
 from recipes.core import storage
 from recipes.core.errors import UsageError
 
-__all__ = ['COLUMNS', 'split_exists', 'write_split']
+__all__ = ['COLUMNS', 'check_folder', 'split_exists', 'write_split']
 
 COLUMNS = {'x': 'ndarray:uint8:32,32,3', 'y': 'int', 'y_coarse': 'int', 'i': 'int'}
+
+
+def check_folder(folder: str) -> None:
+    """Refuse an MDS folder whose ``index.json`` is not an index, or (locally) whose shards disagree with it.
+
+    Each local shard must have the size the index records and, uncompressed, begin with the index's sample count
+    (an MDS shard starts with it as a little-endian uint32): a truncated or replaced shard is one line naming it.
+    """
+    index = storage.join(folder, 'index.json')
+    fix = 'convert the data again (or restore the folder from its source)'
+    try:
+        shards = json.loads(storage.read_bytes(index))['shards']
+        entries = [(s['raw_data']['basename'], int(s['raw_data']['bytes']), int(s['samples']), s.get('zip_data')) for s in shards]
+    except (ValueError, KeyError, TypeError) as e:
+        raise UsageError(f'{index} is not an MDS index ({type(e).__name__}: {e}): {fix}') from None
+    if storage.is_s3(folder):
+        return  # streaming checks what it downloads
+    for basename, size, samples, zipped in entries:
+        path = os.path.join(folder, basename)
+        if not os.path.isfile(path):
+            if zipped:
+                continue  # only the compressed shard is kept; streaming unpacks it
+            raise UsageError(f'{path} is missing although {index} lists it: {fix}')
+        if os.path.getsize(path) != size:
+            raise UsageError(f'{path} has {os.path.getsize(path)} bytes but {index} says {size}: it is truncated or was replaced; {fix}')
+        with open(path, 'rb') as f:
+            header = f.read(4)
+        if len(header) < 4 or int.from_bytes(header, 'little') != samples:
+            raise UsageError(f'{path} does not hold the {samples} samples {index} says: {fix}')
 
 
 def split_exists(root: str, split: str) -> bool:

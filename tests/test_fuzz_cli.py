@@ -1,0 +1,283 @@
+"""Property-based tests of every entry point's arguments, and a handful of real command lines.
+
+Generic over ``launch/``: each script's argparse parser is captured (its ``parse_args`` is intercepted before the
+script does anything), every argument must have a rule in ``recipes.arguments.ARGUMENTS``, and generated invalid
+values must be refused by parsing plus ``check_arguments`` with one line naming the argument, in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import string
+import sys
+from typing import Any
+
+import pytest
+from conftest import ROOT, TINY, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recipes import arguments
+from recipes.arguments import ARGUMENTS, check_arguments
+from recipes.core.errors import UsageError
+from recipes.validate import Number
+
+SETTINGS = settings(
+    max_examples=15, deadline=None, derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+SCRIPTS = sorted(p.stem for p in (ROOT / 'launch').glob('*.py'))
+
+
+class _Captured(Exception):
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.parser = parser
+
+
+def capture_parser(script: str, monkeypatch: pytest.MonkeyPatch) -> argparse.ArgumentParser:
+    """The parser ``launch/{script}.py`` builds, taken at its ``parse_args`` call: nothing after it runs."""
+    spec = importlib.util.spec_from_file_location(f'launch_{script}', ROOT / 'launch' / f'{script}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def intercept(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        raise _Captured(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(argparse.ArgumentParser, 'parse_args', intercept)
+        patch.setattr(sys, 'argv', [f'{script}.py'])
+        try:
+            module.main(*([] if script in ('demo', 'study') else [[]]))
+        except _Captured as captured:
+            return captured.parser
+    raise AssertionError(f'launch/{script}.py never parsed its arguments')
+
+
+def dests(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {a.dest: a for a in parser._actions if a.dest != 'help'}
+
+
+def test_every_entry_point_argument_has_a_rule(monkeypatch):
+    assert len(SCRIPTS) >= 9
+    covered = 0
+    for script in SCRIPTS:
+        assert script in ARGUMENTS, f'add launch/{script}.py to recipes.arguments.ARGUMENTS'
+        found = set(dests(capture_parser(script, monkeypatch)))
+        assert found == set(ARGUMENTS[script]), (script, found ^ set(ARGUMENTS[script]))
+        covered += len(found)
+        checked = any(not isinstance(rule, arguments.ByParser) for rule in ARGUMENTS[script].values())
+        if checked:
+            assert f'check_arguments({script!r}, args)' in (ROOT / 'launch' / f'{script}.py').read_text(), script
+    assert covered >= 40
+
+
+# ----- generators of argument values (strings, as typed on a command line)
+
+JUNK = st.one_of(
+    st.text(alphabet=string.ascii_letters + string.digits + ' _./:[]{},', max_size=12),
+    st.sampled_from(['', ' ', 'nan', 'inf', '-inf', '[1]', '{}', 'true', '1e999', '0x10']),
+)
+
+
+def _float_like(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def number_values(rule: Number, valid: bool) -> st.SearchStrategy[str]:
+    low = -1e6 if rule.low is None else rule.low
+    high = 1e6 if rule.high is None else rule.high
+    if valid:
+        if rule.integer:
+            return st.integers(int(low) + rule.low_open, int(high) - rule.high_open).map(str)
+        return st.floats(low, high, exclude_min=rule.low_open, exclude_max=rule.high_open).map(repr)
+    fmt = (lambda x: str(int(x))) if rule.integer else repr
+    outside = [st.floats(max_value=low, exclude_max=not rule.low_open, allow_nan=False, allow_infinity=False)
+               .filter(lambda x: not rule.integer or x <= low - 1 or (rule.low_open and x == low)).map(fmt),
+               st.floats(min_value=high, exclude_min=not rule.high_open, allow_nan=False, allow_infinity=False)
+               .filter(lambda x: not rule.integer or x >= high + 1 or (rule.high_open and x == high)).map(fmt)]
+    if rule.integer:
+        outside.append(st.floats(-50, 50).filter(lambda x: not x.is_integer()).map(repr))
+    return st.one_of(*outside, JUNK.filter(lambda s: not _float_like(s)))
+
+
+def generator(rule: Any, action: argparse.Action, valid: bool, env: dict[str, str]) -> st.SearchStrategy[Any]:
+    """Values for one argument; a list of strings for ``nargs='*'``."""
+    if isinstance(rule, Number):
+        return number_values(rule, valid)
+    if isinstance(rule, arguments.ByParser):
+        if action.choices:
+            return st.sampled_from(list(action.choices)) if valid else JUNK.filter(lambda s: s not in action.choices)
+        return st.just(True) if valid else st.sampled_from(['x', 'yes', '1'])
+    if isinstance(rule, arguments.Location):
+        if valid:
+            return st.sampled_from([env['new'], 's3://bucket/prefix'] + ([None] if rule.optional else [])
+                                   + ([''] if rule.empty_is_none else []))
+        return st.sampled_from(['   ', 's3://', 's3:///prefix'] + ([] if rule.empty_is_none else ['']))
+    if isinstance(rule, arguments.LocalFile):
+        if valid:
+            return st.just(rule.example)
+        return st.sampled_from(['', 'yamls', 'yamls/none.yaml', env['new'] + '.yaml', 's3://bucket/x.yaml'])
+    if isinstance(rule, arguments.PastRuns):
+        runs = st.sampled_from([env['past'], env['past'] + '/']) if valid else st.sampled_from(
+            [env['new'], env['not_a_run'], env['file'], '', 's3://'])
+        return st.lists(runs, min_size=1, max_size=2) if rule.many else runs
+    if isinstance(rule, arguments.Checkpoints):
+        if valid:
+            return st.sampled_from(['ep1', 'latest'] + ([] if rule.single else ['ep1,ep2', 'ep2, ep1']))
+        return st.one_of(st.sampled_from(['ep99', 'ep0', 'nope', ',', ' ']), st.integers(3, 500).map(lambda n: f'ep{n}'))
+    if isinstance(rule, arguments.PixelValue):
+        if valid:
+            return st.one_of(st.integers(1, 255).map(lambda k: f'{k}/255'), st.floats(0.001, 1).map(repr),
+                             *([st.none()] if rule.optional else []))
+        return st.one_of(st.sampled_from(['0', '-1/255', '2', '256/255', 'abc', '1/0', 'nan', 'inf', '']),
+                         st.floats(1.0001, 1e6).map(repr))
+    if isinstance(rule, arguments.NoBank):
+        return st.just(env['new']) if valid else st.sampled_from([env['bank'], '', 's3://'])
+    if isinstance(rule, arguments.Overrides):
+        if valid:
+            return st.lists(st.sampled_from(['seed=3', 'max_duration=4ep', 'optimizer.lr=0.05']), max_size=2)
+        return st.lists(st.sampled_from(['seed3', '=3', ' =x', 'nothing']), min_size=1, max_size=2)
+    raise AssertionError(f'add a generator to tests/test_fuzz_cli.py for {type(rule).__name__}')
+
+
+@pytest.fixture(scope='module')
+def env(past_run: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp('fuzz-cli')
+    (root / 'not-a-run').mkdir()
+    (root / 'not-a-run' / 'ep1-ba8-rank0.pt').write_bytes(b'a checkpoint without its config.yaml')
+    (root / 'file').write_text('x')
+    (root / 'bank').mkdir()
+    (root / 'bank' / 'bank.json').write_text('{}')
+    return {'past': past_run, 'new': str(root / 'new'), 'not_a_run': str(root / 'not-a-run'),
+            'file': str(root / 'file'), 'bank': str(root / 'bank')}
+
+
+def base_argv(script: str, env: dict[str, str]) -> dict[str, Any]:
+    """A valid value for each required argument of ``script``."""
+    past = env['past']
+    return {
+        'train': {'recipe': 'yamls/digits/baseline.yaml'},
+        'score': {'run': past, 'checkpoints': 'ep1', 'method': 'el2n', 'out': f'{env["new"]}/s.npy'},
+        'build_adv_bank': {'run': past, 'checkpoints': 'ep1', 'out': env['new']},
+        'eval_robustness': {'run': past},
+        'inspect_run': {'run': past},
+        'sweep': {'sweep': 'yamls/sweeps/digits.yaml'},
+        'report': {'results': env['new']},
+        'convert_cifar100': {'in_root': env['new'], 'out_root': env['new']},
+    }.get(script, {})
+
+
+def argv_of(parser: argparse.ArgumentParser, values: dict[str, Any]) -> list[str]:
+    positional, options = [], []
+    for dest, action in dests(parser).items():
+        if dest not in values or values[dest] is None:
+            continue
+        value = values[dest]
+        if not action.option_strings:
+            positional += value if isinstance(value, list) else [value]
+        elif action.nargs == 0:
+            options += [action.option_strings[0]] if value is True else [f'{action.option_strings[0]}={value}']
+        elif isinstance(value, list):
+            options += [action.option_strings[0], *value]
+        else:
+            options.append(f'{action.option_strings[0]}={value}')
+    return [*positional, *options]
+
+
+# demo.py and study.py take only flags and report through argparse itself (usage line, exit 2): not fuzzed here.
+BOUNDARY = [s for s in SCRIPTS if 'run_cli(main)' in (ROOT / 'launch' / f'{s}.py').read_text()]
+CASES = [(script, dest) for script in BOUNDARY for dest in ARGUMENTS.get(script, {})]
+
+
+@pytest.mark.parametrize(('script', 'dest'), CASES, ids=[f'{s}:{d}' for s, d in CASES])
+def test_invalid_arguments_are_one_line_naming_them(script, dest, env, monkeypatch):
+    parser = capture_parser(script, monkeypatch)
+    action = dests(parser)[dest]
+    rule = ARGUMENTS[script][dest]
+    name = action.option_strings[0] if action.option_strings else dest
+
+    @SETTINGS
+    @given(value=generator(rule, action, False, env))
+    def check(value: Any) -> None:
+        argv = argv_of(parser, {**base_argv(script, env), dest: value})
+        with pytest.raises(UsageError) as info:
+            check_arguments(script, parser.parse_args(argv))
+        message = str(info.value)
+        assert '\n' not in message and name in message, (argv, message)
+
+    check()
+
+
+@pytest.mark.parametrize(('script', 'dest'), CASES, ids=[f'{s}:{d}' for s, d in CASES])
+def test_valid_arguments_pass_their_rule(script, dest, env, monkeypatch):
+    parser = capture_parser(script, monkeypatch)
+    action = dests(parser)[dest]
+    rule = ARGUMENTS[script][dest]
+    name = action.option_strings[0] if action.option_strings else dest
+
+    @SETTINGS
+    @given(value=generator(rule, action, True, env))
+    def check(value: Any) -> None:
+        args = parser.parse_args(argv_of(parser, {**base_argv(script, env), dest: value}))
+        rule.check(name, getattr(args, dest), args)
+
+    check()
+
+
+def test_attack_arguments_are_checked_together(env, monkeypatch):
+    parser = capture_parser('build_adv_bank', monkeypatch)
+    base = base_argv('build_adv_bank', env)
+    with pytest.raises(UsageError, match='--step_size=0.01569 \\(4/255\\) is out of range: use a step in \\(0, eps='):
+        check_arguments('build_adv_bank', parser.parse_args(argv_of(parser, {**base, 'eps': '2/255', 'step_size': '4/255'})))
+
+
+# ----- real command lines: exit 2, one line, nothing written
+
+
+def _one_line_error(result) -> str:
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr[-2000:]
+    assert 'Traceback' not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ('script', 'args', 'message'),
+    [
+        ('train.py', ['yamls/digits/baseline.yaml', 'scheduler.milestones=[foo]'], "scheduler.milestones[0]='foo'"),
+        ('train.py', ['yamls/digits/baseline.yaml', 'max_duration=banana'], "max_duration='banana' is not a time string"),
+        ('train.py', ['yamls/digits/baseline.yaml', '--nope'], 'unrecognized arguments: --nope'),
+        ('score.py', ['--run', 'runs/none', '--checkpoints', 'ep1', '--method', 'el2n', '--out', 'x.npy'],
+         '--run: no past run at runs/none'),
+        ('build_adv_bank.py', ['--run', 'runs/none', '--checkpoints', 'ep1', '--out', 'x', '--steps', 'many'],
+         "argument --steps: invalid int value: 'many'"),
+        ('report.py', ['s3://'], "results: 's3://' is not an S3 URI with a bucket"),
+    ],
+)
+def test_real_command_lines_end_in_one_line(tmp_path, script, args, message):
+    folder = tmp_path / 'run'
+    extra = [f'save_folder={folder}'] if script == 'train.py' else []
+    result = run_cli(script, *args, *extra, timeout=120)
+    assert message in _one_line_error(result)
+    assert not folder.exists()  # nothing started: no run folder
+
+
+def test_debug_keeps_the_traceback(tmp_path):
+    result = run_cli('train.py', 'yamls/digits/baseline.yaml', 'max_duration=0ep', '--debug', timeout=120)
+    assert result.returncode != 0 and 'Traceback' in result.stderr and 'UsageError' in result.stderr
+
+
+def test_a_file_that_is_no_checkpoint_is_refused_before_training(tmp_path):
+    bad = tmp_path / 'ckpt.pt'
+    bad.write_bytes(b'not a checkpoint')
+    folder = tmp_path / 'run'
+    result = run_cli('train.py', 'yamls/digits/baseline.yaml', *TINY, f'load_path={bad}', f'save_folder={folder}',
+                     timeout=120)
+    assert f'load_path={bad} is not a checkpoint written by torch.save' in _one_line_error(result)
+    assert not folder.exists()
