@@ -1,4 +1,5 @@
-"""launch/sweep.py: a real digits sweep and its report, a sweep killed mid-run and started again, sweep YAML errors."""
+"""launch/sweep.py: a real digits sweep over budgets and its report, a sweep killed mid-run and started again, sweep YAML
+errors."""
 
 import csv
 import json
@@ -38,43 +39,54 @@ def write_sweep(tmp_path, seeds, **changes) -> str:
     return str(path)
 
 
-def test_sweep_trains_every_recipe_and_seed_then_reports(tmp_path):
-    sweep = write_sweep(tmp_path, [1, 2])
-    result = run_cli('sweep.py', sweep, 'optimizer.lr=0.07')  # a command-line override reaches every run
+def test_sweep_trains_every_budget_and_seed_then_reports_the_multipliers(tmp_path):
+    recipes = {'baseline': {'yaml': RECIPE}, 'smoothing': {'yaml': RECIPE, 'overrides': [SMOOTHING], 'budgets': [1]}}
+    sweep = write_sweep(tmp_path, [1, 2], budgets=[1, 0.5], recipes=recipes)
+    result = run_cli('sweep.py', sweep, 'optimizer.lr=0.07', timeout=900)  # an override reaches every run; 6 runs
     assert result.returncode == 0, result.stderr[-3000:]
     headers = [line for line in result.stdout.splitlines() if line.startswith('=== [')]
     assert [h.split('] ')[1].split(':')[0] for h in headers] == [
-        'baseline seed 1', 'smoothing seed 1', 'baseline seed 2', 'smoothing seed 2',
+        'baseline budget 0.5 seed 1', 'baseline budget 1 seed 1', 'smoothing budget 1 seed 1',
+        'baseline budget 0.5 seed 2', 'baseline budget 1 seed 2', 'smoothing budget 1 seed 2',
     ]
     results = tmp_path / 'results'
     finals = {}
-    for recipe in ('baseline', 'smoothing'):
+    for recipe, budget in (('baseline', 0.5), ('baseline', 1), ('smoothing', 1)):
         for seed in (1, 2):
-            folder = results / recipe / f'seed{seed}'
+            folder = results / recipe / f'b{budget:g}' / f'seed{seed}'
             history = read_history(str(folder))
-            assert history['finished'] and history['eval'][-1]['batch'] == 4
-            finals.setdefault(recipe, []).append(history['eval'][-1]['accuracy'])
+            assert history['finished'] and history['eval'][-1]['batch'] == 4 * budget  # max_duration=4ba, scaled
+            finals.setdefault((recipe, f'{budget:g}'), []).append(history['eval'][-1]['accuracy'])
             cfg = load_config(str(folder / 'config.yaml'))
-            assert (cfg.seed, cfg.run_name, cfg.optimizer.lr) == (seed, f'{recipe}-s{seed}', 0.07)
+            assert (cfg.seed, cfg.run_name, cfg.optimizer.lr) == (seed, f'{recipe}-b{budget:g}-s{seed}', 0.07)
+            assert cfg.scale_schedule_ratio == budget
             assert ('label_smoothing' in cfg.algorithms) == (recipe == 'smoothing')
 
     report = results / 'report'
     assert sorted(os.listdir(report)) == sorted(['results.md', 'results.csv', *PLOTS])
     assert all((report / p).read_bytes().startswith(b'\x89PNG') for p in PLOTS)
     with open(report / 'results.csv', newline='') as f:
-        rows = {row['recipe']: row for row in csv.DictReader(f)}
-    assert list(rows) == ['baseline', 'smoothing']
-    for recipe, accuracies in finals.items():
-        assert (rows[recipe]['n'], rows[recipe]['to_baseline_unit']) == ('2', 'batch')  # one eval, mid-epoch
-        assert float(rows[recipe]['final_mean']) == pytest.approx(sum(accuracies) / 2, abs=1e-12)
-    table = [line for line in result.stdout.splitlines() if line.startswith(('| baseline | 2 |', '| smoothing | 2 |'))]
-    assert len(table) == 2  # the table is printed
+        rows = {(row['recipe'], row['budget']): row for row in csv.DictReader(f)}
+    assert list(rows) == list(finals)
+    for key, accuracies in finals.items():
+        assert (rows[key]['n'], rows[key]['time_unit']) == ('2', 'batch')  # one eval, mid-epoch
+        assert float(rows[key]['final_mean']) == pytest.approx(sum(accuracies) / 2, abs=1e-12)
+    smoothing = rows['smoothing', '1']
+    for accounting in ('sunk', 'total'):  # placed on the two-budget frontier, with a bootstrap interval
+        value, low, high = (float(smoothing[f'multiplier_{accounting}{s}']) for s in ('', '_lo', '_hi'))
+        assert value > 0 and 0 < low <= high and smoothing[f'multiplier_{accounting}_bound'] in ('', '>', '<')
+    assert rows['baseline', '1']['multiplier_sunk'] == ''  # the frontier itself
+    table = [line for line in result.stdout.splitlines() if line.startswith('| ')]
+    assert table[0].startswith('| recipe | budget | n | final acc % | M sunk [95%] | M total [95%] |')
+    assert [line.split(' | ')[:3] for line in table[2:]] == [
+        ['| baseline', '0.5', '2'], ['| baseline', '1', '2'], ['| smoothing', '1', '2'],
+    ]
     assert f'report: {report}/results.md' in result.stdout
 
 
 def test_a_killed_sweep_started_again_skips_finished_runs_and_resumes_the_dead_one(tmp_path):
     sweep = write_sweep(tmp_path, [1])
-    first, second = tmp_path / 'results' / 'baseline' / 'seed1', tmp_path / 'results' / 'smoothing' / 'seed1'
+    first, second = (tmp_path / 'results' / recipe / 'b1' / 'seed1' for recipe in ('baseline', 'smoothing'))
     log = tmp_path / 'first.log'
     with open(log, 'w') as out:
         process = subprocess.Popen(
@@ -94,8 +106,8 @@ def test_a_killed_sweep_started_again_skips_finished_runs_and_resumes_the_dead_o
 
     again = run_cli('sweep.py', sweep)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert '=== [1/2] baseline seed 1: skipped (finished)' in again.stdout
-    assert '=== [2/2] smoothing seed 1: resume (started, not finished)' in again.stdout
+    assert '=== [1/2] baseline budget 1 seed 1: skipped (finished)' in again.stdout
+    assert '=== [2/2] smoothing budget 1 seed 1: resume (started, not finished)' in again.stdout
     assert again.stdout.count('\n$ ') == 1  # one run started
     assert {name: (first / name).stat().st_mtime_ns for name in os.listdir(first)} == kept
     assert read_history(str(second))['finished']
@@ -140,15 +152,34 @@ def test_plan_orders_runs_by_seed_and_layers_overrides(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     sweep = load_sweep(write_sweep(tmp_path, [3, 4], ranks=2), ['optimizer.lr=0.07'])
     runs = plan(sweep)
-    assert [r.name for r in runs] == ['baseline-s3', 'smoothing-s3', 'baseline-s4', 'smoothing-s4']
-    folder = str(tmp_path / 'results' / 'smoothing' / 'seed4')
+    assert [r.name for r in runs] == ['baseline-b1-s3', 'smoothing-b1-s3', 'baseline-b1-s4', 'smoothing-b1-s4']
+    folder = str(tmp_path / 'results' / 'smoothing' / 'b1' / 'seed4')
     assert runs[3].overrides == (
-        *TINY, SMOOTHING, 'optimizer.lr=0.07', 'seed=4', 'run_name=smoothing-s4', f'save_folder={folder}',
-        'autoresume=true',
+        *TINY, SMOOTHING, 'optimizer.lr=0.07', 'seed=4', 'scale_schedule_ratio=1', 'run_name=smoothing-b1-s4',
+        f'save_folder={folder}', 'autoresume=true',
     )
     argv = command(runs[3], sweep.ranks, 'launch/train.py')
     assert argv[1:5] == ['-n', '2', 'launch/train.py', RECIPE] and argv[0].endswith('composer')
     assert run_state(folder) is RunState.NEW
+
+
+def test_plan_runs_the_baseline_at_every_budget_and_the_others_at_theirs(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    recipes = {'baseline': {'yaml': RECIPE}, 'smoothing': {'yaml': RECIPE, 'overrides': [SMOOTHING], 'budgets': [0.25]}}
+    sweep = load_sweep(write_sweep(tmp_path, [7], budgets=[2, 0.25, 1], recipes=recipes))
+    assert sweep.budgets == (0.25, 1.0, 2.0)
+    runs = plan(sweep)
+    assert [r.name for r in runs] == ['baseline-b0.25-s7', 'smoothing-b0.25-s7', 'baseline-b1-s7', 'baseline-b2-s7']
+    assert [r.folder for r in runs][:2] == [
+        str(tmp_path / 'results' / 'baseline' / 'b0.25' / 'seed7'), str(tmp_path / 'results' / 'smoothing' / 'b0.25' / 'seed7'),
+    ]
+    assert [o for r in runs for o in r.overrides if o.startswith('scale_schedule_ratio=')] == [
+        'scale_schedule_ratio=0.25', 'scale_schedule_ratio=0.25', 'scale_schedule_ratio=1', 'scale_schedule_ratio=2',
+    ]
+    written = parse_sweep(yaml.safe_load(sweep.to_yaml()), 'sweep.yaml')  # the manifest the report reads back
+    assert (written.budgets, written.budgets_of('smoothing'), written.budgets_of('baseline')) == (
+        (0.25, 1.0, 2.0), (0.25,), (0.25, 1.0, 2.0),
+    )
 
 
 def test_run_state_reads_s3_run_folders(s3_bucket):
@@ -173,8 +204,16 @@ GOOD = {'results': 'r', 'seeds': [1], 'baseline': 'b', 'recipes': {'b': {'yaml':
     ({'baseline': 'base'}, "baseline 'base' is not one of the recipes (b)"),
     ({'recipes': {'b': {'yml': RECIPE}}}, "unknown key recipes.b.'yml' (did you mean recipes.b.'yaml'?)"),
     ({'recipes': {'b/c': {'yaml': RECIPE}}}, "recipe name 'b/c' must be letters, digits, _ . or - (it names a folder)"),
-    ({'overrides': ['seed=3']}, "overrides sets 'seed', which the sweep sets for every run (seed, run_name, "
-                                'save_folder, autoresume): remove it (seeds go in seeds:, folders under results:)'),
+    ({'overrides': ['seed=3']}, "overrides sets 'seed', which the sweep sets for every run (seed, "
+                                'scale_schedule_ratio, run_name, save_folder, autoresume): remove it (seeds go in '
+                                'seeds:, folders under results:)'),
+    ({'budgets': [0.5, 0]}, 'budgets=[0.5, 0] must be a list of ratios of max_duration in (0, 100], e.g. '
+                            '[0.25, 0.5, 1, 2]'),
+    ({'budgets': [1, 1.0]}, 'budgets=[1, 1.0] repeats a budget'),
+    ({'budgets': [1], 'recipes': {'b': {'yaml': RECIPE}, 'k': {'yaml': RECIPE, 'budgets': [0.5]}}},
+     "recipes.k.budgets has 0.5, not in budgets [1.0]: a recipe may only narrow the sweep's budgets"),
+    ({'budgets': [0.5, 1], 'recipes': {'b': {'yaml': RECIPE, 'budgets': [1]}}},
+     'recipes.b.budgets narrows the baseline: it trains at every budget (the frontier), so remove its budgets'),
     ({'overrides': ['lr']}, "overrides entry 'lr' is not key=value (for example seed=3)"),
 ])
 def test_sweep_yaml_mistakes_are_one_line_errors(changes, message):
