@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from composer.loggers import InMemoryLogger
 from conftest import TINY, run_cli, train_in_process
 
 from algorithms.curriculum.curriculum import (
@@ -254,6 +255,8 @@ def test_the_first_pool_of_digits_holds_every_class_in_proportion(tmp_path: Path
         trainer = build(f'{ALG}.scores={scores}', f'{ALG}.balance={balance}', 'max_duration=4ep')
         curriculum = next(a for a in trainer.state.algorithms if type(a).__name__ == 'ScoreCurriculum')
         metrics = curriculum.pool_metrics(0)
+        if balance == 'class':
+            metrics_class = metrics
         pool = curriculum.sampler.order[: metrics['curriculum/pool_size']]
         counts = np.bincount(digits_labels[pool], minlength=10)
         assert metrics['curriculum/pool_size'] == 1437 // 5
@@ -263,3 +266,11 @@ def test_the_first_pool_of_digits_holds_every_class_in_proportion(tmp_path: Path
         else:
             assert (counts > 0).sum() == 2  # classes 0 and 1 fill the global easiest fifth
         trainer.close()
+    memory = InMemoryLogger()  # the first logged metrics carry the starting pool's histogram
+    trainer = build(f'{ALG}.scores={scores}', 'max_duration=1ba', 'eval_interval=1ba')
+    memory.init(trainer.state, trainer.logger)
+    trainer.logger.destinations = (*trainer.logger.destinations, memory)
+    trainer.fit()
+    trainer.close()
+    [(when, smallest)] = memory.data['curriculum/pool_classes_min']
+    assert int(when.batch) == 0 and smallest == metrics_class['curriculum/pool_classes_min'] > 0
