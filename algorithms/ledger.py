@@ -16,7 +16,9 @@ the artifact's metadata.
 
 :class:`ComputeLedger` uses ``BATCH_START``/``BATCH_END`` and ``EVAL_BATCH_START``/``EVAL_BATCH_END`` to open and
 close the counter, ``EPOCH_END``/``FIT_END`` to write ``{run}/compute.json``; its totals are in its
-``state_dict``, so a resumed run continues them.
+``state_dict``, so a resumed run continues them. Through Composer's Logger (so in every tracker) it logs the totals
+as metrics (``compute/spent_flops``, ``compute/reused_flops`` every batch; ``compute/spent/PURPOSE`` at each epoch's
+and the fit's end) and the FLOPs reused by source as the hyperparameter ``compute/reused_by_source`` (JSON).
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ class ComputeLedger(Callback):
             if isinstance(algorithm, ReusesCompute):
                 for source, flops in algorithm.reused_compute().items():  # a past run two algorithms share counts once
                     self.reused[source] = max(flops, self.reused.get(source, 0.0))
+        logger.log_hyperparameters({'compute/reused_by_source': json.dumps(self.reused, sort_keys=True)})
 
     def batch_start(self, state: State, logger: Logger) -> None:
         if int(state.timestamp.epoch) != self._measured_epoch:
@@ -149,10 +152,20 @@ class ComputeLedger(Callback):
 
     def epoch_end(self, state: State, logger: Logger) -> None:
         self.by_epoch.append(self.spent_total)
+        self._log_totals(logger)
         self._write()
 
     def fit_end(self, state: State, logger: Logger) -> None:
+        self._log_totals(logger)
         self._write()
+
+    def _log_totals(self, logger: Logger) -> None:
+        """Spent by purpose and in all, reused in all, as metrics (trackers show them beside the accuracy)."""
+        logger.log_metrics({
+            **{f'compute/spent/{purpose}': flops for purpose, flops in self.spent.items()},
+            'compute/spent_flops': self.spent_total,
+            'compute/reused_flops': float(sum(self.reused.values())),
+        })
 
     def summary(self) -> dict[str, Any]:
         return {

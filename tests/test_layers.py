@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = ('recipes.core',)
 ALGORITHMS = ('algorithms',)
 ASSEMBLY = ('recipes.config', 'recipes.registry', 'recipes.trainer', 'recipes.presets', 'recipes.cli',
-            'recipes.validate', 'recipes.arguments', 'recipes.model', 'recipes.data')
+            'recipes.validate', 'recipes.arguments', 'recipes.tracking', 'recipes.model', 'recipes.data')
 STUDY = ('recipes.study',)
 
 

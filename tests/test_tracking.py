@@ -1,0 +1,156 @@
+"""Experiment trackers offline: each logger on a short digits run with a reuse algorithm, read back with the
+tracker's own reader (TensorBoard's EventAccumulator, MLflow's client, the W&B offline run folder), and a digits
+sweep logged to a local MLflow store as one group with its report attached."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from conftest import train_in_process
+
+from algorithms.curriculum.scores import dataset_labels, label_fingerprint, write_scores
+from algorithms.past_run import past_run_cost
+from recipes.core.data import MDSImageDataset, resolve_root
+from recipes.core.errors import UsageError
+from recipes.registry import LOGGERS, build_one
+
+KD = 'algorithms.past_run_distillation'
+MIXUP = 'algorithms.checkpoint_mixup_teacher'
+
+
+def _key(item: Any) -> str:
+    return item.key or '/'.join(item.nested_key)  # wandb-core writes keys as nested_key
+
+
+def wandb_records(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The config and the history rows of an offline W&B run, read from its ``run-ID.wandb`` record file."""
+    from wandb.proto import wandb_internal_pb2
+    from wandb.sdk.internal import datastore
+
+    store = datastore.DataStore()
+    store.open_for_scan(str(path))
+    config: dict[str, Any] = {}
+    history: list[dict[str, Any]] = []
+    while (data := store.scan_data()) is not None:
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(data)
+        kind = record.WhichOneof('record_type')
+        if kind == 'config':
+            config.update({_key(item): json.loads(item.value_json) for item in record.config.update})
+        elif kind == 'history':
+            history.append({_key(item): json.loads(item.value_json) for item in record.history.item})
+    return config, history
+
+
+@pytest.mark.parametrize('name, module', [
+    ('tensorboard', 'torch.utils.tensorboard'), ('mlflow', 'mlflow'), ('wandb', 'wandb'),
+])
+def test_a_tracker_without_its_package_is_one_line_naming_the_extra(
+    name: str, module: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if the package were not installed
+    with pytest.raises(UsageError) as e:
+        build_one('loggers', LOGGERS, name, {}, ctx=None)  # type: ignore[arg-type]
+    message = str(e.value)
+    assert '\n' not in message
+    assert message.startswith(f'loggers.{name} needs the {name} package') and "pip install -e '.[tracking]'" in message
+
+
+def test_tensorboard_event_files_hold_loss_accuracy_distillation_and_the_config(past_run: str, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    train_in_process('run_name=tb', f'loggers.tensorboard.log_dir={tmp_path}', f'{KD}.run={past_run}', f'{KD}.checkpoint=ep2')
+
+    events = EventAccumulator(str(tmp_path / 'tb'))
+    events.Reload()
+    scalars = events.Tags()['scalars']
+    steps = {'loss/train/total': [0, 1, 2, 3], 'kd/kd': [1, 2, 3, 4], 'kd/ce': [1, 2, 3, 4]}
+    for tag, expected in steps.items():  # Composer logs the loss before the step counts, algorithms after
+        assert [e.step for e in events.Scalars(tag)] == expected, tag
+        assert all(math.isfinite(e.value) for e in events.Scalars(tag)), tag
+    assert all(e.value > 0 for e in events.Scalars('kd/kd'))
+    (accuracy,) = events.Scalars('metrics/eval/MulticlassAccuracy')
+    assert accuracy.step == 4 and 0.0 <= accuracy.value <= 1.0
+    assert sorted({e.step for e in events.Scalars('compute/spent_flops')}) == [1, 2, 3, 4]
+    assert 'compute/spent/teacher' in scalars and events.Scalars('compute/spent/teacher')[-1].value > 0
+    (reused,) = {e.value for e in events.Scalars('compute/reused_flops')}
+    assert reused == pytest.approx(sum(past_run_cost(past_run, ['ep2']).values()))
+
+    hparams = EventAccumulator(str(next((tmp_path / 'tb').glob('*/'))))  # add_hparams writes a child folder
+    hparams.Reload()
+    content = hparams.PluginTagToContent('hparams')['_hparams_/session_start_info']
+    logged = HParamsPluginData.FromString(content).session_start_info.hparams
+    # Composer's TensorBoard logger formats hyperparameters as text: numbers to 4 places, strings quoted
+    assert logged['optimizer.lr'].string_value == '0.0500' and logged['model.name'].string_value == '"resnet_20"'
+    assert logged['reuse/checkpoints'].string_value == f'"{past_run}:ep2"'
+
+
+def test_mlflow_local_store_holds_params_metrics_by_step_and_the_run_files(past_run: str, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f'file:{tmp_path / "mlruns"}'
+    trainer = train_in_process(
+        'run_name=mlf', f'loggers.mlflow.tracking_uri={uri}', 'loggers.mlflow.experiment_name=tracking-test',
+        f'{MIXUP}.run={past_run}', f'{MIXUP}.checkpoints=[ep1,ep2]',
+    )
+
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name('tracking-test').experiment_id])
+    assert run.info.run_name == 'mlf' and run.info.status == 'FINISHED'
+    params = run.data.params
+    assert params['optimizer.lr'] == '0.05' and params['max_duration'] == '4ba'
+    assert params[f'{MIXUP}.checkpoints'] == '["ep1", "ep2"]'
+    assert params['reuse/checkpoints'] == f'{past_run}:ep1, {past_run}:ep2'
+    assert json.loads(params['compute/reused_by_source']) == past_run_cost(past_run, ['ep1', 'ep2'])
+    lam = client.get_metric_history(run.info.run_id, 'kd/lam')
+    assert [m.step for m in lam] == [1, 2, 3, 4] and all(0.0 <= m.value <= 1.0 for m in lam)
+    assert [m.step for m in client.get_metric_history(run.info.run_id, 'kd/kd')] == [1, 2, 3, 4]
+    assert len(client.get_metric_history(run.info.run_id, 'metrics/eval/MulticlassAccuracy')) == 1
+
+    files = {a.path for a in client.list_artifacts(run.info.run_id, 'run')}
+    assert files == {'run/config.yaml', 'run/compute.json'}
+    (tmp_path / 'got').mkdir()
+    folder = Path(client.download_artifacts(run.info.run_id, 'run', str(tmp_path / 'got')))
+    compute = json.loads((folder / 'compute.json').read_text())
+    ledger = next(c for c in trainer.state.callbacks if type(c).__name__ == 'ComputeLedger')
+    assert compute['spent_total'] == pytest.approx(ledger.spent_total) and compute['spent']['teacher'] > 0
+    assert run.data.metrics['compute/spent/teacher'] == pytest.approx(compute['spent']['teacher'])
+    assert yaml.safe_load((folder / 'config.yaml').read_text())['algorithms']['checkpoint_mixup_teacher']['checkpoints'] == ['ep1', 'ep2']
+
+
+def test_wandb_offline_run_folder_holds_the_config_metrics_and_run_files(
+    past_run: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv('WANDB_MODE', 'offline')
+    monkeypatch.setenv('WANDB_DIR', str(tmp_path))
+    labels = dataset_labels(MDSImageDataset(resolve_root('digits', None), 'train', 10))
+    scores = str(tmp_path / 'el2n.npy')
+    write_scores(scores, np.random.default_rng(0).random(len(labels)).astype(np.float32), {
+        'method': 'el2n', 'runs': [past_run], 'checkpoints': ['ep1'], 'compute': {'flops_estimate': 1.5e9},
+        'dataset': {'name': 'digits', 'size': len(labels), 'label_sha256': label_fingerprint(labels)},
+    })
+
+    train_in_process('run_name=wb', 'loggers.wandb.project=pastrun-test', f'algorithms.grand_curriculum.scores={scores}')
+
+    (folder,) = (tmp_path / 'wandb').glob('offline-run-*')
+    config, history = wandb_records(next(folder.glob('run-*.wandb')))
+    assert config['optimizer.lr'] == 0.05 and config['algorithms.grand_curriculum.scores'] == scores
+    assert config['reuse/checkpoints'] == f'{past_run}:ep1'
+    (pool,) = [row['curriculum/pool_size'] for row in history if 'curriculum/pool_size' in row]
+    assert 0 < pool < 1437  # the easiest examples first, of the 1437 training digits
+    assert [row['_step'] for row in history if 'compute/spent_flops' in row] == [1, 2, 3, 4]
+    assert [row['_step'] for row in history if 'loss/train/total' in row] == [0, 1, 2, 3]
+    last = {key: value for row in history for key, value in row.items()}
+    reused = 1.5e9 + sum(past_run_cost(past_run, ['ep1']).values())
+    assert last['compute/reused_flops'] == pytest.approx(reused) and last['compute/spent/student'] > 0
+    assert 0.0 <= last['metrics/eval/MulticlassAccuracy'] <= 1.0
+    assert yaml.safe_load((folder / 'files' / 'run' / 'config.yaml').read_text())['run_name'] == 'wb'
+    assert json.loads((folder / 'files' / 'run' / 'compute.json').read_text())['reused_total'] == pytest.approx(reused)
