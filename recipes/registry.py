@@ -204,7 +204,7 @@ def record_scores(ctx: BuildContext) -> Any:
     """Keep each example's loss, EL2N and forgetting events in the run's checkpoints (``score.py --method recorded_*``)."""
     from algorithms.curriculum.record_scores import RecordScores
 
-    return RecordScores(len(ctx.train_dataset))
+    return RecordScores(ctx.train_dataset.split_size)  # indices are positions in the whole split, subset or not
 
 
 ALGORITHMS: dict[str, Builder] = {
