@@ -19,7 +19,7 @@ setup(
         'scipy>=1.15',  # the report: stats.ttest_ind(...).confidence_interval, stats.bootstrap(rng=), isotonic fit
     ],
     extras_require={
-        'dev': ['pytest', 'moto[server]', 'scikit-learn', 'ruff'],
+        'dev': ['pytest', 'moto[server]', 'scikit-learn', 'ruff', 'hypothesis==6.131.0'],
         # Composer's own tracker extras at its pins: TensorBoard, MLflow, Weights & Biases (loggers.*)
         'tracking': ['mosaicml[tensorboard,mlflow,wandb]==0.32.1'],
     },
