@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from composer.core import Callback, State
 from composer.loggers import Logger
-from composer.utils import dist
+from composer.utils import dist, model_eval_mode
 from torch import Tensor, nn
 
 from recipes.core.errors import UsageError
@@ -52,17 +52,12 @@ def pgd(
     adversarial = clean.clone()
     if random_start:
         adversarial = torch.max(torch.min(adversarial + torch.empty_like(clean).uniform_(-eps, eps, generator=generator), high), low)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.enable_grad():
-            for _ in range(steps):
-                adversarial.requires_grad_(True)
-                loss = F.cross_entropy(model(adversarial), targets, reduction='sum')
-                (grad,) = torch.autograd.grad(loss, adversarial)
-                adversarial = torch.max(torch.min(adversarial.detach() + step_size * grad.sign(), high), low)
-    finally:
-        model.train(was_training)
+    with model_eval_mode(model), torch.enable_grad():
+        for _ in range(steps):
+            adversarial.requires_grad_(True)
+            loss = F.cross_entropy(model(adversarial), targets, reduction='sum')
+            (grad,) = torch.autograd.grad(loss, adversarial)
+            adversarial = torch.max(torch.min(adversarial.detach() + step_size * grad.sign(), high), low)
     return adversarial.detach()
 
 
@@ -107,9 +102,7 @@ def robust_accuracy(
     """How many of ``images`` the model classifies correctly, clean and under :func:`pgd` (model on its device)."""
     device = next(model.parameters()).device
     clean_correct = adversarial_correct = 0
-    was_training = model.training
-    model.eval()
-    try:
+    with model_eval_mode(model):
         for start in range(0, len(images), batch_size):
             x = images[start : start + batch_size].to(device)
             y = targets[start : start + batch_size].to(device)
@@ -117,8 +110,6 @@ def robust_accuracy(
             with torch.no_grad():
                 clean_correct += int((model(x).argmax(1) == y).sum())
                 adversarial_correct += int((model(x_adv).argmax(1) == y).sum())
-    finally:
-        model.train(was_training)
     return clean_correct, adversarial_correct
 
 

@@ -2,14 +2,14 @@
 
 Uses ``Event.EVAL_END`` (after each evaluation, all ranks compute the synchronised metrics; rank 0 writes) and
 ``Event.FIT_END`` (marks the run finished). The history is part of the callback's ``state_dict``, so a resumed
-run continues it instead of starting over. Reports and ``make demo`` read this file; a run folder therefore
+run continues it instead of starting over. ``wall_seconds`` is Composer's training wall clock
+(``state.timestamp.total_wct``: evaluation excluded; a checkpoint restores it, so a resumed run continues it). Reports and ``make demo`` read this file; a run folder therefore
 describes itself: ``config.yaml`` for what ran, ``metrics.json`` for what it reached.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from composer.core import Callback, State
@@ -29,7 +29,6 @@ class RunHistory(Callback):
         self.run_folder = run_folder
         self.evals: list[dict[str, Any]] = []
         self.finished = False
-        self._start = time.time()
         self.wall_seconds = 0.0
 
     def _write(self) -> None:
@@ -45,20 +44,17 @@ class RunHistory(Callback):
             if metric in metrics:
                 row[key] = float(metrics[metric].compute())
         self.evals.append(row)
-        self.wall_seconds += time.time() - self._start
-        self._start = time.time()
+        self.wall_seconds = state.timestamp.total_wct.total_seconds()
         self._write()
 
     def fit_end(self, state: State, logger: Logger) -> None:
         self.finished = True
-        self.wall_seconds += time.time() - self._start
-        self._start = time.time()
+        self.wall_seconds = state.timestamp.total_wct.total_seconds()
         self._write()
 
     def state_dict(self) -> dict[str, Any]:
-        return {'evals': list(self.evals), 'wall_seconds': self.wall_seconds}
+        return {'evals': list(self.evals)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.evals = list(state.get('evals', []))
-        self.wall_seconds = float(state.get('wall_seconds', 0.0))
 
