@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from composer import Trainer
 from composer.core import DataSpec, Time
@@ -10,7 +12,7 @@ from composer.utils import dist, reproducibility
 from omegaconf import DictConfig
 
 from algorithms.ledger import ComputeLedger
-from algorithms.past_run import PastRun
+from algorithms.past_run import PastRun, load_checkpoint_state
 from algorithms.protocols import ChoosesTrainingOrder
 from recipes.config import to_yaml
 from recipes.core import storage
@@ -22,7 +24,7 @@ from recipes.core.run_files import CONFIG_FILE, read_subset, write_subset
 from recipes.registry import ALGORITHMS, CALLBACKS, LOGGERS, BuildContext, build_all
 from recipes.tracking import TrackRun
 
-__all__ = ['build_trainer', 'newest_checkpoint', 'resolve', 'scaled_duration']
+__all__ = ['build_trainer', 'check_resume_checkpoint', 'newest_checkpoint', 'resolve', 'scaled_duration']
 
 
 def resolve(cfg: DictConfig) -> DictConfig:
@@ -94,6 +96,21 @@ def newest_checkpoint(save_folder: str) -> str | None:
     """
     checkpoints = PastRun(save_folder).checkpoints()
     return storage.join(save_folder, checkpoints[-1]) if checkpoints else None
+
+
+def check_resume_checkpoint(cfg: DictConfig, resume: str | None) -> None:
+    """Load the checkpoint Composer is about to resume from with the teachers' weights_only allowlist first.
+
+    Composer's loader unpickles a checkpoint in full; a file holding more than Composer writes (a planted payload)
+    is refused here, in one line, before it is. Checks what Composer will load: the newest S3 checkpoint, else the
+    local ``latest`` link of an autoresumed folder, else ``load_path``.
+    """
+    source = resume or cfg.load_path
+    if resume is None and cfg.autoresume and not storage.is_s3(cfg.save_folder):
+        latest = os.path.join(cfg.save_folder, 'latest-rank0.pt')
+        source = latest if os.path.exists(latest) else source
+    if source:
+        load_checkpoint_state(source)
 
 
 def _write_config(cfg: DictConfig) -> None:
@@ -168,6 +185,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     # Autoresume: Composer's own for local folders (its latest link is written with the checkpoint); for S3, the
     # newest complete checkpoint found by listing.
     resume = newest_checkpoint(cfg.save_folder) if cfg.autoresume and storage.is_s3(cfg.save_folder) else None
+    check_resume_checkpoint(cfg, resume)
     _write_config(cfg)
     _record_subset(cfg, train_ds)
     optimizer = _optimizer(cfg, model)

@@ -251,7 +251,6 @@ def _one_line_error(result) -> str:
     ('script', 'args', 'message'),
     [
         ('train.py', ['yamls/digits/baseline.yaml', 'scheduler.milestones=[foo]'], "scheduler.milestones[0]='foo'"),
-        ('train.py', ['yamls/digits/baseline.yaml', 'max_duration=banana'], "max_duration='banana' is not a time string"),
         ('train.py', ['yamls/digits/baseline.yaml', '--nope'], 'unrecognized arguments: --nope'),
         ('score.py', ['--run', 'runs/none', '--checkpoints', 'ep1', '--method', 'el2n', '--out', 'x.npy'],
          '--run: no past run at runs/none'),
@@ -266,6 +265,15 @@ def test_real_command_lines_end_in_one_line(tmp_path, script, args, message):
     result = run_cli(script, *args, *extra, timeout=120)
     assert message in _one_line_error(result)
     assert not folder.exists()  # nothing started: no run folder
+
+
+def test_a_sweep_with_a_bad_value_starts_no_run(tmp_path):
+    sweep = tmp_path / 'study.yaml'
+    results = tmp_path / 'results'
+    sweep.write_text(f'results: {results}\nseeds: [1]\nbaseline: b\nrecipes:\n  b: {{yaml: yamls/digits/baseline.yaml}}\n')
+    result = run_cli('sweep.py', str(sweep), 'optimizer.lr=-1', timeout=120)
+    assert "recipe 'b': optimizer.lr=-1.0 is out of range" in _one_line_error(result)
+    assert not results.exists()  # no sweep.yaml written, no run launched
 
 
 def test_debug_keeps_the_traceback(tmp_path):

@@ -27,7 +27,7 @@ from recipes.core.errors import UsageError
 from recipes.registry import ALGORITHMS, CALLBACKS, LOGGERS
 
 SETTINGS = settings(
-    max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+    max_examples=20, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 # The schema's defaults on digits; no milestones, so any positive max_duration is a valid one.
 BASE = ['data.name=digits', 'scheduler.milestones=[]']
