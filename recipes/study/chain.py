@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipes.core.run_files import read_history
+from recipes.study.sweep import RunState, run_state
 
 __all__ = ['Step', 'digits_reuse_inputs', 'finished', 'run_chain']
 
@@ -29,12 +29,7 @@ def finished(step: Step, root: Path) -> bool:
     if not step.done_when:
         return False  # a sweep skips its finished runs itself and always writes its report
     path = root / step.done_when
-    if path.is_dir():
-        try:
-            return bool(read_history(str(path)).get('finished'))
-        except (OSError, ValueError):  # no or unreadable history: not finished
-            return False
-    return path.exists()
+    return run_state(str(path)) is RunState.FINISHED if path.is_dir() else path.exists()
 
 
 def digits_reuse_inputs(noisy: bool) -> list[Step]:
