@@ -64,7 +64,10 @@ def main() -> int:
     if args.fresh:
         for folder in RESULTS:
             shutil.rmtree(ROOT / folder, ignore_errors=True)
-    return run_chain([*frontier_steps(), *SCENARIO_STEPS], ROOT, 'the study')
+    code = run_chain([*frontier_steps(), *SCENARIO_STEPS], ROOT, 'the study')
+    if not code:
+        print('multipliers (clean, noisy): ' + ', '.join(f'{folder}/report/results.md' for folder in RESULTS), flush=True)
+    return code
 
 
 if __name__ == '__main__':
