@@ -44,8 +44,11 @@ def main(argv: list[str]) -> int:
     from recipes.study.report import write_report
 
     report = write_report(sweep.results)
+    from recipes.study.tracking import log_report
+
+    trackers = log_report(sweep, report.files)
     print('\n' + report.summary)
-    print('report: ' + ', '.join(report.files), flush=True)
+    print('report: ' + ', '.join(report.files) + ''.join(f'; logged to {name}' for name in trackers), flush=True)
     return 0
 
 

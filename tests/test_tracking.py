@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from conftest import train_in_process
+from conftest import TINY, run_cli, train_in_process
 
 from algorithms.curriculum.scores import dataset_labels, label_fingerprint, write_scores
 from algorithms.past_run import past_run_cost
@@ -154,3 +154,45 @@ def test_wandb_offline_run_folder_holds_the_config_metrics_and_run_files(
     assert 0.0 <= last['metrics/eval/MulticlassAccuracy'] <= 1.0
     assert yaml.safe_load((folder / 'files' / 'run' / 'config.yaml').read_text())['run_name'] == 'wb'
     assert json.loads((folder / 'files' / 'run' / 'compute.json').read_text())['reused_total'] == pytest.approx(reused)
+
+
+@pytest.mark.slow
+def test_a_digits_sweep_is_one_group_in_mlflow_with_its_report_attached(past_run: str, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    store = f'file:{tmp_path / "mlruns"}'
+    results = tmp_path / 'sweep-tiny'
+    sweep = tmp_path / 'sweep.yaml'
+    sweep.write_text(yaml.safe_dump({
+        'results': str(results), 'seeds': [1], 'baseline': 'baseline',
+        'overrides': [*TINY, f'loggers.mlflow.tracking_uri={store}'],
+        'recipes': {
+            'baseline': {'yaml': 'yamls/digits/baseline.yaml'},
+            'kd': {'yaml': 'yamls/digits/kd.yaml', 'overrides': [f'{KD}.run={past_run}', f'{KD}.checkpoint=ep2']},
+        },
+    }))
+
+    done = run_cli('sweep.py', str(sweep), timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'logged to mlflow' in done.stdout
+
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name('sweep-tiny').experiment_id])
+    assert {r.data.tags['run_group'] for r in runs} == {'sweep-tiny'}
+    by_name = {r.info.run_name: r for r in runs}
+    assert set(by_name) == {'baseline-b1-s1', 'kd-b1-s1', 'sweep-tiny-report'}
+    kd = by_name['kd-b1-s1'].data
+    tags = {key: kd.tags[key] for key in ('study', 'recipe', 'seed', 'budget', 'scenario')}
+    assert tags == {'study': 'sweep-tiny', 'recipe': 'kd', 'seed': '1', 'budget': '1', 'scenario': ' '.join(TINY)}
+    assert kd.params['seed'] == '1' and kd.params[f'{KD}.checkpoint'] == 'ep2'
+    assert kd.params['reuse/checkpoints'] == f'{past_run}:ep2'
+    assert by_name['baseline-b1-s1'].data.params['reuse/checkpoints'] == 'none'
+    assert len(client.get_metric_history(by_name['kd-b1-s1'].info.run_id, 'kd/kd')) == 4
+
+    report_run = by_name['sweep-tiny-report'].info.run_id
+    written = sorted(p.name for p in (results / 'report').iterdir())
+    assert written and {'results.md', 'results.csv'} <= set(written)
+    assert sorted(a.path for a in client.list_artifacts(report_run, 'report')) == [f'report/{n}' for n in written]
+    (tmp_path / 'got').mkdir()
+    got = Path(client.download_artifacts(report_run, 'report/results.md', str(tmp_path / 'got')))
+    assert got.read_text() == (results / 'report' / 'results.md').read_text()

@@ -323,6 +323,8 @@ def run_sweep(sweep: Sweep, train_script: str, dry_run: bool = False) -> int:
     An exception while a run trains (Ctrl-C, or SIGTERM turned into SystemExit by ``launch/sweep.py``) terminates
     that run before it propagates. ``dry_run`` prints each run's state and command and starts nothing.
     """
+    from recipes.study.tracking import tracker_overrides  # names, groups and tags the runs in their trackers
+
     storage.check_reachable(sweep.results)
     runs = plan(sweep)
     if not dry_run:
@@ -330,7 +332,7 @@ def run_sweep(sweep: Sweep, train_script: str, dry_run: bool = False) -> int:
     skipped = 0
     for number, run in enumerate(runs, 1):
         state = run_state(run.folder)
-        argv = command(run, sweep.ranks, train_script)
+        argv = command(replace(run, overrides=(*run.overrides, *tracker_overrides(sweep, run))), sweep.ranks, train_script)
         action = {RunState.NEW: 'start', RunState.DIED: 'resume (started, not finished)', RunState.FINISHED: 'skipped (finished)'}
         print(
             f'\n=== [{number}/{len(runs)}] {run.recipe} budget {budget_label(run.budget)} seed {run.seed}: '
