@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from algorithms.adversarial_replay.bank import BANK_FILE
 from algorithms.curriculum.scores import artifact_paths
+from algorithms.distillation.checkpoint_mixup import parse_teachers
 from algorithms.ledger import ComputeLedger
 from recipes.config import to_yaml
 from recipes.core import storage
@@ -56,15 +57,16 @@ def _metadata(uri: str) -> dict[str, Any]:
 def reused_checkpoints(algorithms: Mapping[str, Any]) -> list[str]:
     """``RUN:CHECKPOINT`` of every past-run checkpoint the ``algorithms`` section of a config reuses.
 
-    Teachers and warm starts name them (``run`` with ``checkpoint`` or ``checkpoints``); a scores artifact and an
-    adversarial bank record the run and checkpoints they were made from in their metadata.
+    Teachers and warm starts name them (``run`` or ``runs`` with ``checkpoint`` or ``checkpoints``, entries
+    ``RUN_FOLDER:CHECKPOINT`` too); a scores artifact and an adversarial bank record the run and checkpoints they were
+    made from in their metadata.
     """
     found: list[str] = []
     for args in algorithms.values():
         args = args or {}
-        if 'run' in args:
+        if 'run' in args or 'runs' in args:
             names = args.get('checkpoints') or [args.get('checkpoint', 'latest')]
-            found += [f'{args["run"]}:{name}' for name in names]
+            found += [f'{past.folder}:{name}' for past, name in parse_teachers(args.get('run'), args.get('runs'), names)]
         if 'scores' in args:
             meta = _metadata(artifact_paths(str(args['scores']))[1])
             found += [f'{run}:{name}' for run in meta.get('runs', []) for name in meta.get('checkpoints', [])]

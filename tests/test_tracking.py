@@ -196,3 +196,76 @@ def test_a_digits_sweep_is_one_group_in_mlflow_with_its_report_attached(past_run
     (tmp_path / 'got').mkdir()
     got = Path(client.download_artifacts(report_run, 'report/results.md', str(tmp_path / 'got')))
     assert got.read_text() == (results / 'report' / 'results.md').read_text()
+
+
+def test_reused_checkpoints_come_from_teacher_arguments_and_the_artifacts_metadata(tmp_path: Path) -> None:
+    from recipes.tracking import reused_checkpoints
+
+    (tmp_path / 'el2n.json').write_text(json.dumps({'runs': ['past/a', 'past/b'], 'checkpoints': ['ep2', 'ep3']}))
+    (tmp_path / 'bank').mkdir()
+    (tmp_path / 'bank' / 'bank.json').write_text(json.dumps({'run': 'past/a', 'checkpoints': ['ep4', 'ep8']}))
+    found = reused_checkpoints({
+        'checkpoint_mixup_teacher': {'runs': ['s1', 's2'], 'checkpoints': ['ep4', 'other/run:ep8']},
+        'warm_start': {'run': 'past/a'},
+        'grand_curriculum': {'scores': str(tmp_path / 'el2n.npy')},
+        'adversarial_replay': {'bank': str(tmp_path / 'bank')},
+        'mixup': {},
+    })
+    assert found == [
+        's1:ep4', 's2:ep4', 'other/run:ep8', 'past/a:latest', 'past/a:ep2', 'past/a:ep3', 'past/b:ep2', 'past/b:ep3',
+        'past/a:ep4', 'past/a:ep8',
+    ]
+
+
+def study(tmp_path: Path, *overrides: str):
+    from recipes.study.sweep import Recipe, Sweep, plan
+
+    sweep = Sweep(
+        results=str(tmp_path / 'sweep-x'), seeds=(3,), baseline='baseline', budgets=(0.5,),
+        recipes={'baseline': Recipe('yamls/digits/baseline.yaml')}, overrides=('data.label_noise=0.4', *overrides),
+    )
+    return sweep, plan(sweep)[0]
+
+
+def test_sweep_runs_are_grouped_and_tagged_in_each_tracker_their_config_names(tmp_path: Path) -> None:
+    from recipes.config import load_config
+    from recipes.study.tracking import tracker_overrides
+
+    tags = {'study': 'sweep-x', 'recipe': 'baseline', 'seed': '3', 'budget': '0.5', 'scenario': 'data.label_noise=0.4'}
+    sweep, run = study(tmp_path)
+    assert tracker_overrides(sweep, run) == ()
+    sweep, run = study(tmp_path, 'loggers.mlflow={}', 'loggers.wandb.project=p', f'loggers.tensorboard.log_dir={tmp_path}')
+    loggers = load_config(run.yaml, [*run.overrides, *tracker_overrides(sweep, run)]).loggers
+    assert loggers.mlflow.run_group == 'sweep-x' and loggers.mlflow.experiment_name == 'sweep-x'
+    assert dict(loggers.mlflow.tags) == tags
+    assert loggers.wandb.group == 'sweep-x' and loggers.wandb.project == 'p'
+    assert list(loggers.wandb.tags) == [f'{key}:{value}' for key, value in tags.items()]
+    assert loggers.tensorboard.log_dir == str(tmp_path / 'sweep-x')
+    sweep, run = study(tmp_path, 'loggers.mlflow.experiment_name=mine')
+    assert load_config(run.yaml, [*run.overrides, *tracker_overrides(sweep, run)]).loggers.mlflow.experiment_name == 'mine'
+
+
+def test_the_report_becomes_a_summary_run_in_tensorboard_and_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib import pyplot as plt
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from recipes.study.tracking import log_report
+
+    monkeypatch.setenv('WANDB_MODE', 'offline')
+    monkeypatch.setenv('WANDB_DIR', str(tmp_path))
+    report = tmp_path / 'report'
+    report.mkdir()
+    (report / 'results.md').write_text('| recipe | acc |\n|---|---|\n| baseline | 87.2 |\n')
+    plt.figure(figsize=(2, 1)).savefig(report / 'frontier.png')
+    plt.close('all')
+    sweep, _ = study(tmp_path, f'loggers.tensorboard.log_dir={tmp_path / "tb"}', 'loggers.wandb.project=p')
+
+    assert log_report(sweep, [str(report / 'results.md'), str(report / 'frontier.png')]) == ['tensorboard', 'wandb']
+
+    events = EventAccumulator(str(tmp_path / 'tb' / 'sweep-x' / 'sweep-x-report'))
+    events.Reload()
+    assert events.Tags()['images'] == ['report/frontier']
+    assert 'report/results.md/text_summary' in events.Tags()['tensors']
+    (folder,) = (tmp_path / 'wandb').glob('offline-run-*')
+    assert (folder / 'files' / 'report' / 'results.md').read_text() == (report / 'results.md').read_text()
+    assert (folder / 'files' / 'report' / 'frontier.png').read_bytes() == (report / 'frontier.png').read_bytes()
