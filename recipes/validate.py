@@ -24,6 +24,8 @@ from recipes.core.data.mds import check_folder
 from recipes.core.errors import UsageError, did_you_mean
 
 __all__ = [
+    'ARGUMENT_VALUES',
+    'ARTIFACT_ARGUMENTS',
     'RULES',
     'Choice',
     'ClassIds',
@@ -373,11 +375,22 @@ ARTIFACT_ARGUMENTS: dict[tuple[str, str, str], Callable[[str, Any], None]] = {
 }
 
 
+# Value ranges of Composer's own algorithms, which take any number and fail mid-training (MixUp and CutMix assert
+# alpha > 0 in their first batch) or train on nonsense targets (label smoothing outside [0, 1)). The reuse
+# algorithms' builders check their own values when the run is assembled.
+ARGUMENT_VALUES: dict[tuple[str, str, str], Number] = {
+    ('algorithms', 'mixup', 'alpha'): Number(0, 1000, low_open=True),
+    ('algorithms', 'cutmix', 'alpha'): Number(0, 1000, low_open=True),
+    ('algorithms', 'label_smoothing', 'smoothing'): Number(0, 1, high_open=True),
+}
+
+
 @dataclass(frozen=True)
 class Entries:
     """``name: {argument: value}`` of a registry: names registered, arguments known and typed, artifacts present.
 
-    The builders check their own value ranges when the run is assembled (before any training step).
+    Composer's own algorithms get their value ranges here (:data:`ARGUMENT_VALUES`); the reuse algorithms' builders
+    check theirs when the run is assembled (before any training step).
     """
 
     section: str
@@ -397,9 +410,11 @@ class Entries:
             plain = OmegaConf.to_container(args) if isinstance(args, DictConfig) else dict(args or {})
             check_arguments(self.section, name, registry[name], plain)
             for argument, arg_value in plain.items():
-                artifact = ARTIFACT_ARGUMENTS.get((self.section, str(name), str(argument)))
-                if artifact is not None:
-                    artifact(f'{key}.{name}.{argument}', arg_value)
+                where = (self.section, str(name), str(argument))
+                if where in ARGUMENT_VALUES:
+                    ARGUMENT_VALUES[where].check(f'{key}.{name}.{argument}', arg_value, cfg)
+                if where in ARTIFACT_ARGUMENTS:
+                    ARTIFACT_ARGUMENTS[where](f'{key}.{name}.{argument}', arg_value)
 
 
 def _model_names() -> Sequence[str]:

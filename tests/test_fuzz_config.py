@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import string
 import zipfile
 from collections.abc import Callable
@@ -237,7 +238,10 @@ def entries_values(rule: validate.Entries, valid: bool, files: dict[str, str]) -
     unknown = st.from_regex(r'[a-z_]{1,12}', fullmatch=True).filter(lambda n: n not in registry)
     artifacts = [f'{{{name}: {{{arg}: {files["root"]}/missing}}}}'
                  for (section, name, arg) in validate.ARTIFACT_ARGUMENTS if section == rule.section]
+    values = [number_values(bounds, False).map(lambda v, name=name, arg=arg: f'{{{name}: {{{arg}: {v}}}}}')
+              for (section, name, arg), bounds in validate.ARGUMENT_VALUES.items() if section == rule.section]
     return st.one_of(
+        *values,
         unknown.map(lambda n: f'{{{n}: {{}}}}'),
         st.sampled_from(simple).map(lambda n: f'{{{n}: {{no_such_argument: 1}}}}'),
         st.sampled_from(simple).map(lambda n: f'{{{n}: 3}}'),
@@ -363,6 +367,17 @@ def test_rules_that_tie_keys_together(overrides, message):
         return
     with pytest.raises(UsageError, match=message.replace('[', r'\[').replace('(', r'\(').replace('.', r'\.')):
         load_config(None, [*BASE, *overrides])
+
+
+def test_values_composer_algorithms_would_fail_on_mid_training_are_refused():
+    for override, message in {
+        'algorithms.mixup.alpha=-1': 'algorithms.mixup.alpha=-1 is out of range: use a number in (0, 1000]',
+        'algorithms.cutmix.alpha=0': 'algorithms.cutmix.alpha=0 is out of range',
+        'algorithms.label_smoothing.smoothing=2': 'algorithms.label_smoothing.smoothing=2 is out of range',
+    }.items():
+        with pytest.raises(UsageError, match=re.escape(message)):
+            load_config(None, [*BASE, override])
+    load_config(None, [*BASE, 'algorithms.mixup.alpha=0.2', 'algorithms.label_smoothing.smoothing=0.1'])
 
 
 def test_artifact_arguments_of_the_algorithms_must_exist(tmp_path: Path):
