@@ -15,8 +15,10 @@ import torch
 from conftest import ROOT, TINY, run_cli, train_in_process
 
 from algorithms.past_run import PastRun, load_checkpoint_state
+from recipes.config import load_config
 from recipes.core import storage
 from recipes.core.errors import UsageError
+from recipes.trainer import build_trainer
 
 RECIPE = 'yamls/digits/baseline.yaml'
 LONG = ['max_duration=24ba', 'save_interval=4ba', 'eval_interval=24ba']  # all checkpoints mid-epoch (44 batches)
@@ -135,6 +137,28 @@ def test_a_pickle_with_a_payload_is_refused(tmp_path):
         pickle.dump(Payload(), f)
     with pytest.raises(UsageError, match='plain.pkl is not a Composer checkpoint'):
         load_checkpoint_state(str(tmp_path / 'plain.pkl'))  # not torch's format: refused before unpickling code
+    assert not marker.exists()
+
+
+def test_a_planted_payload_is_refused_on_resume_too(tmp_path, past_run):
+    """Composer's loader would unpickle a resumed checkpoint in full: the trainer checks it with the allowlist first."""
+    marker = tmp_path / 'pwned'
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f'touch {marker}',))
+
+    checkpoint = torch.load(PastRun(past_run).resolve('ep1'), map_location='cpu', weights_only=False)
+    checkpoint['state']['callbacks']['Planted'] = Payload()
+    evil = tmp_path / 'evil.pt'
+    torch.save(checkpoint, evil)
+    with pytest.raises(UsageError, match='refused to load .*evil.pt: it holds Python objects'):
+        build_trainer(load_config(None, [*TINY, f'load_path={evil}']))
+    folder = tmp_path / 'run'  # autoresume: Composer would follow the folder's latest link
+    folder.mkdir()
+    (folder / 'latest-rank0.pt').symlink_to(evil)
+    with pytest.raises(UsageError, match='refused to load .*latest-rank0.pt: it holds Python objects'):
+        build_trainer(load_config(None, [*TINY, f'save_folder={folder}', 'run_name=evil', 'autoresume=true']))
     assert not marker.exists()
 
 
