@@ -27,10 +27,10 @@ from recipes.trainer import build_trainer
 
 # Two batches, a checkpoint after each, one evaluation at the end.
 TWO_BATCHES = ('max_duration=2ba', 'eval_interval=2ba', 'save_interval=1ba')
-# Checkpoint entries that must match after a resume; the callbacks' entries too, except those that keep wall clocks
-# or the run's own paths.
+# Checkpoint entries that must match after a resume; the callbacks' entries too (the ledger, the history, a callback
+# the algorithm works with), except the checkpoint saver's, which holds the run's own paths.
 COMPARED = ('model', 'optimizers', 'schedulers', 'algorithms', 'rng')
-UNCOMPARED_CALLBACKS = {'CheckpointSaver', 'ComputeLedger', 'RunHistory'}
+UNCOMPARED_CALLBACKS = {'CheckpointSaver'}
 
 
 @pytest.fixture(scope='session')
