@@ -1,7 +1,8 @@
 """The checkpoint-mixup teacher: the mixed distribution, the per-batch draw, two forwards per step, teacher pools
 across runs (``runs``, ``RUN_FOLDER:CHECKPOINT``, ``draw`` subset and dirichlet), and its errors.
 
-Exact resumption and ``composer -n 2`` of its recipe are in test_distillation.py, beside the distillation ones.
+Exact resumption is in test_algorithms.py (the generic tests); ``composer -n 2`` of its recipe in
+test_distillation.py, beside the distillation ones.
 """
 
 from __future__ import annotations
