@@ -494,6 +494,11 @@ def _cross_checks(cfg: DictConfig) -> None:
     o = cfg.optimizer
     if o.name == 'sgd' and o.nesterov and o.momentum == 0:
         raise UsageError('optimizer.nesterov=true needs optimizer.momentum > 0: set a momentum or nesterov=false')
+    from composer.utils import dist
+
+    last = cfg.seed + dist.get_world_size() - 1  # Composer seeds rank r with seed + r
+    if last > SEED.high:
+        raise UsageError(f'seed={cfg.seed} gives rank {dist.get_world_size() - 1} the seed {last}, above 2^32 - 1: use a smaller seed')
     batch_size_per_rank(cfg.data.global_batch_size)
     batch_size_per_rank(cfg.data.eval_batch_size, key='data.eval_batch_size')
 

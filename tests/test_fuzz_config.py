@@ -380,6 +380,13 @@ def test_values_composer_algorithms_would_fail_on_mid_training_are_refused():
     load_config(None, [*BASE, 'algorithms.mixup.alpha=0.2', 'algorithms.label_smoothing.smoothing=0.1'])
 
 
+def test_every_rank_gets_a_seed_numpy_accepts(monkeypatch):
+    load_config(None, [*BASE, 'seed=4294967295'])
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    with pytest.raises(UsageError, match='seed=4294967295 gives rank 1 the seed 4294967296, above 2\\^32 - 1'):
+        load_config(None, [*BASE, 'seed=4294967295'])
+
+
 def test_artifact_arguments_of_the_algorithms_must_exist(tmp_path: Path):
     cases = {
         'past_run_distillation': ('run', 'algorithms.past_run_distillation.run: no past run at'),
