@@ -1,4 +1,5 @@
-"""The curriculum: pacing formulas, pools, pruning, reweighting, rank disjointness, resumption and its errors."""
+"""The curriculum: pacing formulas, pools, pruning, reweighting, rank disjointness, resuming with other scores and
+its errors."""
 
 from __future__ import annotations
 
@@ -211,24 +212,14 @@ def test_scores_errors_stop_the_run_before_training(tmp_path: Path, digits_label
         build(f'{ALG}.scores={good}', f'{ALG}.prune_fraction=1.0')
 
 
-def test_resumption_is_exact_and_refuses_other_scores(tmp_path: Path, digits_labels: np.ndarray) -> None:
+def test_resuming_with_other_scores_is_refused(tmp_path: Path, digits_labels: np.ndarray) -> None:
+    """Exact resumption is the generic tests' (tests/test_algorithms.py); other scores would give another order."""
     scores = artifact(tmp_path / 'el2n.npy', digits_labels)
-    args = [f'{ALG}.scores={scores}', f'{ALG}.reweight=inverse', f'{ALG}.prune_fraction=0.1', f'{ALG}.balance=class',
-            'callbacks.record_scores={}',
-            'max_duration=2ba', 'eval_interval=2ba', 'save_interval=1ba']
+    args = [f'{ALG}.scores={scores}', f'{ALG}.prune_fraction=0.1', 'callbacks.record_scores={}',
+            'max_duration=1ba', 'eval_interval=1ba', 'save_interval=1ba']
     train_in_process(*args, f'save_folder={tmp_path}/whole', recipe=RECIPE)
-    resumed = train_in_process(*args, f'save_folder={tmp_path}/resumed', f'load_path={tmp_path}/whole/ep0-ba1-rank0.pt',
-                               recipe=RECIPE)
-    assert int(resumed.state.timestamp.batch) == 2
-    a, b = (load_checkpoint_state(f'{tmp_path}/{run}/ep0-ba2-rank0.pt') for run in ('whole', 'resumed'))
-    for name, weight in a['model'].items():
-        assert torch.equal(weight, b['model'][name]), name
-    records = [state['callbacks']['RecordScores']['record'] for state in (a, b)]
-    assert int(records[0]['visits'].sum()) == 2 * 32
-    for name, value in records[0].items():
-        torch.testing.assert_close(value, records[1][name], rtol=0, atol=0, equal_nan=True)
-    first = load_checkpoint_state(f'{tmp_path}/whole/ep0-ba1-rank0.pt')['model']
-    assert not torch.equal(first['module.fc.weight'], a['model']['module.fc.weight'])
+    state = load_checkpoint_state(f'{tmp_path}/whole/ep0-ba1-rank0.pt')
+    assert int(state['callbacks']['RecordScores']['record']['visits'].sum()) == 32
     other = artifact(tmp_path / 'other.npy', digits_labels, np.ones(1437, np.float32))
     with pytest.raises(UsageError, match='other scores'):
         build(*args, f'{ALG}.scores={other}', f'load_path={tmp_path}/whole/ep0-ba1-rank0.pt')
