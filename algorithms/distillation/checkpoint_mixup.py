@@ -172,6 +172,7 @@ class CheckpointMixupTeacher(TeacherDistillation):
         self.draw = draw
         self.k = k
         self.networks = [past.load(name, num_classes=num_classes, strict=strict) for past, name in teachers]
+        self.reused: dict[str, float] = {}
         for past in {past.folder: past for past, _ in teachers}.values():
             self.reused.update(past_run_cost(past, [name for p, name in teachers if p.folder == past.folder]))
         self.last_draw: tuple[tuple[int, ...], tuple[float, ...]] | None = None
@@ -188,6 +189,10 @@ class CheckpointMixupTeacher(TeacherDistillation):
     @property
     def teachers(self) -> Sequence[nn.Module]:
         return self.networks
+
+    def reused_compute(self) -> dict[str, float]:
+        """What each past run of the pool had spent when its newest teacher checkpoint was saved."""
+        return dict(self.reused)
 
     def teacher_probs(self, inputs: Tensor, state: State) -> Tensor:
         batch = int(state.timestamp.batch)

@@ -133,7 +133,6 @@ class TeacherDistillation(Algorithm):
         self.until = until
         self.every = every
         self._until_epochs = check_schedule(until, every)
-        self.reused: dict[str, float] = {}  # what the teacher cost its past run (the compute ledger reads it)
         self._teacher_probs: Tensor | None = None
         self._batch_terms: list[tuple[int, Tensor, Tensor, Tensor]] = []
 
@@ -149,10 +148,6 @@ class TeacherDistillation(Algorithm):
     def batch_metrics(self) -> dict[str, float]:
         """Metrics a subclass adds to each batch's log."""
         return {}
-
-    def reused_compute(self) -> dict[str, float]:
-        """FLOPs by source this teacher reuses (see :mod:`algorithms.ledger`)."""
-        return dict(self.reused)
 
     def schedule(self) -> str:
         """``until`` and ``every`` for ``__repr__``, empty when the teacher runs throughout."""
@@ -217,14 +212,28 @@ class TeacherDistillation(Algorithm):
         self._batch_terms = []
 
 
-class PastRunDistillation(TeacherDistillation):
+class OneTeacher(TeacherDistillation):
+    """A single frozen network ``self.teacher`` as the teacher."""
+
+    teacher: nn.Module
+
+    @property
+    def teachers(self) -> Sequence[nn.Module]:
+        return (self.teacher,)
+
+    def teacher_probs(self, inputs: Tensor, state: State) -> Tensor:
+        return F.softmax(self.teacher(inputs).float() / self.temperature, dim=1)
+
+
+class PastRunDistillation(OneTeacher):
     """Distil from checkpoint ``checkpoint`` of the past run ``run`` (Born-Again Networks when the architectures match).
 
     ``run`` is the past run's folder (local or ``s3://``) or a :class:`~algorithms.past_run.PastRun`; the teacher is
     rebuilt from that run's own config, so a resnet_20 run may teach a resnet_56 student. It is loaded here
     (``weights_only``, frozen, on the CPU, after the checkpoint-quality check: ``strict`` refuses a near-chance
     checkpoint), so a missing checkpoint or a class mismatch (``num_classes``, the student's) stops the run before
-    training. The events used are those of :class:`TeacherDistillation`.
+    training. The events used are those of :class:`TeacherDistillation`; :meth:`reused_compute` is what the past run
+    had spent when the checkpoint was saved.
     """
 
     def __init__(
@@ -248,12 +257,9 @@ class PastRunDistillation(TeacherDistillation):
         return (f'PastRunDistillation(run={self.past_run.folder!r}, checkpoint={self.checkpoint!r}, '
                 f'temperature={self.temperature}, alpha={self.alpha}{self.schedule()})')
 
-    @property
-    def teachers(self) -> Sequence[nn.Module]:
-        return (self.teacher,)
-
-    def teacher_probs(self, inputs: Tensor, state: State) -> Tensor:
-        return F.softmax(self.teacher(inputs).float() / self.temperature, dim=1)
+    def reused_compute(self) -> dict[str, float]:
+        """FLOPs by source this teacher reuses (see :mod:`algorithms.ledger`)."""
+        return dict(self.reused)
 
 
 def random_network(run: str | PastRun, seed: int) -> nn.Module:
@@ -264,11 +270,11 @@ def random_network(run: str | PastRun, seed: int) -> nn.Module:
         return frozen(resnet_cifar(past.config['model']['name'], past.num_classes).module)
 
 
-class RandomTeacherDistillation(PastRunDistillation):
+class RandomTeacherDistillation(OneTeacher):
     """The control of :class:`PastRunDistillation`: the same teacher architecture and cost, no knowledge.
 
     The teacher is the past run's network randomly initialised from ``seed`` (the run's seed plus one when built
-    from a recipe, so it never equals the student's own initialisation); it reuses no compute.
+    from a recipe, so it never equals the student's own initialisation); it reuses no compute, so it reports none.
     """
 
     def __init__(
@@ -281,7 +287,7 @@ class RandomTeacherDistillation(PastRunDistillation):
         until: str | None = None,
         every: int = 1,
     ) -> None:
-        TeacherDistillation.__init__(self, temperature, alpha, until, every)
+        super().__init__(temperature, alpha, until, every)
         self.past_run = run if isinstance(run, PastRun) else PastRun(run)
         if num_classes is not None and num_classes != self.past_run.num_classes:
             raise UsageError(
@@ -289,7 +295,6 @@ class RandomTeacherDistillation(PastRunDistillation):
                 f'{num_classes}: use a past run trained on the same data set',
             )
         self.seed = seed
-        self.checkpoint = 'random'
         self.teacher = random_network(self.past_run, seed)
 
     def __repr__(self) -> str:
