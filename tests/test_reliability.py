@@ -24,12 +24,27 @@ RECIPE = 'yamls/digits/baseline.yaml'
 LONG = ['max_duration=24ba', 'save_interval=4ba', 'eval_interval=24ba']  # all checkpoints mid-epoch (44 batches)
 
 
+def launcher(log: Path, ranks: int) -> list[str]:
+    """The interpreter, or ``composer -n ranks`` writing each rank's own output beside ``log``: the launcher prints
+    only rank 0's, so a run that dies on another rank would otherwise not say why (see :func:`read_logs`)."""
+    if ranks == 1:
+        return [sys.executable]
+    stem = str(log.with_suffix(''))
+    return [str(Path(sys.executable).with_name('composer')), '-n', str(ranks),
+            '--stdout', f'{stem}-rank{{rank}}.stdout', '--stderr', f'{stem}-rank{{rank}}.stderr']
+
+
+def read_logs(log: Path, tail: int = 3000) -> str:
+    """The end of ``log`` and of every other rank's own output files."""
+    files = [log, *sorted(log.parent.glob(f'{log.stem}-rank*'))]
+    return '\n'.join(f'--- {f.name}\n{f.read_text()[-tail:]}' for f in files if f.exists())
+
+
 def start_train(log: Path, *args: str, ranks: int = 1, recipe: str = RECIPE) -> subprocess.Popen:
     """launch/train.py in a process group of its own, output to ``log`` (a pipe nobody reads could block it)."""
-    launcher = [str(Path(sys.executable).with_name('composer')), '-n', str(ranks)] if ranks > 1 else [sys.executable]
     with open(log, 'w') as out:
         return subprocess.Popen(
-            [*launcher, str(ROOT / 'launch' / 'train.py'), recipe, *args],
+            [*launcher(log, ranks), str(ROOT / 'launch' / 'train.py'), recipe, *args],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -56,13 +71,13 @@ def kill_and_resume(logs: Path, run: str, overrides: list[str], ranks: int, reci
     process = start_train(logs / 'first.log', *args, ranks=ranks, recipe=recipe)
     try:
         wait_for(lambda: storage.exists(f'{run}/ep0-ba8-rank0.pt') or process.poll() is not None, 240, 'ba8 upload')
-        assert process.poll() is None, 'the run ended before it could be killed: ' + (logs / 'first.log').read_text()[-2000:]
+        assert process.poll() is None, 'the run ended before it could be killed: ' + read_logs(logs / 'first.log')
         assert not storage.exists(f'{run}/ep0-ba24-rank0.pt')
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     resumed = start_train(logs / 'second.log', *args, ranks=ranks, recipe=recipe)
-    assert resumed.wait(timeout=400) == 0, (logs / 'second.log').read_text()[-3000:]
+    assert resumed.wait(timeout=400) == 0, read_logs(logs / 'second.log')
     return int((logs / 'second.log').read_text().split('resumed at batch ')[1].split()[0])
 
 
@@ -264,21 +279,21 @@ def test_two_ranks_with_workers_streaming_from_s3_leak_nothing(tmp_path, s3_buck
                  'max_duration=200ba', 'eval_interval=200ba', 'save_interval=200ba', f'save_folder={tmp_path}/run']
     log = tmp_path / 'load.log'
     with open(log, 'w') as out:
-        launcher = subprocess.Popen(
-            [str(Path(sys.executable).with_name('composer')), '-n', '2', str(ROOT / 'launch' / 'train.py'), RECIPE,
-             *overrides], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        process = subprocess.Popen(
+            [*launcher(log, 2), str(ROOT / 'launch' / 'train.py'), RECIPE, *overrides],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     seen: dict[int, psutil.Process] = {}
     samples: list[float] = []  # resident memory of the whole process tree, once a second
-    while launcher.poll() is None:
+    while process.poll() is None:
         try:
-            tree = [psutil.Process(launcher.pid), *psutil.Process(launcher.pid).children(recursive=True)]
+            tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
             seen.update({p.pid: p for p in tree})
             samples.append(sum(p.memory_info().rss for p in tree if p.is_running()) / 2**20)
         except psutil.Error:
             pass
         time.sleep(1)
-    assert launcher.returncode == 0, log.read_text()[-3000:]
+    assert process.returncode == 0, read_logs(log)
     time.sleep(2)
     alive = [p for p in seen.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, f'processes left behind: {[p.cmdline()[:3] for p in alive]}'
