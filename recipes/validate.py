@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from recipes.core import storage
@@ -487,6 +488,30 @@ RULES: dict[str, Any] = {
 }
 
 
+def _load_path_fits(cfg: DictConfig) -> None:
+    """A ``load_path`` inside a run folder of this project must hold the model this run builds."""
+    from recipes.core.data import NUM_CLASSES
+    from recipes.core.run_files import CONFIG_FILE
+
+    if not cfg.load_path:
+        return
+    folder = cfg.load_path.rsplit('/', 1)[0] if '/' in cfg.load_path else '.'
+    config_uri = storage.join(folder, CONFIG_FILE)
+    if not storage.exists(config_uri):
+        return  # a checkpoint from elsewhere: Composer checks it when it loads it
+    try:
+        past = yaml.safe_load(storage.read_bytes(config_uri))['model']
+        theirs = (past['name'], past['num_classes'])
+    except (yaml.YAMLError, KeyError, TypeError):
+        return  # not a config this project wrote
+    ours = (cfg.model.name, cfg.model.num_classes or NUM_CLASSES.get(cfg.data.name))
+    if theirs != ours:
+        raise UsageError(
+            f'load_path={cfg.load_path} holds a {theirs[0]} with {theirs[1]} classes ({config_uri}) but this run '
+            f'builds a {ours[0]} with {ours[1]}: set model.name={theirs[0]} or load another checkpoint',
+        )
+
+
 def _cross_checks(cfg: DictConfig) -> None:
     """Rules that tie two keys together."""
     from recipes.core.data import batch_size_per_rank
@@ -499,6 +524,7 @@ def _cross_checks(cfg: DictConfig) -> None:
     last = cfg.seed + dist.get_world_size() - 1  # Composer seeds rank r with seed + r
     if last > SEED.high:
         raise UsageError(f'seed={cfg.seed} gives rank {dist.get_world_size() - 1} the seed {last}, above 2^32 - 1: use a smaller seed')
+    _load_path_fits(cfg)
     batch_size_per_rank(cfg.data.global_batch_size)
     batch_size_per_rank(cfg.data.eval_batch_size, key='data.eval_batch_size')
 

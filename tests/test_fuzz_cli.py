@@ -12,6 +12,7 @@ import importlib.util
 import math
 import string
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -289,3 +290,13 @@ def test_a_file_that_is_no_checkpoint_is_refused_before_training(tmp_path):
                      timeout=120)
     assert f'load_path={bad} is not a checkpoint written by torch.save' in _one_line_error(result)
     assert not folder.exists()
+
+
+def test_a_checkpoint_of_another_model_is_refused_with_the_config(past_run):
+    from recipes.config import load_config
+
+    checkpoint = f'{past_run}/{sorted(p.name for p in Path(past_run).glob("ep*.pt"))[0]}'
+    load_config(None, ['data.name=digits', 'model.name=resnet_20', f'load_path={checkpoint}'])
+    with pytest.raises(UsageError, match=f'load_path={checkpoint} holds a resnet_20 with 10 classes .* but this run '
+                                         'builds a resnet_32 with 10: set model.name=resnet_20'):
+        load_config(None, ['data.name=digits', 'model.name=resnet_32', f'load_path={checkpoint}'])
