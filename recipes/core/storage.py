@@ -3,6 +3,11 @@
 Writes are whole or not at all: locally a temporary name then ``os.replace``; on S3 one ``put_object``, which is
 atomic per object. ``S3_ENDPOINT_URL`` selects an S3-compatible endpoint, as it does for Composer and streaming.
 Checkpoints themselves go through Composer (``save_folder``, ``composer.utils.get_file``).
+
+Composer's ``S3ObjectStore`` (0.32.1) does not fit these small objects: it moves files, not bytes (every read and
+write would go through a temporary file), its ``get_object_size`` issues a GET (``exists`` on a checkpoint would
+open it), it lists recursively with no delimiter, it reports a 403 as a missing object (a credentials error would
+read "does not exist"), and ``check_reachable`` would still need the raw client's ``head_bucket``.
 """
 
 from __future__ import annotations
