@@ -20,7 +20,8 @@ setup(
     ],
     extras_require={
         'dev': ['pytest', 'moto[server]', 'scikit-learn', 'ruff', 'hypothesis==6.131.0'],
-        # Composer's own tracker extras at its pins: TensorBoard, MLflow, Weights & Biases (loggers.*)
-        'tracking': ['mosaicml[tensorboard,mlflow,wandb]==0.32.1'],
+        # Composer's own tracker extras at its pins: TensorBoard, MLflow, Weights & Biases (loggers.*); MLflow 2.22's
+        # SQLite/database store fails to import with SQLAlchemy 2.1 (FallbackAsyncAdaptedQueuePool is gone)
+        'tracking': ['mosaicml[tensorboard,mlflow,wandb]==0.32.1', 'sqlalchemy<2.1'],
     },
 )

@@ -93,10 +93,13 @@ def test_tensorboard_event_files_hold_loss_accuracy_distillation_and_the_config(
     assert logged['reuse/checkpoints'].string_value == f'"{past_run}:ep2"'
 
 
-def test_mlflow_local_store_holds_params_metrics_by_step_and_the_run_files(past_run: str, tmp_path: Path) -> None:
+def test_mlflow_sqlite_store_holds_params_metrics_by_step_and_the_run_files(
+    past_run: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from mlflow.tracking import MlflowClient
 
-    uri = f'file:{tmp_path / "mlruns"}'
+    monkeypatch.chdir(tmp_path)  # a SQLite store keeps artifacts in ./mlruns
+    uri = f'sqlite:///{tmp_path / "mlflow.db"}'
     trainer = train_in_process(
         'run_name=mlf', f'loggers.mlflow.tracking_uri={uri}', 'loggers.mlflow.experiment_name=tracking-test',
         f'{MIXUP}.run={past_run}', f'{MIXUP}.checkpoints=[ep1,ep2]',
