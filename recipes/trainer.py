@@ -42,8 +42,6 @@ def resolve(cfg: DictConfig) -> DictConfig:
         cfg.model.num_classes = data_classes
     elif cfg.model.num_classes != data_classes:
         raise UsageError(f'model.num_classes={cfg.model.num_classes} but {cfg.data.name} has {data_classes} classes')
-    if cfg.scale_schedule_ratio <= 0:
-        raise UsageError(f'scale_schedule_ratio={cfg.scale_schedule_ratio} must be > 0 (1 trains max_duration as given)')
     if Time.from_timestring(scaled_duration(cfg)).value == 0:
         raise UsageError(
             f'scale_schedule_ratio={cfg.scale_schedule_ratio} scales max_duration={cfg.max_duration} to 0: '

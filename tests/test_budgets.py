@@ -42,12 +42,9 @@ def test_scaled_duration_is_what_the_trainer_trains():
     assert scaled_duration(load_config(None, [*SHORT, 'max_duration=4ep'])) == '4ep'
 
 
-@pytest.mark.parametrize(('ratio', 'message'), [
-    ('0', 'scale_schedule_ratio=0.0 must be > 0 (1 trains max_duration as given)'),
-    ('0.2', 'scale_schedule_ratio=0.2 scales max_duration=4ep to 0: raise the ratio or give max_duration in a '
-            'finer unit (ba)'),
-])
-def test_a_ratio_that_leaves_nothing_to_train_is_a_one_line_error(ratio, message):
+def test_a_ratio_that_leaves_nothing_to_train_is_a_one_line_error():
     with pytest.raises(UsageError) as e:
-        resolve(load_config(None, [*SHORT, 'data.name=digits', 'max_duration=4ep', f'scale_schedule_ratio={ratio}']))
-    assert str(e.value) == message
+        resolve(load_config(None, [*SHORT, 'data.name=digits', 'max_duration=4ep', 'scale_schedule_ratio=0.2']))
+    assert str(e.value) == (
+        'scale_schedule_ratio=0.2 scales max_duration=4ep to 0: raise the ratio or give max_duration in a finer unit (ba)'
+    )
