@@ -44,8 +44,9 @@ def digits_reuse_inputs(noisy: bool) -> list[Step]:
         Step('EL2N scores of every training example from its two earliest usable checkpoints',
              ['launch/score.py', '--run', past, '--checkpoints', 'auto', '--method', 'el2n', '--out', scores],
              scores.removesuffix('.npy') + '.json'),
-        Step('an adversarial bank: PGD-7 against checkpoints ep4, ep8 on a quarter of the training split',
-             ['launch/build_adv_bank.py', '--run', past, '--checkpoints', 'ep4,ep8', '--eps', '8/255', '--steps', '7',
+        Step('an adversarial bank: PGD-7 against its earliest usable and its best checkpoint, on a quarter of the '
+             'training split',
+             ['launch/build_adv_bank.py', '--run', past, '--checkpoints', 'auto', '--eps', '8/255', '--steps', '7',
               '--step_size', '2/255', '--fraction', '0.25', '--out', bank], f'{bank}/bank.json'),
     ]
 
