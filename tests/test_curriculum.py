@@ -223,6 +223,8 @@ def test_resuming_with_other_scores_is_refused(tmp_path: Path, digits_labels: np
     other = artifact(tmp_path / 'other.npy', digits_labels, np.ones(1437, np.float32))
     with pytest.raises(UsageError, match='other scores'):
         build(*args, f'{ALG}.scores={other}', f'load_path={tmp_path}/whole/ep0-ba1-rank0.pt')
+    with pytest.raises(UsageError, match='balance=class, this run has balance=none'):
+        build(*args, f'{ALG}.balance=none', f'load_path={tmp_path}/whole/ep0-ba1-rank0.pt')
 
 
 def test_two_ranks_cover_the_pool_once_per_step(tmp_path: Path, digits_labels: np.ndarray) -> None:

@@ -307,8 +307,8 @@ class ScoreCurriculum(Algorithm):
     (:meth:`batch_weights`; replayed rows weigh 1). (AFTER_* events run in reverse order, so list this algorithm
     after one that changes the targets at BEFORE_LOSS, such as label_smoothing, for the weighted loss to see them,
     and after a distillation teacher, which weights its KD term per example with :meth:`batch_weights` and builds
-    on this weighted cross-entropy.) The state dict holds the scores' digest: resuming with
-    other scores, which would give another order, is refused.
+    on this weighted cross-entropy.) The state dict holds the scores' digest and the balance: resuming with
+    other scores or another balance, which would give another order, is refused.
     """
 
     def __init__(
@@ -423,7 +423,7 @@ class ScoreCurriculum(Algorithm):
         state.loss = reweighted_loss(state.outputs, state.batch[1], weights)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), 'scores_sha256': self.scores_sha256}
+        return {**super().state_dict(), 'scores_sha256': self.scores_sha256, 'balance': self.balance}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = state.get('scores_sha256')
@@ -431,6 +431,12 @@ class ScoreCurriculum(Algorithm):
             raise UsageError(
                 f'the checkpoint trained a curriculum with other scores than {self.scores_uri} '
                 '(their digests differ): resume with the scores artifact the run started with',
+            )
+        balance = state.get('balance', 'none')  # checkpoints from before class balance ranked all examples together
+        if balance != self.balance:
+            raise UsageError(
+                f'the checkpoint trained a curriculum with balance={balance}, this run has balance={self.balance}: '
+                f'resume with algorithms.grand_curriculum.balance={balance}',
             )
 
 
