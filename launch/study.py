@@ -44,7 +44,8 @@ def frontier_steps() -> list[Step]:
 
 # Scenario sweeps (warm start, shrink-and-perturb, new data, new model): one Step per sweep, each the command a user
 # would type, listed here in the order they run.
-# About 30 minutes on the 2-core CPU (estimated from the measured demo: 4.6 s per resnet_20 epoch, 8 s per run).
+# About 28 minutes on the 2-core CPU (estimated from README's measured steps: resnet_20 about 0.13 s, resnet_56
+# about 0.4 s a batch of 64, 8 s of start-up per run): new data about 11, new model about 17.
 SCENARIO_STEPS: list[Step] = [
     Step('new data: the past run, resnet_20 on a class-stratified half of the training split, 8 epochs',
          ['launch/train.py', 'yamls/scenarios/digits_new_data_past.yaml'], 'runs/digits-half-past'),
