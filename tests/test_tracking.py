@@ -29,6 +29,18 @@ def _key(item: Any) -> str:
     return item.key or '/'.join(item.nested_key)  # wandb-core writes keys as nested_key
 
 
+@pytest.fixture
+def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """W&B in offline mode writing under ``tmp_path``; its process-wide session is restarted to read the settings."""
+    import wandb
+
+    wandb.teardown()
+    monkeypatch.setenv('WANDB_MODE', 'offline')
+    monkeypatch.setenv('WANDB_DIR', str(tmp_path))
+    yield tmp_path / 'wandb'
+    wandb.teardown()
+
+
 def wandb_records(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The config and the history rows of an offline W&B run, read from its ``run-ID.wandb`` record file."""
     from wandb.proto import wandb_internal_pb2
@@ -130,10 +142,8 @@ def test_mlflow_sqlite_store_holds_params_metrics_by_step_and_the_run_files(
 
 
 def test_wandb_offline_run_folder_holds_the_config_metrics_and_run_files(
-    past_run: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    past_run: str, tmp_path: Path, wandb_offline: Path,
 ) -> None:
-    monkeypatch.setenv('WANDB_MODE', 'offline')
-    monkeypatch.setenv('WANDB_DIR', str(tmp_path))
     labels = dataset_labels(MDSImageDataset(resolve_root('digits', None), 'train', 10))
     scores = str(tmp_path / 'el2n.npy')
     write_scores(scores, np.random.default_rng(0).random(len(labels)).astype(np.float32), {
@@ -143,7 +153,7 @@ def test_wandb_offline_run_folder_holds_the_config_metrics_and_run_files(
 
     train_in_process('run_name=wb', 'loggers.wandb.project=pastrun-test', f'algorithms.grand_curriculum.scores={scores}')
 
-    (folder,) = (tmp_path / 'wandb').glob('offline-run-*')
+    (folder,) = wandb_offline.glob('offline-run-*')
     config, history = wandb_records(next(folder.glob('run-*.wandb')))
     assert config['optimizer.lr'] == 0.05 and config['algorithms.grand_curriculum.scores'] == scores
     assert config['reuse/checkpoints'] == f'{past_run}:ep1'
@@ -248,14 +258,12 @@ def test_sweep_runs_are_grouped_and_tagged_in_each_tracker_their_config_names(tm
     assert load_config(run.yaml, [*run.overrides, *tracker_overrides(sweep, run)]).loggers.mlflow.experiment_name == 'mine'
 
 
-def test_the_report_becomes_a_summary_run_in_tensorboard_and_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_report_becomes_a_summary_run_in_tensorboard_and_wandb(tmp_path: Path, wandb_offline: Path) -> None:
     from matplotlib import pyplot as plt
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from recipes.study.tracking import log_report
 
-    monkeypatch.setenv('WANDB_MODE', 'offline')
-    monkeypatch.setenv('WANDB_DIR', str(tmp_path))
     report = tmp_path / 'report'
     report.mkdir()
     (report / 'results.md').write_text('| recipe | acc |\n|---|---|\n| baseline | 87.2 |\n')
@@ -269,6 +277,6 @@ def test_the_report_becomes_a_summary_run_in_tensorboard_and_wandb(tmp_path: Pat
     events.Reload()
     assert events.Tags()['images'] == ['report/frontier']
     assert 'report/results.md/text_summary' in events.Tags()['tensors']
-    (folder,) = (tmp_path / 'wandb').glob('offline-run-*')
+    (folder,) = wandb_offline.glob('offline-run-*')
     assert (folder / 'files' / 'report' / 'results.md').read_text() == (report / 'results.md').read_text()
     assert (folder / 'files' / 'report' / 'frontier.png').read_bytes() == (report / 'frontier.png').read_bytes()
