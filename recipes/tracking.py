@@ -33,8 +33,9 @@ __all__ = ['RUN_FILES', 'TrackRun', 'flat_params', 'log_files', 'reused_checkpoi
 
 RUN_FILES = 'run'  # the artifact folder of a run's config.yaml and compute.json
 
+
 def flat_params(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config as ``{dotted.key: value}``; lists become their YAML text, ``None`` becomes ``null``."""
+    """The resolved config as ``{dotted.key: value}``; lists and empty mappings become JSON text, ``None`` ``null``."""
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
