@@ -109,3 +109,25 @@ def test_warm_starting_across_architectures_fails_in_one_line(past_run: str, nam
 def test_shrink_perturb_errors(past_run: str, args: dict, message: str):
     with pytest.raises(UsageError, match=message.replace('[', r'\[')):
         built(f'algorithms.shrink_perturb.run={past_run}', *(f'algorithms.shrink_perturb.{k}={v}' for k, v in args.items()))
+
+
+def test_the_shrink_perturb_preset_mixes_into_your_own_trainers_model(past_run: str):
+    from composer import Trainer
+
+    from recipes import presets
+    from recipes.core.data import MDSImageDataset, build_loader, resolve_root
+    from recipes.core.model import resnet_cifar
+
+    preset = presets.shrink_perturb(past_run, 'ep2', shrink=0.4, perturb=0.1)
+    assert repr(preset.algorithms[0]) == f"ShrinkPerturb(run={past_run!r}, checkpoint='ep2', shrink=0.4, perturb=0.1)"
+    model = resnet_cifar('resnet_20', 10)
+    fresh = {k: v.clone() for k, v in model.module.state_dict().items()}
+    loader = build_loader(MDSImageDataset(resolve_root('digits', None), 'train', 10), 32, shuffle=True, drop_last=True,
+                          num_workers=0, seed=17)
+    trainer = Trainer(model=model, train_dataloader=loader, max_duration='1ba', algorithms=preset.algorithms, seed=17,
+                      device='cpu', progress_bar=False)
+    past = PastRun(past_run).load('ep2').state_dict()
+    start = model.module.state_dict()
+    assert torch.allclose(start['fc.weight'], 0.4 * past['fc.weight'] + 0.1 * fresh['fc.weight'], atol=1e-6)
+    assert torch.equal(start['bn.running_var'], fresh['bn.running_var'])
+    trainer.close()
