@@ -27,6 +27,7 @@ from recipes.core.errors import UsageError
 from recipes.core.model import resnet_cifar
 
 __all__ = [
+    'OneTeacher',
     'PastRunDistillation',
     'RandomTeacherDistillation',
     'TeacherDistillation',
