@@ -139,6 +139,10 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         if uri:
             storage.check_reachable(uri)
     reproducibility.seed_all(cfg.seed)
+    # One process group for the whole run, before any StreamingDataset exists: otherwise each StreamingDataset
+    # opens a Gloo group of its own and destroys it, and under load a rank still connecting to a group its peer has
+    # already torn down dies with "DistNetworkError: failed to recv, got 0 bytes". The Trainer reuses this group.
+    dist.initialize_dist('gpu' if torch.cuda.is_available() else 'cpu')
 
     d = cfg.data
     root = resolve_root(d.name, d.remote, d.cache)
