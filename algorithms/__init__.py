@@ -1,7 +1,8 @@
 """Composer algorithms that reuse the checkpoints and by-products of past training runs.
 
 One package per reuse idea (:mod:`algorithms.distillation`, :mod:`algorithms.curriculum`,
-:mod:`algorithms.adversarial_replay`), each with its functional forms, its Algorithm classes and a README; what every
+:mod:`algorithms.adversarial_replay`) and one for the reuse baselines every idea must beat
+(:mod:`algorithms.warm_start`), each with its functional forms, its Algorithm classes and a README; what every
 idea shares stays here: :mod:`algorithms.past_run` (reading past runs) and :mod:`algorithms.ledger` (the compute
 ledger).
 """
@@ -27,6 +28,7 @@ from algorithms.curriculum import (
     write_scores,
 )
 from algorithms.distillation import CheckpointMixupTeacher, PastRunDistillation, kd_loss, mix_teacher_outputs
+from algorithms.warm_start import ShrinkPerturb, WarmStart, shrink_perturb
 
 __all__ = [
     'AdversarialBank',
@@ -38,6 +40,8 @@ __all__ = [
     'GraNdCurriculum',
     'PastRunDistillation',
     'RecordScores',
+    'ShrinkPerturb',
+    'WarmStart',
     'add_aux_batchnorms',
     'build_bank',
     'el2n',
@@ -48,5 +52,6 @@ __all__ = [
     'pgd',
     'read_scores',
     'robust_accuracy',
+    'shrink_perturb',
     'write_scores',
 ]

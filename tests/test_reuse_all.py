@@ -119,5 +119,5 @@ def test_curriculum_listed_before_the_teacher_is_refused(past_run: str, scores: 
     cfg = load_config(RECIPE, overrides(past_run, scores, bank))
     algs = dict(cfg.algorithms)
     cfg.algorithms = {k: algs[k] for k in ('grand_curriculum', 'checkpoint_mixup_teacher')}
-    with pytest.raises(UsageError, match='grand_curriculum|GraNdCurriculum'):
+    with pytest.raises(UsageError, match='grand_curriculum|GraNdCurriculum|ScoreCurriculum'):
         build_trainer(cfg).fit()

@@ -36,7 +36,7 @@ __all__ = [
     'write_scores',
 ]
 
-MAKE_SCORES = 'compute it with `python launch/score.py --run RUN --checkpoints ep2,ep3 --method el2n --out PATH.npy`'
+MAKE_SCORES = 'compute it with `python launch/score.py --run RUN --checkpoints auto --method el2n --out PATH.npy`'
 
 
 def artifact_paths(uri: str) -> tuple[str, str]:
