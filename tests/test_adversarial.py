@@ -113,7 +113,9 @@ def test_eval_robustness_cli_reports_clean_and_pgd_accuracy(past_run: str, tmp_p
     assert result['num_samples'] == 64
     assert result['clean_accuracy'] == clean / 64
     assert result['pgd_accuracy'] == adversarial / 64
-    assert result['pgd_accuracy'] < result['clean_accuracy']
+    # The fixture's ep2 may sit near chance, where PGD has few correct answers to flip: never above clean.
+    # That PGD raises the loss is test_pgd_stays_in_ball_and_box_and_raises_the_loss's job.
+    assert result['pgd_accuracy'] <= result['clean_accuracy']
     with pytest.raises(UsageError, match='--num_samples=999 is out of range: the test split has 360'):
         main(['--run', past_run, '--num_samples', '999'])
 
