@@ -9,11 +9,13 @@ with their 95% bootstrap intervals. Then the scenario sweeps. Each step is the c
 whose output exists is skipped, and a sweep skips its finished runs, so an interrupted study is continued by
 running it again (``--fresh`` deletes the study's results first, keeping the past runs).
 
-Expected wall time on the 2-core CPU, from the demo measured in the README (about 4.6 s per resnet_20 epoch on
-digits and about 8 s of start-up per run; reuse recipes cost 1.0x to 1.6x a plain epoch):
-  per label setting: past run, scores, bank about 75 s; 60 runs (per seed: baseline 7.5 epochs in 4 runs, 4 reuse
-  recipes x 1.5 epochs in 8 runs, about 170 s) about 14 min; report about 30 s. Both settings: 120 runs, about
-  32 minutes. The scenario sweeps below have the rest of the hour (about 25 minutes).
+Expected wall time on an idle 2-core CPU, not yet measured whole: estimated from about 4.6 s per resnet_20 epoch on
+digits, about 8 s of start-up per run, reuse recipes at 1.0x to 1.6x a plain epoch and resnet_56 at about 3x:
+  per label setting: past run, scores, bank about 75 s; 60 runs (per seed: the baseline's 15 epochs in 4 runs, 4 reuse
+  recipes x 6 epochs in 8 runs, about 5 min) about 26 min. Both settings: 120 runs, about 52 minutes. Scenarios:
+  new data about 22 minutes (45 runs), new model about 45 minutes (35 resnet_56 runs). About 2 hours in all: the
+  budgets must reach 8 epochs, because resnet_20 on digits stays near chance for its first 2-3 epochs, and a
+  frontier of shorter budgets (an earlier version of this study) priced every recipe against chance.
 """
 
 from __future__ import annotations

@@ -95,13 +95,13 @@ class PixelValue:
     optional: bool = False
 
     def check(self, key: str, value: Any, args: argparse.Namespace) -> None:
-        from algorithms.adversarial_replay.pgd import parse_pixel_value
+        from algorithms.adversarial_replay.pgd import parse_pixel_value, pixel_text
 
         if value is None and self.optional:
             return
         number = parse_pixel_value(value, key)
         if not 0 < number <= 1:
-            raise UsageError(f'{key}={value} is out of range: use a value in (0, 1] of the pixel range, e.g. 8/255')
+            raise UsageError(f'{key}={pixel_text(number)} is out of range: use a value in (0, 1] of the pixel range, e.g. 8/255')
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,8 @@ class Number:
         below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
         if below or above:
-            raise UsageError(f'{key}={value!r} is out of range: use {self.describe()}')
+            shown = f'{value:g}' if isinstance(value, float) else value  # 0 for 0.0: the value as the user wrote it
+            raise UsageError(f'{key}={shown} is out of range: use {self.describe()}')
 
 
 @dataclass(frozen=True)

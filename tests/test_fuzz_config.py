@@ -333,7 +333,7 @@ def test_the_issue_examples_are_refused_with_one_line():
         'scheduler.t_warmup=zz': "scheduler.t_warmup='zz' is not a time string",
         'scheduler.milestones=[foo]': "scheduler.milestones[0]='foo' is not a time string",
         'load_path=/no/such/ckpt.pt': 'load_path: /no/such/ckpt.pt does not exist',
-        'optimizer.lr=-1': 'optimizer.lr=-1.0 is out of range: use a number in [0, 1000]',
+        'optimizer.lr=-1': 'optimizer.lr=-1 is out of range: use a number in [0, 1000]',
         'data.num_workers=-1': 'data.num_workers=-1 is out of range: use a whole number in [0, 256]',
         'max_duration=0ep': 'max_duration=0ep must be more than 0',
         'model.name=resnet_21': "model.name='resnet_21' is unknown (did you mean 'resnet_32'?)",

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from recipes.core.errors import UsageError
 
-__all__ = ['EvalRobustness', 'check_attack', 'parse_pixel_value', 'pgd', 'robust_accuracy']
+__all__ = ['EvalRobustness', 'check_attack', 'parse_pixel_value', 'pgd', 'pixel_text', 'robust_accuracy']
 
 
 def pgd(
@@ -71,7 +71,7 @@ def parse_pixel_value(text: str | float, name: str) -> float:
         raise UsageError(f'{name}={text!r} is not a number: write it as a fraction of the pixel range, e.g. 8/255') from None
 
 
-def _pixels(value: float) -> str:
+def pixel_text(value: float) -> str:
     """``0.0314 (8/255)``: a value as a share of the pixel range and in grey levels."""
     return f'{value:.4g} ({value * 255:.3g}/255)'
 
@@ -79,10 +79,10 @@ def _pixels(value: float) -> str:
 def check_attack(eps: float, step_size: float, steps: int, prefix: str = '--') -> None:
     """Refuse attack parameters outside their range, naming the option (``{prefix}eps``) and a valid value."""
     if not 0 < eps <= 1:
-        raise UsageError(f'{prefix}eps={_pixels(eps)} is out of range: use a radius in (0, 1], e.g. 8/255')
+        raise UsageError(f'{prefix}eps={pixel_text(eps)} is out of range: use a radius in (0, 1], e.g. 8/255')
     if not 0 < step_size <= eps:
         raise UsageError(
-            f'{prefix}step_size={_pixels(step_size)} is out of range: use a step in (0, eps={_pixels(eps)}], '
+            f'{prefix}step_size={pixel_text(step_size)} is out of range: use a step in (0, eps={pixel_text(eps)}], '
             'e.g. eps/4 (2/255 for 8/255)',
         )
     if steps < 1:
