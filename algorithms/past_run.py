@@ -325,8 +325,8 @@ class PastRun:
                 f'past run {self.folder} has {self.num_classes} classes but this run has {num_classes}: '
                 'use a past run trained on the same data set',
             )
+        state = load_checkpoint_state(self.resolve(name))  # a missing or unsafe file is named before its run is read
         self.check(name, strict=strict)
-        state = load_checkpoint_state(self.resolve(name))
         return frozen(load_model(self.config['model'], state)).to(device)
 
 

@@ -45,18 +45,13 @@ def main(argv: list[str]) -> int:
     from algorithms.curriculum.scoring import auto_checkpoints, score_runs
     from algorithms.past_run import PastRun
     from recipes.core import storage
-    from recipes.core.errors import UsageError
 
-    if args.batch_size <= 0:
-        raise UsageError(f'--batch_size={args.batch_size} must be positive')
     storage.check_reachable(args.out)
     runs = [PastRun(folder) for folder in [args.run, *args.runs]]
     if args.checkpoints.strip() == 'auto':
         checkpoints = auto_checkpoints(runs[0])
-    else:
+    else:  # check_arguments made sure the list names at least one
         checkpoints = [c.strip() for c in args.checkpoints.split(',') if c.strip()]
-    if not checkpoints:
-        raise UsageError('--checkpoints names no checkpoint: pass e.g. --checkpoints ep2,ep3 or auto')
     if dist.get_world_size() > 1:
         dist.initialize_dist('gpu' if torch.cuda.is_available() else 'cpu')
     scores = score_runs(runs, checkpoints, args.method, args.out, batch_size=args.batch_size,

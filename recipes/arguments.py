@@ -141,15 +141,16 @@ ARGUMENTS: dict[str, dict[str, Any]] = {
         'method': ByParser(), 'out': Location(), 'batch_size': BATCH, 'num_workers': WORKERS,
         'strict': ByParser(),
     },
+    # Values before paths: a bad number is named without touching storage.
     'build_adv_bank': {
-        'run': PastRuns(), 'checkpoints': Checkpoints(auto=True), 'out': NoBank(), 'eps': PixelValue(),
-        'step_size': PixelValue(), 'steps': STEPS, 'fraction': Number(0, 1, low_open=True), 'seed': SEED,
-        'batch_size': BATCH, 'num_workers': WORKERS, 'strict': ByParser(),
+        'eps': PixelValue(), 'step_size': PixelValue(), 'steps': STEPS, 'fraction': Number(0, 1, low_open=True),
+        'seed': SEED, 'batch_size': BATCH, 'num_workers': WORKERS, 'strict': ByParser(),
+        'run': PastRuns(), 'checkpoints': Checkpoints(auto=True), 'out': NoBank(),
     },
     'eval_robustness': {
-        'run': PastRuns(), 'checkpoint': Checkpoints(single=True), 'eps': PixelValue(),
-        'step_size': PixelValue(optional=True), 'steps': STEPS, 'num_samples': Number(1, 10**9, integer=True, optional=True),
-        'batch_size': BATCH, 'seed': SEED, 'json': Location(optional=True),
+        'eps': PixelValue(), 'step_size': PixelValue(optional=True), 'steps': STEPS,
+        'num_samples': Number(1, 10**9, integer=True, optional=True), 'batch_size': BATCH, 'seed': SEED,
+        'run': PastRuns(), 'checkpoint': Checkpoints(single=True), 'json': Location(optional=True),
     },
     'sweep': {'sweep': LocalFile('yamls/sweeps/digits.yaml'), 'overrides': Overrides(), 'dry_run': ByParser()},
     'report': {'results': Location(), 'out': Location(optional=True)},

@@ -142,7 +142,9 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     # One process group for the whole run, before any StreamingDataset exists: otherwise each StreamingDataset
     # opens a Gloo group of its own and destroys it, and under load a rank still connecting to a group its peer has
     # already torn down dies with "DistNetworkError: failed to recv, got 0 bytes". The Trainer reuses this group.
-    dist.initialize_dist('gpu' if torch.cuda.is_available() else 'cpu')
+    # A single process has no peer to race, and leaves torch.distributed alone until the Trainer starts.
+    if dist.get_world_size() > 1:
+        dist.initialize_dist('gpu' if torch.cuda.is_available() else 'cpu')
 
     d = cfg.data
     root = resolve_root(d.name, d.remote, d.cache)

@@ -271,7 +271,8 @@ class MDSRoot:
             if not storage.exists(index):
                 raise UsageError(
                     f'{key}={value}: no MDS split at {storage.join(value, split)} ({index} is missing): convert '
-                    'CIFAR-100 with `python launch/convert_cifar100.py --in_root DIR --out_root ROOT`',
+                    'CIFAR-100 with `python launch/convert_cifar100.py --in_root DIR --out_root ROOT`, or set data.name '
+                    'to digits',
                 )
             named(key, check_folder, storage.join(value, split))
 
@@ -363,7 +364,9 @@ def _bank(key: str, value: Any) -> None:
     from algorithms.adversarial_replay.bank import BANK_FILE, BUILD_ONE
 
     check_location(key, value)
-    _must_exist(key, storage.join(value, BANK_FILE), f'no adversarial bank there: {BUILD_ONE}')
+    named(key, storage.check_reachable, value)
+    if not storage.exists(storage.join(value, BANK_FILE)):  # the words of AdversarialBank's own check
+        raise UsageError(f'{key}: no adversarial bank at {value} ({BANK_FILE} is missing, or the build did not finish): {BUILD_ONE}')
 
 
 # Arguments of registered builders that name an artifact: it must exist before the run starts.

@@ -92,10 +92,12 @@ def test_unscorable_runs_are_refused(recorded_run: str, tmp_path: Path) -> None:
     config = yaml.safe_load((bare / 'config.yaml').read_text())
     config['data']['label_noise'] = 0.2
     (noisy / 'config.yaml').write_text(yaml.safe_dump(config))
+    checkpoint = PastRun(recorded_run).checkpoints()[0]  # present in both runs: only their data differs
+    shutil.copy(f'{recorded_run}/{checkpoint}', noisy / checkpoint)
     with pytest.raises(UsageError, match='trained on different data'):
-        score_main('--run', recorded_run, '--runs', str(noisy), '--checkpoints', 'ep1', '--method', 'el2n',
+        score_main('--run', recorded_run, '--runs', str(noisy), '--checkpoints', checkpoint, '--method', 'el2n',
                    '--out', str(tmp_path / 'x'))
-    with pytest.raises(UsageError, match='--checkpoints names no checkpoint'):
+    with pytest.raises(UsageError, match="--checkpoints=',' names no checkpoint"):
         score_main('--run', recorded_run, '--checkpoints', ',', '--method', 'el2n', '--out', str(tmp_path / 'x'))
     assert not (tmp_path / 'x.json').exists()
 

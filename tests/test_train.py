@@ -63,7 +63,7 @@ def test_bad_data_path_and_unreachable_endpoint_exit_with_one_line(tmp_path):
     missing = run_cli('train.py', RECIPE, *TINY, f'data.remote={tmp_path}/none')
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines() == [
-        f'error: no MDS split at {tmp_path}/none/train ({tmp_path}/none/train/index.json is missing): convert CIFAR-100 '
+        f'error: data.remote={tmp_path}/none: no MDS split at {tmp_path}/none/train ({tmp_path}/none/train/index.json is missing): convert CIFAR-100 '
         'with `python launch/convert_cifar100.py --in_root DIR --out_root ROOT`, or set data.name to digits',
     ]
     unreachable = run_cli(
