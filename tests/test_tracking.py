@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,21 @@ def wandb_records(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         elif kind == 'history':
             history.append({_key(item): json.loads(item.value_json) for item in record.history.item})
     return config, history
+
+
+def finished_wandb_records(path: Path, timeout: float = 60.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``wandb_records`` once wandb-core has written the file: it may still be flushing after ``wandb.finish()``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            config, history = wandb_records(path)
+            if config and history:
+                return config, history
+        except AssertionError:  # wandb's reader asserts on a header not written yet
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f'{path} held no complete W&B records {timeout:.0f} s after the run closed')
+        time.sleep(0.5)
 
 
 @pytest.mark.parametrize('name, module', [
@@ -154,7 +170,7 @@ def test_wandb_offline_run_folder_holds_the_config_metrics_and_run_files(
     train_in_process('run_name=wb', 'loggers.wandb.project=pastrun-test', f'algorithms.grand_curriculum.scores={scores}')
 
     (folder,) = wandb_offline.glob('offline-run-*')
-    config, history = wandb_records(next(folder.glob('run-*.wandb')))
+    config, history = finished_wandb_records(next(folder.glob('run-*.wandb')))
     assert config['optimizer.lr'] == 0.05 and config['algorithms.grand_curriculum.scores'] == scores
     assert config['reuse/checkpoints'] == f'{past_run}:ep1'
     (pool,) = [row['curriculum/pool_size'] for row in history if 'curriculum/pool_size' in row]
