@@ -7,7 +7,7 @@ then a sweep (yamls/sweeps/digits.yaml) trains the baseline at three budgets (1,
 each reuse recipe at 2 epochs, 3 seeds each, and writes the report (compute multipliers, tables, plots).
 ``--noisy`` runs the same study with 40% of the training labels replaced, from a past run trained on those labels.
 Each step is the command a user would type; a step whose output already exists is skipped (``--fresh`` deletes
-``runs/`` first), so an interrupted demo picks up where it stopped. About 9 minutes on a 2-core CPU.
+``runs/`` first), so an interrupted demo picks up where it stopped. Estimated 10-12 minutes on an idle 2-core CPU (27 minutes measured with the test suite running beside it).
 """
 
 from __future__ import annotations
