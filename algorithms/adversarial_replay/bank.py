@@ -47,7 +47,6 @@ from algorithms.adversarial_replay.pgd import check_attack, pgd
 from algorithms.ledger import count_flops
 from algorithms.past_run import PastRun
 from recipes.core import storage
-from recipes.core.data import MDSImageDataset, resolve_root
 from recipes.core.data.dataset import open_mds
 from recipes.core.errors import UsageError
 
@@ -239,12 +238,8 @@ def build_bank(
         raise UsageError('--checkpoints is empty: name checkpoints of the past run, e.g. ep4,ep8')
     past = PastRun(run)
     uris = [past.resolve(name) for name in checkpoints]
-    data = past.config['data']
-    label_noise, label_noise_seed = float(data.get('label_noise', 0.0)), int(data.get('label_noise_seed', 0))
-    dataset = MDSImageDataset(
-        resolve_root(data['name'], data.get('remote')), 'train', past.num_classes,
-        label_noise=label_noise, label_noise_seed=label_noise_seed,
-    )
+    trained_on = past.training_labels
+    dataset = past.training_data()
     sources = select_sources(len(dataset), fraction, seed)
     rank, world = dist.get_global_rank(), dist.get_world_size()
     if rank == 0:
@@ -277,8 +272,8 @@ def build_bank(
             'checkpoint_uris': uris,
             'attack': {'name': 'pgd_linf', 'eps': eps, 'step_size': step_size, 'steps': steps, 'random_start': True},
             'max_pixel_change': eps + 0.5 / 255,
-            'labels': {'data': data['name'], 'remote': data.get('remote'), 'label_noise': label_noise,
-                       'label_noise_seed': label_noise_seed},
+            'labels': {'data': trained_on['name'], 'remote': trained_on['remote'],
+                       'label_noise': trained_on['label_noise'], 'label_noise_seed': trained_on['label_noise_seed']},
             'fraction': fraction,
             'seed': seed,
             'sources': len(sources),
