@@ -1,6 +1,6 @@
 """Train every recipe of a sweep at each budget and seed, then report: ``python launch/sweep.py SWEEP.yaml [key=value ...]``.
 
-Runs go one after another (each under ``composer -n ranks`` when the sweep says ranks > 1) into
+Runs go one after another, or ``parallel`` at a time (each under ``composer -n ranks`` when ranks > 1), into
 ``{results}/{recipe}/b{budget}/seed{seed}``; a budget scales the recipe's max_duration and milestones
 (``scale_schedule_ratio``). Finished runs are skipped and a run that died resumes from its newest checkpoint,
 so an interrupted sweep is continued by the same command; stopping the sweep (Ctrl-C, SIGTERM) stops the run it

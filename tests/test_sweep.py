@@ -19,7 +19,7 @@ from recipes.core import storage
 from recipes.core.errors import UsageError
 from recipes.core.run_files import read_history
 from recipes.study.report import PLOTS
-from recipes.study.sweep import RunState, command, load_sweep, parse_sweep, plan, run_state
+from recipes.study.sweep import RunState, command, load_sweep, logs_folder, parse_sweep, plan, run_state, run_sweep
 
 RECIPE = 'yamls/digits/baseline.yaml'
 SMOOTHING = 'algorithms.label_smoothing.smoothing=0.1'
@@ -201,6 +201,9 @@ GOOD = {'results': 'r', 'seeds': [1], 'baseline': 'b', 'recipes': {'b': {'yaml':
     ({'seeds': [1, 1]}, 'seeds [1, 1] repeat a seed: each seed is one independent run'),
     ({'seeds': None}, 'seeds needs a value (see the sweep YAML format in the README)'),
     ({'ranks': 0}, 'ranks=0 must be a whole number >= 1 (processes per run)'),
+    ({'parallel': 0}, 'parallel=0 must be a whole number >= 1 (runs trained at once)'),
+    ({'parallel': 2, 'ranks': 2}, 'parallel=2 with ranks=2: runs of several ranks already share the machine, so '
+                                  'train them one at a time (parallel: 1), or use ranks: 1'),
     ({'baseline': 'base'}, "baseline 'base' is not one of the recipes (b)"),
     ({'recipes': {'b': {'yml': RECIPE}}}, "unknown key recipes.b.'yml' (did you mean recipes.b.'yaml'?)"),
     ({'recipes': {'b/c': {'yaml': RECIPE}}}, "recipe name 'b/c' must be letters, digits, _ . or - (it names a folder)"),
@@ -233,3 +236,58 @@ def test_every_recipe_config_is_checked_before_any_run(tmp_path, monkeypatch):
     assert str(e.value) == (
         f'{tmp_path}/sweep.yaml: recipes.baseline.yaml=yamls/none.yaml does not exist (paths are relative to {ROOT})'
     )
+
+
+# The scheduler's own behaviour, timed by a stand-in for train.py: it records when its run started and ended and the
+# threads it was given, and fails when its run name is in FAIL, after 1 s where the others take 0.6 s: the run beside
+# it has finished by then, and the next one is in flight.
+STAND_IN = """
+import json, os, sys, time
+name = next(a.split('=', 1)[1] for a in sys.argv if a.startswith('run_name='))
+folder = next(a.split('=', 1)[1] for a in sys.argv if a.startswith('save_folder='))
+fail = name in os.environ.get('FAIL', '').split(',')
+start = time.time()
+print('training', name, flush=True)
+time.sleep(1.0 if fail else 0.6)
+with open(os.environ['STAND_IN_LOG'], 'a') as f:
+    f.write(json.dumps([name, start, time.time(), os.environ.get('OMP_NUM_THREADS')]) + '\\n')
+if fail:
+    sys.exit(3)
+os.makedirs(folder, exist_ok=True)
+with open(os.path.join(folder, 'metrics.json'), 'w') as f:
+    json.dump({'eval': [], 'finished': True}, f)
+"""
+
+
+def stand_in_sweep(tmp_path, monkeypatch, fail: str = '') -> tuple[int, list]:
+    script, record = tmp_path / 'train.py', tmp_path / 'record.jsonl'
+    script.write_text(STAND_IN)
+    monkeypatch.setenv('STAND_IN_LOG', str(record))
+    monkeypatch.setenv('FAIL', fail)
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    sweep = parse_sweep({**GOOD, 'results': str(tmp_path / 'results'), 'seeds': [1, 2, 3, 4, 5], 'parallel': 2}, 's.yaml')
+    code = run_sweep(sweep, str(script))
+    return code, [json.loads(line) for line in record.read_text().splitlines()]
+
+
+def test_parallel_sweep_trains_two_runs_at_once_each_with_half_the_cores(tmp_path, monkeypatch):
+    code, record = stand_in_sweep(tmp_path, monkeypatch)
+    assert code == 0
+    assert sorted(r[0] for r in record) == [f'b-b1-s{s}' for s in range(1, 6)]
+    events = sorted([(start, 1) for _, start, _, _ in record] + [(end, -1) for _, _, end, _ in record])
+    running = [sum(step for _, step in events[: i + 1]) for i in range(len(events))]
+    assert max(running) == 2  # never a third run beside two
+    assert {threads for *_, threads in record} == {str(max(1, (os.cpu_count() or 1) // 2))}
+    logs = logs_folder(str(tmp_path / 'results'))
+    assert logs == tmp_path / 'results' / 'logs'
+    assert (logs / 'b-b1-s3.log').read_text() == 'training b-b1-s3\n'
+    assert logs_folder('s3://bucket/sweep') == Path('sweep-logs')
+
+
+def test_parallel_sweep_starts_nothing_after_a_failure_and_lets_the_run_in_flight_finish(tmp_path, monkeypatch, capsys):
+    code, record = stand_in_sweep(tmp_path, monkeypatch, fail='b-b1-s2')
+    assert code == 3
+    assert sorted(r[0] for r in record) == ['b-b1-s1', 'b-b1-s2', 'b-b1-s3']  # s3 had started beside s2 and finished
+    assert run_state(str(tmp_path / 'results' / 'b' / 'b1' / 'seed3')) is RunState.FINISHED
+    log = tmp_path / 'results' / 'logs' / 'b-b1-s2.log'
+    assert f'run b-b1-s2 failed with exit status 3 (its output: {log}): fix the cause' in capsys.readouterr().err

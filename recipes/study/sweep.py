@@ -5,6 +5,7 @@ and each recipe as a training YAML plus ``key=value`` overrides::
 
     results: runs/sweep-digits
     ranks: 1
+    parallel: 2
     seeds: [1, 2, 3]
     budgets: [0.25, 0.5, 1, 2]
     baseline: baseline
@@ -22,6 +23,10 @@ with the sweep's overrides, then the recipe's, then the command line's, then ``s
 the sweep again skips the runs
 whose ``metrics.json`` says finished and continues a run that died from its newest checkpoint. The effective sweep
 is written to ``{results}/sweep.yaml``: the report reads the recipes, seeds and baseline from there.
+
+``parallel: N`` trains N runs at once (one process each, ``ranks: 1`` only), each with ``OMP_NUM_THREADS`` set to
+its share of the CPU cores, and writes each run's output to ``{logs}/{run name}.log`` instead of the terminal.
+Small models on a few CPU cores gain most: one run cannot keep two cores busy.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -50,6 +56,7 @@ __all__ = [
     'Sweep',
     'budget_label',
     'load_sweep',
+    'logs_folder',
     'parse_sweep',
     'plan',
     'read_manifest',
@@ -59,7 +66,7 @@ __all__ = [
 ]
 
 SWEEP_FILE = 'sweep.yaml'
-SWEEP_KEYS = ('results', 'ranks', 'seeds', 'budgets', 'baseline', 'overrides', 'recipes')
+SWEEP_KEYS = ('results', 'ranks', 'parallel', 'seeds', 'budgets', 'baseline', 'overrides', 'recipes')
 RECIPE_KEYS = ('yaml', 'overrides', 'budgets')
 SET_BY_SWEEP = ('seed', 'scale_schedule_ratio', 'run_name', 'save_folder', 'autoresume')
 _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
@@ -81,6 +88,7 @@ class Sweep:
     ranks: int = 1
     overrides: tuple[str, ...] = ()
     budgets: tuple[float, ...] = (1.0,)
+    parallel: int = 1
 
     def budgets_of(self, recipe: str) -> tuple[float, ...]:
         return self.recipes[recipe].budgets or self.budgets
@@ -94,6 +102,7 @@ class Sweep:
         body = {
             'results': self.results,
             'ranks': self.ranks,
+            'parallel': self.parallel,
             'seeds': list(self.seeds),
             'budgets': list(self.budgets),
             'baseline': self.baseline,
@@ -188,6 +197,14 @@ def parse_sweep(content: Any, source: str) -> Sweep:
     ranks = content.get('ranks', 1)
     if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
         raise UsageError(f'{source}: ranks={ranks!r} must be a whole number >= 1 (processes per run)')
+    parallel = content.get('parallel', 1)
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise UsageError(f'{source}: parallel={parallel!r} must be a whole number >= 1 (runs trained at once)')
+    if parallel > 1 and ranks > 1:
+        raise UsageError(
+            f'{source}: parallel={parallel} with ranks={ranks}: runs of several ranks already share the machine, '
+            'so train them one at a time (parallel: 1), or use ranks: 1',
+        )
     seeds = content['seeds']
     if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise UsageError(f'{source}: seeds must be a list of integers, e.g. [1, 2, 3], not {seeds!r}')
@@ -235,6 +252,7 @@ def parse_sweep(content: Any, source: str) -> Sweep:
         ranks=ranks,
         overrides=_overrides(source, 'overrides', content.get('overrides')),
         budgets=budgets,
+        parallel=parallel,
     )
 
 
@@ -317,11 +335,42 @@ def command(run: Run, ranks: int, train_script: str) -> list[str]:
     return [str(launcher), '-n', str(ranks), train_script, run.yaml, *run.overrides]
 
 
-def run_sweep(sweep: Sweep, train_script: str, dry_run: bool = False) -> int:
-    """Train every run that has not finished, streaming its output; the exit status of the first failure, or 0.
+def logs_folder(results: str) -> Path:
+    """Where ``parallel`` runs write their output: ``{results}/logs``, or ``./sweep-logs`` beside an s3:// results."""
+    return Path('sweep-logs') if storage.is_s3(results) else Path(results) / 'logs'
 
-    An exception while a run trains (Ctrl-C, or SIGTERM turned into SystemExit by ``launch/sweep.py``) terminates
-    that run before it propagates. ``dry_run`` prints each run's state and command and starts nothing.
+
+def _start(argv: list[str], run: Run, parallel: int, logs: Path) -> subprocess.Popen:
+    """One run: its output streams to the terminal when the sweep trains one at a time, else to its own log."""
+    if parallel == 1:
+        return subprocess.Popen(argv)
+    env = dict(os.environ)
+    env.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // parallel)))
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f'{run.name}.log', 'ab') as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def _wait_for_one(active: dict[subprocess.Popen, tuple[Run, float]], parallel: int, logs: Path) -> tuple[Run, int]:
+    """Block until a run of ``active`` exits; remove it and return it with its exit status."""
+    while True:
+        for child, (run, started) in list(active.items()):
+            code = child.poll()
+            if code is None:
+                continue
+            del active[child]
+            if parallel > 1 and not code:
+                print(f'--- {run.name} finished in {time.monotonic() - started:.0f} s; {len(active)} running', flush=True)
+            return run, code
+        time.sleep(0.2)
+
+
+def run_sweep(sweep: Sweep, train_script: str, dry_run: bool = False) -> int:
+    """Train every run that has not finished, ``sweep.parallel`` at a time; the exit status of the first failure, or 0.
+
+    After a failure no further run starts and the runs in flight finish. An exception while runs train (Ctrl-C, or
+    SIGTERM turned into SystemExit by ``launch/sweep.py``) terminates them before it propagates. ``dry_run`` prints
+    each run's state and command and starts nothing.
     """
     from recipes.study.tracking import tracker_overrides  # names, groups and tags the runs in their trackers
 
@@ -329,35 +378,50 @@ def run_sweep(sweep: Sweep, train_script: str, dry_run: bool = False) -> int:
     runs = plan(sweep)
     if not dry_run:
         storage.write_bytes(storage.join(sweep.results, SWEEP_FILE), sweep.to_yaml().encode())
-    skipped = 0
-    for number, run in enumerate(runs, 1):
-        state = run_state(run.folder)
-        argv = command(replace(run, overrides=(*run.overrides, *tracker_overrides(sweep, run))), sweep.ranks, train_script)
-        action = {RunState.NEW: 'start', RunState.DIED: 'resume (started, not finished)', RunState.FINISHED: 'skipped (finished)'}
-        print(
-            f'\n=== [{number}/{len(runs)}] {run.recipe} budget {budget_label(run.budget)} seed {run.seed}: '
-            f'{action[state]}  {run.folder}', flush=True,
-        )
-        if state is RunState.FINISHED:
-            skipped += 1
-            continue
-        print('$ ' + ' '.join(argv), flush=True)
-        if dry_run:
-            continue
-        child = subprocess.Popen(argv)
-        try:
-            code = child.wait()
-        finally:
-            if child.poll() is None:  # the sweep was stopped: stop its run, so no second writer meets it on restart
+    logs = logs_folder(sweep.results)
+    if sweep.parallel > 1 and not dry_run:
+        print(f'sweep: {sweep.parallel} runs at a time, each writing its output to {logs}/RUN.log', flush=True)
+    active: dict[subprocess.Popen, tuple[Run, float]] = {}
+    skipped, code = 0, 0
+    failed: Run | None = None
+    try:
+        for number, run in enumerate(runs, 1):
+            while len(active) >= sweep.parallel and not failed:
+                finished, status = _wait_for_one(active, sweep.parallel, logs)
+                if status:
+                    failed, code = finished, status
+            if failed:
+                break
+            state = run_state(run.folder)
+            argv = command(replace(run, overrides=(*run.overrides, *tracker_overrides(sweep, run))), sweep.ranks, train_script)
+            action = {RunState.NEW: 'start', RunState.DIED: 'resume (started, not finished)', RunState.FINISHED: 'skipped (finished)'}
+            print(
+                f'\n=== [{number}/{len(runs)}] {run.recipe} budget {budget_label(run.budget)} seed {run.seed}: '
+                f'{action[state]}  {run.folder}', flush=True,
+            )
+            if state is RunState.FINISHED:
+                skipped += 1
+                continue
+            print('$ ' + ' '.join(argv), flush=True)
+            if not dry_run:
+                active[_start(argv, run, sweep.parallel, logs)] = (run, time.monotonic())
+        while active:
+            finished, status = _wait_for_one(active, sweep.parallel, logs)
+            if status and not failed:
+                failed, code = finished, status
+    finally:
+        for child in active:  # the sweep was stopped: stop its runs, so no second writer meets them on restart
+            if child.poll() is None:
                 child.terminate()
                 child.wait()
-        if code:
-            print(
-                f'run {run.name} failed with exit status {code}: fix the cause and start the sweep again; '
-                'finished runs are skipped and this one resumes',
-                file=sys.stderr, flush=True,
-            )
-            return code
+    if failed:
+        where = f' (its output: {logs / failed.name}.log)' if sweep.parallel > 1 else ''
+        print(
+            f'run {failed.name} failed with exit status {code}{where}: fix the cause and start the sweep again; '
+            'finished runs are skipped and this one resumes',
+            file=sys.stderr, flush=True,
+        )
+        return code
     verb = 'to train' if dry_run else 'trained'
     print(f'\nsweep: {len(runs)} runs, {skipped} already finished, {len(runs) - skipped} {verb}', flush=True)
     return 0
