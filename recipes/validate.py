@@ -351,6 +351,24 @@ def check_past_run(key: str, value: Any) -> None:
     named(key, lambda: PastRun(value).config)  # reads and checks config.yaml
 
 
+def _past_runs(key: str, value: Any) -> None:
+    """A pool of past run folders: each one checked as :func:`check_past_run` checks one."""
+    if not isinstance(value, (list, tuple, ListConfig)):
+        raise UsageError(f'{key}={value!r} must be a list of past run folders, e.g. [runs/seed1, runs/seed2]')
+    for i, run in enumerate(value):
+        check_past_run(f'{key}[{i}]', run)
+
+
+def _teacher_checkpoints(key: str, value: Any) -> None:
+    """The past run of every ``RUN_FOLDER:CHECKPOINT`` entry (the rule of ``parse_teachers``); plain names use run(s)."""
+    if not isinstance(value, (list, tuple, ListConfig)):
+        raise UsageError(f'{key}={value!r} must be a list of checkpoints: for example [ep40, ep80]')
+    for i, entry in enumerate(value):
+        folder, _, name = str(entry).rpartition(':')
+        if folder and name and '/' not in name:
+            check_past_run(f'{key}[{i}] ({folder})', folder)
+
+
 def _scores(key: str, value: Any) -> None:
     from algorithms.curriculum.scores import MAKE_SCORES, artifact_paths
 
@@ -373,6 +391,9 @@ def _bank(key: str, value: Any) -> None:
 ARTIFACT_ARGUMENTS: dict[tuple[str, str, str], Callable[[str, Any], None]] = {
     ('algorithms', 'past_run_distillation', 'run'): check_past_run,
     ('algorithms', 'checkpoint_mixup_teacher', 'run'): check_past_run,
+    ('algorithms', 'checkpoint_mixup_teacher', 'runs'): _past_runs,
+    ('algorithms', 'checkpoint_mixup_teacher', 'checkpoints'): _teacher_checkpoints,
+    ('algorithms', 'random_teacher_distillation', 'run'): check_past_run,
     ('algorithms', 'grand_curriculum', 'scores'): _scores,
     ('algorithms', 'adversarial_replay', 'bank'): _bank,
     ('algorithms', 'warm_start', 'run'): check_past_run,

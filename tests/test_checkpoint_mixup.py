@@ -116,12 +116,13 @@ def test_only_the_drawn_pair_runs_and_the_loss_uses_their_mixture(past_run: str)
     ({'k': 3}, 'k=3 with draw=pair: a pair is two teachers'),
     ({'draw': 'random'}, "draw='random' is not a draw: choose pair, subset or dirichlet"),
     ({'run': None}, "checkpoint 'ep1' names no run: give run or runs, or write it RUN_FOLDER:ep1"),
-    ({'runs': '[/a,/b]'}, 'give run (one past run) or runs (a pool of past runs), not both'),
+    ({'runs': '[PAST,PAST]'}, 'give run (one past run) or runs (a pool of past runs), not both'),
     ({'until': '3ba'}, "until='3ba' must be a time in epochs, such as 40ep"),
     ({'every': 0}, 'every=0 must be an integer >= 1'),
 ])
 def test_errors_stop_the_run_before_training(past_run: str, args: dict, message: str):
-    spec = {k: v for k, v in {'run': past_run, 'checkpoints': '[ep1,ep2]', **args}.items() if v is not None}
+    spec = {k: str(v).replace('PAST', past_run) for k, v in {'run': past_run, 'checkpoints': '[ep1,ep2]', **args}.items()
+            if v is not None}
     with pytest.raises(UsageError) as error:
         build_trainer(load_config(None, [*TINY, *(f'{TEACHER}.{k}={v}' for k, v in spec.items())]))
     assert message in str(error.value)

@@ -391,12 +391,18 @@ def test_artifact_arguments_of_the_algorithms_must_exist(tmp_path: Path):
     cases = {
         'past_run_distillation': ('run', 'algorithms.past_run_distillation.run: no past run at'),
         'checkpoint_mixup_teacher': ('run', 'algorithms.checkpoint_mixup_teacher.run: no past run at'),
+        'random_teacher_distillation': ('run', 'algorithms.random_teacher_distillation.run: no past run at'),
         'grand_curriculum': ('scores', 'algorithms.grand_curriculum.scores:'),
         'adversarial_replay': ('bank', 'algorithms.adversarial_replay.bank:'),
     }
     for name, (arg, message) in cases.items():
         with pytest.raises(UsageError, match=message):
             load_config(None, [*BASE, f'algorithms.{name}.{arg}={tmp_path}/missing'])
+    pool = 'algorithms.checkpoint_mixup_teacher'
+    with pytest.raises(UsageError, match=f'{pool}.runs\\[0\\]: no past run at {tmp_path}/a'):
+        load_config(None, [*BASE, f'{pool}.runs=[{tmp_path}/a, {tmp_path}/b]', f'{pool}.checkpoints=[ep1, ep2]'])
+    with pytest.raises(UsageError, match=f'{pool}.checkpoints\\[0\\] \\({tmp_path}/a\\): no past run at {tmp_path}/a'):
+        load_config(None, [*BASE, f'{pool}.checkpoints=[{tmp_path}/a:ep1, {tmp_path}/b:ep2]'])
 
 
 def test_an_s3_path_that_is_missing_names_the_endpoint(s3_bucket: str, s3_server: str):
