@@ -267,3 +267,32 @@ def test_the_first_pool_of_digits_holds_every_class_in_proportion(tmp_path: Path
     trainer.close()
     [(when, smallest)] = memory.data['curriculum/pool_classes_min']
     assert int(when.batch) == 0 and smallest == metrics_class['curriculum/pool_classes_min'] > 0
+
+
+def test_a_run_on_a_subset_ranks_only_its_members_by_their_whole_split_scores(tmp_path: Path, digits_labels: np.ndarray) -> None:
+    # Scores of the whole split (as a past run's checkpoints score it, whatever share it trained on); the new run
+    # trains on a class-stratified half, or on classes 3 and 7 only.
+    scores = artifact(tmp_path / 'el2n.npy', digits_labels, np.arange(1437, 0, -1).astype(np.float32))
+    for data, reweight in ((['data.subset_fraction=0.5', 'data.subset_seed=4'], 'score'), (['data.classes=[3, 7]'], 'null')):
+        trainer = build(f'{ALG}.scores={scores}', f'{ALG}.prune_fraction=0.2', f'{ALG}.reweight={reweight}', *data)
+        curriculum = next(a for a in trainer.state.algorithms if type(a).__name__ == 'ScoreCurriculum')
+        dataset = trainer.state.train_dataloader.dataset
+        members = dataset.indices
+        sizes = np.bincount(digits_labels)
+        expected = sum(round(0.5 * n) for n in sizes) if 'data.subset_fraction=0.5' in data else sizes[3] + sizes[7]
+        assert members is not None and len(members) == expected
+        kept = curriculum.kept
+        assert set(kept.tolist()) <= set(members.tolist())  # only the run's own examples
+        for c in np.unique(digits_labels[members]):  # each class pruned by its easiest fifth (highest index first)
+            own = members[digits_labels[members] == c]
+            assert sorted(kept[digits_labels[kept] == c].tolist()) == sorted(own[::-1][round(0.2 * len(own)):].tolist())
+        batch = next(iter(trainer.state.train_dataloader))
+        drawn = batch[2].numpy()  # the sampler's positions come back as whole-split indices of the first pool
+        pool = kept[: curriculum.sampler.pool_size(0)]
+        assert set(drawn.tolist()) <= set(pool.tolist())
+        assert np.array_equal(batch[1].numpy(), digits_labels[drawn])
+        if reweight == 'score':
+            assert curriculum.batch_weights(batch[2]).mean().item() == pytest.approx(
+                (np.arange(1437, 0, -1)[drawn] / np.arange(1437, 0, -1)[kept].mean()).mean(), rel=1e-5)
+        metrics = curriculum.pool_metrics(0)
+        assert metrics['curriculum/pool_classes_min'] == np.bincount(digits_labels[pool])[np.unique(digits_labels[kept])].min()

@@ -13,6 +13,8 @@ from composer.core import Callback, Event, State
 from composer.loggers import Logger
 from conftest import TINY, train_in_process
 
+from algorithms.curriculum.scoring import score_runs
+from algorithms.past_run import PastRun
 from recipes.config import load_config
 from recipes.core.data import MDSImageDataset, resolve_root, stratified_subset
 from recipes.core.errors import UsageError
@@ -78,6 +80,14 @@ def test_a_subset_run_trains_on_it_records_it_and_finds_it_again_on_resume(label
     assert json.loads((folder / 'subset.json').read_text())['indices'] == expected.tolist()
     with pytest.raises(UsageError, match='trained on another subset of the training split'):
         build_trainer(load_config(None, [*TINY, *args, 'data.subset_seed=4', 'max_duration=6ba']))
+
+    # Its checkpoints score every example of the whole split, and the artifact says so.
+    out = str(tmp_path / 'el2n.npy')
+    scores = score_runs([PastRun(str(folder))], ['latest'], 'el2n', out)
+    assert scores is not None and scores.shape == (1437,) and np.isfinite(scores).all()
+    dataset = json.loads((tmp_path / 'el2n.json').read_text())['dataset']
+    assert (dataset['size'], dataset['covers']) == (1437, 'the whole training split')
+    assert dataset['past_runs_trained_on'] == {str(folder): {'subset_fraction': 0.5, 'classes': None}}
 
 
 def test_a_whole_split_run_records_no_subset(tmp_path: Path):

@@ -157,26 +157,33 @@ def interleave_classes(groups: list[np.ndarray]) -> np.ndarray:
 
 
 def curriculum_order(
-    scores: np.ndarray, order: str, prune_fraction: float, seed: int, labels: np.ndarray | None = None,
+    scores: np.ndarray,
+    order: str,
+    prune_fraction: float,
+    seed: int,
+    labels: np.ndarray | None = None,
+    among: np.ndarray | None = None,
 ) -> np.ndarray:
     """The dataset indices training draws from, the first ones first: the easiest ``prune_fraction`` dropped.
 
     Lower scores are easier; ties keep index order. ``random`` orders the kept examples by a permutation drawn from
     ``seed``, fixed for the whole run (Wu et al.'s control: pacing without a meaningful order). With ``labels``
     (class balance) each class is pruned and ordered on its own and the classes are interleaved in proportion to
-    their sizes (:func:`interleave_classes`); without, the whole data set is ranked at once.
+    their sizes (:func:`interleave_classes`); without, the whole data set is ranked at once. ``among`` (sorted
+    indices) limits the ranking to the examples a run trains on (a subset of the scored split); None ranks them all.
     """
     if order not in ORDERS:
         raise ValueError(f'order={order!r} is not an order: choose one of {", ".join(ORDERS)}')
     if not 0.0 <= prune_fraction < 1.0:
         raise ValueError(f'prune_fraction={prune_fraction} is out of range: use a share in [0, 1)')
+    members = np.arange(len(scores)) if among is None else np.asarray(among, dtype=np.int64)
     if labels is None:
-        return _ranked(np.arange(len(scores)), scores, order, prune_fraction, np.random.default_rng(seed))
+        return _ranked(members, scores, order, prune_fraction, np.random.default_rng(seed))
     if len(labels) != len(scores):
         raise ValueError(f'{len(labels)} labels for {len(scores)} scores: pass the labels of the scored data set')
     groups = [
-        _ranked(np.flatnonzero(labels == c), scores, order, prune_fraction, np.random.default_rng((seed, int(c))))
-        for c in np.unique(labels)
+        _ranked(members[labels[members] == c], scores, order, prune_fraction, np.random.default_rng((seed, int(c))))
+        for c in np.unique(labels[members])
     ]
     return interleave_classes(groups)
 
@@ -349,6 +356,7 @@ class ScoreCurriculum(Algorithm):
         self.weights: Tensor | None = None
         self.sampler: CurriculumSampler | None = None
         self.labels: np.ndarray | None = None
+        self.kept: np.ndarray | None = None  # the whole-split indices training draws from, first ones first
 
     def __repr__(self) -> str:
         return (
@@ -359,16 +367,21 @@ class ScoreCurriculum(Algorithm):
         )
 
     def train_sampler(self, dataset: MDSImageDataset, seed: int) -> CurriculumSampler:
-        """The training sampler: checks the scores against ``dataset``, then orders, prunes and paces it."""
+        """The training sampler: checks the scores against ``dataset``'s whole split, then orders, prunes and paces
+        the examples the run trains on (all of the split, or its ``data.subset_fraction`` or ``data.classes``)."""
         self.labels = dataset_labels(dataset)
         check_labels(self.scores_uri, self.scores, self.metadata, self.labels)
         by_class = self.labels if self.balance == 'class' else None
-        kept = curriculum_order(self.scores, self.order, self.prune_fraction, seed, labels=by_class)
+        self.kept = curriculum_order(self.scores, self.order, self.prune_fraction, seed, labels=by_class,
+                                     among=dataset.indices)
         if self.reweight is not None:
-            self.weights = torch.from_numpy(loss_weights(self.scores, kept, self.reweight))
+            self.weights = torch.from_numpy(loss_weights(self.scores, self.kept, self.reweight))
+        positions = self.kept  # the sampler yields positions in the data set, which index a subset's members
+        if dataset.indices is not None:
+            positions = np.searchsorted(dataset.indices, self.kept)
         self.sampler = CurriculumSampler(
             dataset,
-            kept,
+            positions,
             batch_size=self.batch_size,
             max_duration=self.max_duration,
             pacing=self.pacing,
@@ -400,9 +413,10 @@ class ScoreCurriculum(Algorithm):
 
     def pool_metrics(self, step: int) -> dict[str, int]:
         """The size of step ``step``'s pool and its smallest and largest class count (classes of the kept data)."""
-        assert self.sampler is not None and self.labels is not None, 'train_sampler builds the pool first'
-        pool = self.sampler.order[: self.sampler.pool_size(step)]
-        counts = pool_class_counts(pool, self.labels, np.unique(self.labels[self.sampler.order]))
+        assert self.sampler is not None and self.labels is not None and self.kept is not None, (
+            'train_sampler builds the pool first')
+        pool = self.kept[: self.sampler.pool_size(step)]
+        counts = pool_class_counts(pool, self.labels, np.unique(self.labels[self.kept]))
         return {
             'curriculum/pool_size': len(pool),
             'curriculum/pool_classes_min': int(counts.min()),

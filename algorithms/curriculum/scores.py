@@ -56,8 +56,9 @@ def label_fingerprint(labels: np.ndarray) -> str:
 
 
 def dataset_labels(dataset: MDSImageDataset, progress: bool = False) -> np.ndarray:
-    """The labels ``dataset`` yields (label noise applied), as int64 in index order."""
-    n = len(dataset)
+    """The label of every example of ``dataset``'s whole split (label noise applied; a subset's non-members too), as
+    int64 in index order: scores, weights and banks are indexed by the whole split."""
+    n = dataset.split_size
     items = tqdm(range(n), desc='reading labels', disable=not progress, unit='label')
     return np.fromiter((dataset.label(dataset.clean_label(i), i) for i in items), dtype=np.int64, count=n)
 

@@ -150,6 +150,12 @@ def recorded_scores(
     return scores, {'forward_passes': 0, 'backward_passes': 0, 'flops_estimate': 0, 'unrecorded': unrecorded}
 
 
+def _trained_on(run: PastRun) -> dict[str, Any]:
+    """The share of the split ``run`` trained on: its ``subset_fraction`` and ``classes`` (1 and None: all of it)."""
+    data = run.config['data']
+    return {'subset_fraction': float(data.get('subset_fraction') or 1.0), 'classes': data.get('classes')}
+
+
 def score_runs(
     runs: Sequence[PastRun],
     checkpoints: Sequence[str],
@@ -195,6 +201,10 @@ def score_runs(
             'label_sha256': label_fingerprint(dataset_labels(dataset)),
             'label_noise': data['label_noise'],
             'label_noise_seed': data['label_noise_seed'],
+            # Every example of the split is scored, also those a past run trained without (data.subset_fraction,
+            # data.classes): a score needs only its checkpoints' forward (and backward) passes.
+            'covers': 'the whole training split',
+            'past_runs_trained_on': {run.folder: _trained_on(run) for run in runs},
         },
         'seconds': round(seconds, 3),
         'compute': {**compute, 'device': str(device), 'ranks': dist.get_world_size()},
