@@ -10,7 +10,7 @@ from matplotlib.image import imread
 
 from recipes.core import storage
 from recipes.core.errors import UsageError
-from recipes.study.report import PLOTS, csv_columns, default_out, summarize, welch, write_report
+from recipes.study.report import PLOTS, Difference, csv_columns, default_out, summarize, verdict, welch, write_report
 
 # t quantiles (two-sided 95%), from a t table: 2 degrees of freedom, and the Welch-Satterthwaite degrees of freedom
 # of the final (50/17) and best (578/185) accuracies below.
@@ -232,3 +232,23 @@ def test_multipliers_place_a_recipe_on_the_baseline_frontier(tmp_path):
     assert report.summary.splitlines()[-1].startswith('| kd | 0.5 | 3 | 65.00 ± 2.00 | 2.83 [')
     # the first reach target (the baseline's 0.50 at budget 0.5) is met at the first evaluation by every kd seed
     assert rows['kd', '0.5']['reach_b0.5_reached'] == '3' and rows['kd', '0.5']['reach_b2_reached'] == '0'
+
+
+def test_a_reference_recipe_gets_its_own_table_with_a_verdict(tmp_path):
+    """weak (finals 0.70, 0.80: seed 3 died) against kd (0.95, 0.96, 0.97): -21 pp, but with 2 seeds of spread 0.07
+    the Welch interval (about 1 degree of freedom) holds 0, so this study cannot tell."""
+    results = str(tmp_path / 'sweep')
+    fabricate(results)
+    manifest = storage.join(results, 'sweep.yaml')
+    storage.write_bytes(manifest, storage.read_bytes(manifest).replace(b'baseline: baseline\n', b'baseline: baseline\nreference: kd\n'))
+    report = write_report(results)
+    section = report.markdown.split('## Against `kd`, the reuse baseline to beat')[1].split('\n## ')[0]
+    rows = [line for line in section.splitlines() if line.startswith('| weak')]
+    assert len(rows) == 1 and rows[0].startswith('| weak | 1 | 2 | -21.00 [') and rows[0].endswith('| cannot tell |')
+    expected = welch([0.70, 0.80], [0.95, 0.96, 0.97])
+    row = read_csv(Path(results) / 'report' / 'results.csv')['weak']
+    assert [float(row[k]) for k in ('reference_diff', 'reference_diff_low', 'reference_diff_high')] == pytest.approx(
+        [expected.diff, expected.low, expected.high])
+    assert read_csv(Path(results) / 'report' / 'results.csv')['kd']['reference_diff'] == ''
+    assert [verdict(Difference(0.1, 0.02, 0.2, 4)), verdict(Difference(-0.1, -0.2, -0.01, 4)), verdict(expected)] == [
+        'beats', 'loses', 'cannot tell']

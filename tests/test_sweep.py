@@ -201,6 +201,7 @@ GOOD = {'results': 'r', 'seeds': [1], 'baseline': 'b', 'recipes': {'b': {'yaml':
     ({'seeds': [1, 1]}, 'seeds [1, 1] repeat a seed: each seed is one independent run'),
     ({'seeds': None}, 'seeds needs a value (see the sweep YAML format in the README)'),
     ({'ranks': 0}, 'ranks=0 must be a whole number >= 1 (processes per run)'),
+    ({'reference': 'b'}, "reference 'b' must be one of the recipes other than the baseline (none), e.g. warm_start"),
     ({'parallel': 0}, 'parallel=0 must be a whole number >= 1 (runs trained at once)'),
     ({'parallel': 2, 'ranks': 2}, 'parallel=2 with ranks=2: runs of several ranks already share the machine, so '
                                   'train them one at a time (parallel: 1), or use ranks: 1'),

@@ -54,7 +54,9 @@ __all__ = [
     'collect',
     'compute_multiplier',
     'default_out',
+    'reference_differences',
     'summarize',
+    'verdict',
     'welch',
     'write_report',
 ]
@@ -367,6 +369,30 @@ def multiplier_table(rows: Sequence[RecipeRow]) -> str:
     return _table(header, lines)
 
 
+def verdict(d: Difference) -> str:
+    """``beats`` or ``loses`` where the 95% interval of a difference excludes 0, else ``cannot tell``."""
+    if math.isnan(d.low):
+        return 'cannot tell'
+    return 'beats' if d.low > 0 else 'loses' if d.high < 0 else 'cannot tell'
+
+
+def reference_differences(reference: str, baseline: str, groups: Groups) -> list[tuple[str, float, int, Difference]]:
+    """``(recipe, budget, n, final accuracy minus the reference's at that budget)`` for every recipe but the two
+    baselines, at each budget where the reference has finished runs."""
+    out = []
+    for (name, budget), rs in groups.items():
+        ref = groups.get((reference, budget), [])
+        if name in (reference, baseline) or not rs or not ref:
+            continue
+        out.append((name, budget, len(rs), welch([r.final for r in rs], [r.final for r in ref])))
+    return out
+
+
+def reference_table(differences: Sequence[tuple[str, float, int, Difference]]) -> str:
+    lines = [[name, budget_label(b), str(n), _diff(d), verdict(d)] for name, b, n, d in differences]
+    return _table(['recipe', 'budget', 'n', 'Δ final pp vs reference (95% CI)', 'verdict'], lines)
+
+
 def accuracy_table(rows: Sequence[RecipeRow]) -> str:
     lines = [
         [
@@ -412,11 +438,16 @@ def csv_columns(baseline_budgets: Sequence[float]) -> list[str]:
         'best_mean', 'best_std', 'best_ci_low', 'best_ci_high',
         'final_diff', 'final_diff_low', 'final_diff_high', 'best_diff', 'best_diff_low', 'best_diff_high',
         'wall_seconds_mean', 'compute_spent_mean', 'compute_reused_mean', *placement, 'time_unit', *reach,
+        'reference_diff', 'reference_diff_low', 'reference_diff_high',
     ]
 
 
-def csv_text(rows: Sequence[RecipeRow], baseline_budgets: Sequence[float], unit: str) -> str:
-    """One row per recipe and budget, accuracies as fractions; empty cells where a value is undefined."""
+def csv_text(
+    rows: Sequence[RecipeRow], baseline_budgets: Sequence[float], unit: str,
+    vs_reference: dict[tuple[str, float], Difference] | None = None,
+) -> str:
+    """One row per recipe and budget, accuracies as fractions; empty cells where a value is undefined (the
+    ``reference_diff`` columns: the difference to the sweep's reference recipe, where it has one)."""
 
     def cell(x: float) -> str:
         return '' if math.isnan(x) else repr(x)
@@ -435,10 +466,12 @@ def csv_text(rows: Sequence[RecipeRow], baseline_budgets: Sequence[float], unit:
                 cell(p.multiplier), cell(p.low), cell(p.high), p.bound, cell(p.compute), cell(p.vs_frontier),
             ]
         reach = [x for t in r.reach for x in (cell(t.target), cell(t.time), cell(t.flops), t.reached)]
+        ref = (vs_reference or {}).get((r.recipe, r.budget))
         writer.writerow([
             r.recipe, budget_label(r.budget), r.final.n,
             *(cell(x) for s in (r.final, r.best) for x in (s.mean, s.std, s.low, s.high)),
             *diffs, cell(r.wall_seconds), cell(r.spent), cell(r.reused), *placements, unit, *reach,
+            *(['', '', ''] if ref is None else [cell(ref.diff), cell(ref.low), cell(ref.high)]),
         ])
     return buf.getvalue()
 
@@ -584,13 +617,25 @@ def write_report(results: str, out: str | None = None) -> Report:
         reach_table(rows, baseline_budgets, unit),
         '',
     ]
+    reference = read_manifest(results).reference
+    differences = reference_differences(reference, baseline, groups) if reference else []
+    if differences:
+        text += [
+            f'## Against `{reference}`, the reuse baseline to beat',
+            '',
+            f'Mean final test accuracy minus `{reference}`\'s at the same budget, in percentage points, 95% Welch '
+            'interval; beats / loses where the interval excludes 0, else cannot tell.',
+            '',
+            reference_table(differences),
+            '',
+        ]
     if left_out:
         text += [f'Not in the tables: {", ".join(left_out)}.', '']
     markdown = '\n'.join(text)
 
     files = {
         'results.md': markdown.encode(),
-        'results.csv': csv_text(rows, baseline_budgets, unit).encode(),
+        'results.csv': csv_text(rows, baseline_budgets, unit, {(n, b): d for n, b, _, d in differences}).encode(),
         PLOTS[0]: plot_frontier(baseline, groups, rows),
         PLOTS[1]: plot_accuracy_vs_time(groups, unit),
     }

@@ -9,10 +9,12 @@ and each recipe as a training YAML plus ``key=value`` overrides::
     seeds: [1, 2, 3]
     budgets: [0.25, 0.5, 1, 2]
     baseline: baseline
+    reference: warm_start
     overrides: [data.label_noise=0.4]
     recipes:
       baseline: {yaml: yamls/digits/baseline.yaml}
       kd: {yaml: yamls/digits/kd.yaml, overrides: [algorithms.past_run_distillation.alpha=0.5], budgets: [0.5, 1]}
+      warm_start: {yaml: yamls/digits/baseline.yaml, overrides: [algorithms.warm_start.run=runs/digits-baseline]}
 
 A budget is a ratio of each recipe's own ``max_duration``, applied as Composer's ``scale_schedule_ratio`` (the
 duration and the scheduler's milestones scale, the warmup does not). The baseline trains at every budget (it is
@@ -23,6 +25,9 @@ with the sweep's overrides, then the recipe's, then the command line's, then ``s
 the sweep again skips the runs
 whose ``metrics.json`` says finished and continues a run that died from its newest checkpoint. The effective sweep
 is written to ``{results}/sweep.yaml``: the report reads the recipes, seeds and baseline from there.
+
+``reference`` (optional) names a second recipe every other one is compared with at the same budget: the reuse
+baseline a method must beat (``warm_start``), beside the fresh baseline's frontier.
 
 ``parallel: N`` trains N runs at once (one process each, ``ranks: 1`` only), each with ``OMP_NUM_THREADS`` set to
 its share of the CPU cores, and writes each run's output to ``{logs}/{run name}.log`` instead of the terminal.
@@ -66,7 +71,7 @@ __all__ = [
 ]
 
 SWEEP_FILE = 'sweep.yaml'
-SWEEP_KEYS = ('results', 'ranks', 'parallel', 'seeds', 'budgets', 'baseline', 'overrides', 'recipes')
+SWEEP_KEYS = ('results', 'ranks', 'parallel', 'seeds', 'budgets', 'baseline', 'reference', 'overrides', 'recipes')
 RECIPE_KEYS = ('yaml', 'overrides', 'budgets')
 SET_BY_SWEEP = ('seed', 'scale_schedule_ratio', 'run_name', 'save_folder', 'autoresume')
 _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
@@ -89,6 +94,7 @@ class Sweep:
     overrides: tuple[str, ...] = ()
     budgets: tuple[float, ...] = (1.0,)
     parallel: int = 1
+    reference: str | None = None  # a reuse baseline (warm_start) every other recipe is also compared with
 
     def budgets_of(self, recipe: str) -> tuple[float, ...]:
         return self.recipes[recipe].budgets or self.budgets
@@ -106,6 +112,7 @@ class Sweep:
             'seeds': list(self.seeds),
             'budgets': list(self.budgets),
             'baseline': self.baseline,
+            **({'reference': self.reference} if self.reference else {}),
             'overrides': list(self.overrides),
             'recipes': recipes,
         }
@@ -231,6 +238,12 @@ def parse_sweep(content: Any, source: str) -> Sweep:
     baseline = content['baseline']
     if baseline not in recipes:
         raise UsageError(f'{source}: baseline {baseline!r} is not one of the recipes ({", ".join(recipes)})')
+    reference = content.get('reference')
+    if reference is not None and (reference not in recipes or reference == baseline):
+        raise UsageError(
+            f'{source}: reference {reference!r} must be one of the recipes other than the baseline '
+            f'({", ".join(r for r in recipes if r != baseline) or "none"}), e.g. warm_start',
+        )
     budgets = (1.0,) if content.get('budgets') is None else _budgets(source, 'budgets', content['budgets'])
     for name, recipe in recipes.items():
         extra = sorted(set(recipe.budgets or budgets) - set(budgets))
@@ -253,6 +266,7 @@ def parse_sweep(content: Any, source: str) -> Sweep:
         overrides=_overrides(source, 'overrides', content.get('overrides')),
         budgets=budgets,
         parallel=parallel,
+        reference=reference,
     )
 
 
