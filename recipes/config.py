@@ -40,7 +40,7 @@ class DataConfig:
     subset_fraction: float = 1.0  # a class-stratified share of the training split (recorded in subset.json)
     subset_seed: int = 0
     classes: Optional[list[int]] = None  # train and evaluate on these class ids only
-    resolution: Optional[int] = None  # data.name=images: side of the crops (None: 224); the 32x32 sets keep theirs
+    resolution: Optional[int] = None  # data.name=images: side of the crops (None: 224); the 32x32 sets ignore it
 
 
 @dataclass

@@ -530,20 +530,6 @@ def _cross_checks(cfg: DictConfig) -> None:
     """Rules that tie two keys together."""
     from recipes.core.data import batch_size_per_rank
 
-    from recipes.core.model import TORCHVISION
-
-    from recipes.core.data import IMAGES
-
-    if cfg.data.resolution is not None and cfg.data.name != IMAGES:
-        raise UsageError(
-            f'data.resolution={cfg.data.resolution} applies to data.name=images only: {cfg.data.name} keeps its '
-            '32x32 images; remove data.resolution',
-        )
-    if cfg.model.pretrained and not str(cfg.model.name).startswith(TORCHVISION):
-        raise UsageError(
-            f'model.pretrained=true needs a torchvision model (torchvision/<name>): {cfg.model.name} has no '
-            'pretrained weights; set model.pretrained=false',
-        )
     o = cfg.optimizer
     if o.name == 'sgd' and o.nesterov and o.momentum == 0:
         raise UsageError('optimizer.nesterov=true needs optimizer.momentum > 0: set a momentum or nesterov=false')

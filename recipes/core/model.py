@@ -175,9 +175,10 @@ def check_model_name(name: str, key: str = 'model.name') -> None:
     close = difflib.get_close_matches(name, model_names(), n=3, cutoff=0.5)
     if not name.startswith(TORCHVISION):  # a bare torchvision name: the user forgot the prefix
         close = [TORCHVISION + name] if name in torchvision_names() else close
-    hint = f' (closest: {", ".join(close)})' if close else ''
+    hint = f' (did you mean {close[0]!r}?)' if close else ''
+    others = f'also close: {", ".join(close[1:])}; ' if len(close) > 1 else ''
     raise UsageError(
-        f'{key}={name!r} is unknown{hint}: use one of {", ".join(RESNET_DEPTHS)} or torchvision/<name> for a '
+        f'{key}={name!r} is unknown{hint}: {others}use one of {", ".join(RESNET_DEPTHS)} or torchvision/<name> for a '
         'torchvision classifier (torchvision.models.list_models(module=torchvision.models) lists them)',
     )
 
@@ -241,7 +242,7 @@ def build_model(name: str, num_classes: int, pretrained: bool = False) -> CifarC
     if name.startswith(TORCHVISION):
         return torchvision_classifier(name[len(TORCHVISION):], num_classes, pretrained=pretrained)
     if pretrained:
-        raise UsageError(f'model.pretrained=true needs a torchvision model (torchvision/<name>): {name} has no pretrained weights')
+        raise UsageError(f'model.pretrained=true needs a torchvision model (torchvision/<name>): {name} has no pretrained weights; set model.pretrained=false')
     if name not in RESNET_DEPTHS:
         check_model_name(name)
     return resnet_cifar(name, num_classes)
