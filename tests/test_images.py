@@ -327,3 +327,55 @@ def test_bank_and_replay_on_torchvision_models(resnet18_run: str, image_root: st
                          f'algorithms={{adversarial_replay: {{bank: {bank}}}}}')
     train_in_process('model.name=torchvision/squeezenet1_1', *common,
                      f'algorithms={{adversarial_replay: {{bank: {bank}, aux_bn: false}}}}')
+
+
+# ----- recipes
+
+
+def test_image_recipes_validate_and_the_baseline_trains(resnet18_run: str, image_root: str, tmp_path: Path):
+    from algorithms.adversarial_replay.bank import build_bank
+
+    bank = str(tmp_path / 'bank')
+    build_bank(resnet18_run, ['ep1'], bank, eps=8 / 255, step_size=2 / 255, steps=1, fraction=0.05, batch_size=8,
+               num_workers=0, progress=False)
+    artifacts = {
+        'baseline': [],
+        'kd_mixup': [f'algorithms.checkpoint_mixup_teacher.run={resnet18_run}',
+                     'algorithms.checkpoint_mixup_teacher.checkpoints=[ep1,ep2]'],
+        'adv_replay': [f'algorithms.adversarial_replay.bank={bank}'],
+    }
+    assert sorted(p.stem for p in Path('yamls/images').glob('*.yaml')) == sorted(artifacts)
+    for name, overrides in artifacts.items():
+        cfg = load_config(f'yamls/images/{name}.yaml', [f'data.remote={image_root}', *overrides])
+        assert cfg.model.name == 'torchvision/resnet18' and cfg.data.name == 'images' and cfg.data.resolution == 32
+    trainer = train_in_process(
+        'model.name=torchvision/resnet18', 'data.name=images', f'data.remote={image_root}',
+        f'save_folder={tmp_path / "run"}', 'data.global_batch_size=8', 'max_duration=2ba',
+        'callbacks={lr_monitor: {}, record_scores: {}}', recipe='yamls/images/baseline.yaml',
+    )
+    assert int(trainer.state.timestamp.batch) == 2
+    assert (tmp_path / 'run' / 'config.yaml').is_file()
+
+
+def test_imagenet_recipes_follow_the_torchvision_resnet50_recipe():
+    import yaml
+    from omegaconf import OmegaConf
+
+    from recipes.config import TrainConfig
+
+    names = sorted(p.stem for p in Path('yamls/imagenet').glob('*.yaml'))
+    assert names == ['adv_replay', 'baseline', 'grand_curriculum', 'kd', 'kd_mixup']
+    base = yaml.safe_load(Path('yamls/imagenet/baseline.yaml').read_text())
+    assert '76.130% top-1' in Path('yamls/imagenet/baseline.yaml').read_text()
+    for name in names:
+        recipe = yaml.safe_load(Path(f'yamls/imagenet/{name}.yaml').read_text())
+        cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), recipe)  # keys and types of the schema
+        check_model_name(cfg.model.name)
+        assert cfg.model.name == 'torchvision/resnet50' and cfg.max_duration == '90ep'
+        assert cfg.optimizer.lr == 0.1 * cfg.data.global_batch_size / 256
+        assert (cfg.optimizer.momentum, cfg.optimizer.weight_decay) == (0.9, 1e-4)
+        assert list(cfg.scheduler.milestones) == ['30ep', '60ep'] and cfg.scheduler.gamma == 0.1
+        assert cfg.data.resolution == 224 and cfg.data.name == 'images'
+        assert {k: v for k, v in recipe.items() if k not in ('run_name', 'algorithms', 'callbacks')} == \
+            {k: v for k, v in base.items() if k not in ('run_name', 'algorithms', 'callbacks')}
+        assert (name == 'baseline') == (not recipe.get('algorithms'))
