@@ -176,7 +176,7 @@ def test_conversion_round_trips_labels_and_pixels(image_folder: Path, image_root
                 assert np.array_equal(pixels, np.asarray(Image.open(source.path).convert('RGB'), dtype=np.int16))
             errors[Path(source.path).suffix].append(np.abs(pixels - digit_pixels(index)).mean())
     assert len(errors['.png']) == 100 and len(errors['.jpg']) == 100
-    # PNGs are re-encoded at JPEG quality 95: within 1.5 grey levels on average of their pixels (measured: ~0.6).
+    # PNGs are re-encoded at JPEG quality 95: within 1.5 grey levels on average (measured on such digits: 0.45 mean, 0.59 worst).
     assert JPEG_QUALITY == 95 and max(errors['.png']) < 1.5, max(errors['.png'])
     assert max(errors['.jpg']) < 4.0, max(errors['.jpg'])  # the quality-90 files the folder held
 

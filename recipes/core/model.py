@@ -166,11 +166,9 @@ def model_names() -> list[str]:
 
 def check_model_name(name: str, key: str = 'model.name') -> None:
     """Refuse an unknown model name in one line, naming the closest valid names."""
-    if not isinstance(name, str) or name in RESNET_DEPTHS:
-        if not isinstance(name, str):
-            raise UsageError(f'{key}={name!r} must be a name such as resnet_56 or torchvision/resnet18')
-        return
-    if name.startswith(TORCHVISION) and name[len(TORCHVISION):] in torchvision_names():
+    if not isinstance(name, str):
+        raise UsageError(f'{key}={name!r} must be a name such as resnet_56 or torchvision/resnet18')
+    if name in RESNET_DEPTHS or (name.startswith(TORCHVISION) and name[len(TORCHVISION):] in torchvision_names()):
         return
     close = difflib.get_close_matches(name, model_names(), n=3, cutoff=0.5)
     if not name.startswith(TORCHVISION):  # a bare torchvision name: the user forgot the prefix
