@@ -193,6 +193,9 @@ def test_a_flat_folder_is_split_by_class_with_a_seed(tmp_path: Path):
         assert sum(s.label == c for s in splits['test']) == round(0.25 * n_c)
     assert {s.path for s in scan_image_folder(str(tmp_path / 'flat'), 0.25, seed=3)[1]['test']} == test
     assert {s.path for s in scan_image_folder(str(tmp_path / 'flat'), 0.25, seed=4)[1]['test']} != test
+    write_folder(tmp_path / 'only' / 'train', count=60, split=False)  # train/ without val/: train/ is split
+    only_classes, only, how = scan_image_folder(str(tmp_path / 'only'), val_fraction=0.25, seed=3)
+    assert how == 'seeded' and only_classes == classes and len(only['train']) + len(only['test']) == 60
     meta = convert_image_folder(str(tmp_path / 'flat'), str(tmp_path / 'out'), val_fraction=0.25, seed=3, progress=False)
     assert meta['splits'] == {'train': len(train), 'test': len(test)} and meta['seed'] == 3
 

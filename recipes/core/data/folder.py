@@ -2,7 +2,7 @@
 
 Layout read (as torchvision's ``ImageFolder``): ``IN/<class>/<image>``, or ``IN/train/<class>/<image>`` with
 ``IN/val/<class>/<image>`` (``IN/test/`` is accepted for ``val/``). Classes are the sub-folder names in sorted order;
-class id ``c`` is ``classes[c]``. Without ``train/`` and ``val/`` every class is split in two with a seed:
+class id ``c`` is ``classes[c]``. Without ``val/`` every class (of ``IN/train/`` if there is one) is split with a seed:
 ``round(val_fraction * n_c)`` images of a class with ``n_c`` (at least one, when ``n_c > 1``) go to ``test``.
 
 Written: ``OUT/train`` and ``OUT/test`` with columns ``x`` (streaming's ``jpeg`` encoding), ``y`` (class id) and
@@ -94,8 +94,9 @@ def scan_image_folder(in_root: str, val_fraction: float = 0.1, seed: int = 0) ->
         splits = {'train': _read_split(train_root, classes), 'test': _read_split(val_root, classes)}
         how = 'folders'
     else:
-        classes = _class_folders(in_root)
-        every = _read_split(in_root, classes)
+        train_root = train_root if os.path.isdir(train_root) else in_root  # train/ alone: split it
+        classes = _class_folders(train_root)
+        every = _read_split(train_root, classes)
         labels = np.array([s.label for s in every], dtype=np.int64)
         rng = np.random.default_rng(seed)
         test = np.zeros(len(every), dtype=bool)
@@ -106,7 +107,6 @@ def scan_image_folder(in_root: str, val_fraction: float = 0.1, seed: int = 0) ->
             test[members[:count]] = True
         splits = {'train': [s for s, t in zip(every, test) if not t], 'test': [s for s, t in zip(every, test) if t]}
         how = 'seeded'
-        train_root = in_root
     if not classes or not splits['train']:
         raise UsageError(
             f'{train_root} holds no {"/".join(e[1:].upper() for e in EXTENSIONS)} images in class sub-folders '
