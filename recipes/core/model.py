@@ -15,11 +15,10 @@ provenance on each sample's dataset index, so the classifier accepts both forms.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import difflib
 import functools
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from composer.models import ComposerClassifier

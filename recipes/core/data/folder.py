@@ -105,7 +105,7 @@ def scan_image_folder(in_root: str, val_fraction: float = 0.1, seed: int = 0) ->
             count = round(val_fraction * len(members))
             count = min(max(count, 1), len(members) - 1) if len(members) > 1 else 0
             test[members[:count]] = True
-        splits = {'train': [s for s, t in zip(every, test) if not t], 'test': [s for s, t in zip(every, test) if t]}
+        splits = {'train': [s for s, t in zip(every, test, strict=True) if not t], 'test': [s for s, t in zip(every, test, strict=True) if t]}
         how = 'seeded'
     if not classes or not splits['train']:
         raise UsageError(
