@@ -89,6 +89,8 @@ def resnet18_run(image_root: str, tmp_path_factory: pytest.TempPathFactory) -> s
         ('torchvision/resnet18', 10, 11_181_642),
         ('torchvision/mobilenet_v3_small', 1000, 2_542_856),
         ('torchvision/resnet50', 1000, 25_557_032),
+        ('torchvision/wide_resnet50_2', 1000, 68_883_240),
+        ('torchvision/efficientnet_b0', 1000, 5_288_548),
     ],
 )
 def test_torchvision_parameter_counts(name, classes, params):
