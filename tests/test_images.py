@@ -294,7 +294,18 @@ def test_kd_mixup_from_resnet18_into_mobilenet(resnet18_run: str, image_root: st
     )
     compute = json.loads((run / 'compute.json').read_text())
     assert compute['spent']['teacher'] > compute['spent']['student'] > 0  # two resnet18 teachers, one small student
-    assert compute['reused'] == {f'past run {resnet18_run}': json.loads(Path(resnet18_run, 'compute.json').read_text())['by_epoch'][1]}
+    past_cost = json.loads(Path(resnet18_run, 'compute.json').read_text())['by_epoch']
+    assert compute['reused'] == {f'past run {resnet18_run}': past_cost[1]}
+    kd = tmp_path / 'kd'
+    train_in_process(
+        'model.name=torchvision/mobilenet_v3_small', *IMAGES, f'data.remote={image_root}', 'data.global_batch_size=8',
+        'max_duration=2ba', 'eval_interval=2ba', f'save_folder={kd}', 'save_interval=2ba',
+        f'algorithms={{past_run_distillation: {{run: {resnet18_run}, checkpoint: ep1}}}}',
+    )
+    kd_compute = json.loads((kd / 'compute.json').read_text())
+    # one resnet18 teacher forward per image: about half of the two-teacher mixup's
+    assert 0.4 < kd_compute['spent']['teacher'] / compute['spent']['teacher'] < 0.6
+    assert kd_compute['reused'] == {f'past run {resnet18_run}': past_cost[0]}
 
 
 def test_el2n_and_grand_scores_of_torchvision_runs(resnet18_run: str, image_root: str, tmp_path: Path):
