@@ -395,3 +395,17 @@ def test_imagenet_recipes_follow_the_torchvision_resnet50_recipe():
         assert {k: v for k, v in recipe.items() if k not in ('run_name', 'algorithms', 'callbacks')} == \
             {k: v for k, v in base.items() if k not in ('run_name', 'algorithms', 'callbacks')}
         assert (name == 'baseline') == (not recipe.get('algorithms'))
+
+
+def test_image_data_keys_are_checked_against_the_converted_folder(image_root: str):
+    from recipes.trainer import build_trainer
+
+    with pytest.raises(UsageError) as info:
+        load_config(None, [*TINY, *IMAGES, f'data.remote={image_root}', 'data.classes=[0, 12]'])
+    assert "data.classes=[0, 12] holds 12, which is not a class of images" in str(info.value)
+    assert 'class ids in 0..9' in str(info.value)
+    cfg = load_config(None, [*TINY, 'data.name=images', 'model.name=torchvision/resnet18'])
+    with pytest.raises(UsageError, match='data.remote is required for data.name=images: convert an image folder'):
+        build_trainer(cfg)
+    with pytest.raises(UsageError, match=r'model.num_classes=5 but images has 10 classes'):
+        build_trainer(load_config(None, [*TINY, *IMAGES, f'data.remote={image_root}', 'model.num_classes=5']))

@@ -173,7 +173,8 @@ class MDSImageDataset(Dataset):
         if not storage.exists(index):
             raise UsageError(
                 f'no MDS split at {storage.join(root, split)} ({index} is missing): convert CIFAR-100 with '
-                '`python launch/convert_cifar100.py --in_root DIR --out_root ROOT`, or set data.name to digits',
+                '`python launch/convert_cifar100.py --in_root DIR --out_root ROOT` or an image folder with '
+                '`python launch/convert_images.py --in_root DIR --out_root ROOT`, or set data.name to digits',
             )
         self._stream = open_mds(storage.join(root, split), cache)
         missing = {'x', 'y'} - set(self._stream.shards[0].column_names) if self._stream.shards else {'x', 'y'}
