@@ -19,7 +19,13 @@ from PIL import Image
 
 from recipes.config import load_config
 from recipes.core.data import MDSImageDataset, data_num_classes, image_transform
-from recipes.core.data.folder import CLASSES_FILE, JPEG_QUALITY, convert_image_folder, scan_image_folder
+from recipes.core.data.folder import (
+    CLASSES_FILE,
+    JPEG_QUALITY,
+    convert_image_folder,
+    read_split_labels,
+    scan_image_folder,
+)
 from recipes.core.errors import UsageError
 from recipes.core.model import IMAGENET_MEAN, TorchvisionNet, build_model, check_model_name
 
@@ -168,6 +174,8 @@ def test_conversion_round_trips_labels_and_pixels(image_folder: Path, image_root
     for split, samples in splits.items():
         stream = StreamingDataset(local=os.path.join(image_root, split), shuffle=False)
         assert stream.num_samples == len(samples)
+        assert read_split_labels(image_root, split, len(samples)).tolist() == [s.label for s in samples]
+        assert read_split_labels(image_root, split, len(samples) + 1) is None  # a file of another split is not used
         for i, source in enumerate(samples):
             stored = stream[i]
             index = int(Path(source.path).stem)
@@ -250,7 +258,8 @@ def test_images_dataset_transforms_and_subsets(image_root: str):
     views = torch.stack([train[0][0] for _ in range(4)])
     assert views.shape == (4, 3, 24, 24) and views.std(0).mean() > 0  # random crops and flips differ
     noisy = MDSImageDataset(image_root, 'train', 10, resolution=24, label_noise=0.5, label_noise_seed=1)
-    clean = noisy.clean_labels()
+    clean = noisy.clean_labels()  # from the converter's label file, equal to the shards' labels
+    assert clean.tolist() == [int(noisy._stream[k]['y']) for k in range(160)]
     flipped = sum(noisy.label(int(clean[k]), k) != clean[k] for k in range(len(clean)))
     assert flipped == 80
     part = MDSImageDataset(image_root, 'train', 10, resolution=24, classes=[0, 1], subset_fraction=0.5)

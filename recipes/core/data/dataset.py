@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 
 from recipes.core import storage
 from recipes.core.data.builtin import default_cache
-from recipes.core.data.folder import decode_rgb
+from recipes.core.data.folder import decode_rgb, read_split_labels
 from recipes.core.data.mds import check_folder
 from recipes.core.errors import UsageError
 
@@ -185,6 +185,7 @@ class MDSImageDataset(Dataset):
             raise UsageError(f'{storage.join(root, split)} holds JPEG images: set data.resolution (e.g. 224) to the side they are cropped to')
         self.resolution = resolution
         self._transform = image_transform(resolution, train=augment) if self.encoded else None
+        self._labels = read_split_labels(root, split, self.split_size) if self.encoded else None
         self.root = root
         self.split = split
         self.num_classes = num_classes
@@ -210,11 +211,13 @@ class MDSImageDataset(Dataset):
         return self.split_size if self.indices is None else len(self.indices)
 
     def clean_labels(self) -> np.ndarray:
-        """The clean label of every sample of the whole split (reads each sample once)."""
+        """The clean label of every sample of the whole split (the converter's label file, else each sample once)."""
+        if self._labels is not None:
+            return self._labels.copy()
         return np.array([int(self._stream[i]['y']) for i in range(self.split_size)], dtype=np.int64)
 
     def clean_label(self, index: int) -> int:
-        return int(self._stream[index]['y'])
+        return int(self._labels[index]) if self._labels is not None else int(self._stream[index]['y'])
 
     def label(self, clean: int, index: int) -> int:
         if self.label_offsets is None:

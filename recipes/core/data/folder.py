@@ -6,8 +6,9 @@ class id ``c`` is ``classes[c]``. Without ``val/`` every class (of ``IN/train/``
 ``round(val_fraction * n_c)`` images of a class with ``n_c`` (at least one, when ``n_c > 1``) go to ``test``.
 
 Written: ``OUT/train`` and ``OUT/test`` with columns ``x`` (streaming's ``jpeg`` encoding), ``y`` (class id) and
-``i`` (position in the split), and ``OUT/classes.json`` (the class names, counts and how the splits were made),
-written after the splits, so a data root with ``classes.json`` is whole.
+``i`` (position in the split), ``OUT/{split}_labels.npy`` (every label of the split in index order, so subsets and
+score artifacts need not read the shards) and ``OUT/classes.json`` (the class names, counts and how the splits were
+made), written last, so a data root with ``classes.json`` is whole.
 
 Pixels: a JPEG file in RGB or greyscale is stored byte for byte (no re-encoding loss). Every other image (PNG,
 a CMYK JPEG, ...) is converted to RGB and encoded as JPEG at quality :data:`JPEG_QUALITY` (Pillow, 4:4:4 chroma):
@@ -38,13 +39,16 @@ __all__ = [
     'COLUMNS',
     'EXTENSIONS',
     'JPEG_QUALITY',
+    'LABELS_FILE',
     'convert_image_folder',
     'decode_rgb',
     'read_classes',
+    'read_split_labels',
     'scan_image_folder',
 ]
 
 CLASSES_FILE = 'classes.json'
+LABELS_FILE = '{split}_labels.npy'  # every label of a split, in index order, beside it
 COLUMNS = {'x': 'jpeg', 'y': 'int', 'i': 'int'}
 EXTENSIONS = ('.jpg', '.jpeg', '.png')
 JPEG_QUALITY = 95
@@ -185,5 +189,21 @@ def convert_image_folder(in_root: str, out_root: str, val_fraction: float = 0.1,
         'jpeg_quality': JPEG_QUALITY,
         'source': os.path.abspath(in_root),
     }
+    for split, samples in splits.items():  # every label of a split without reading its shards (subsets, scores)
+        buffer = io.BytesIO()
+        np.save(buffer, np.array([s.label for s in samples], dtype=np.int64))
+        storage.write_bytes(storage.join(out_root, LABELS_FILE.format(split=split)), buffer.getvalue())
     storage.write_bytes(storage.join(out_root, CLASSES_FILE), json.dumps(meta, indent=1).encode())
     return meta
+
+
+def read_split_labels(root: str, split: str, size: int) -> np.ndarray | None:
+    """The labels of ``split`` from the converter's ``{split}_labels.npy``; None if absent or not ``size`` long."""
+    uri = storage.join(root, LABELS_FILE.format(split=split))
+    if not storage.exists(uri):
+        return None
+    try:
+        labels = np.load(io.BytesIO(storage.read_bytes(uri)), allow_pickle=False)
+    except (ValueError, OSError):
+        return None
+    return labels.astype(np.int64) if labels.ndim == 1 and len(labels) == size else None
