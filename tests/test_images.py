@@ -418,3 +418,18 @@ def test_image_data_keys_are_checked_against_the_converted_folder(image_root: st
         build_trainer(cfg)
     with pytest.raises(UsageError, match=r'model.num_classes=5 but images has 10 classes'):
         build_trainer(load_config(None, [*TINY, *IMAGES, f'data.remote={image_root}', 'model.num_classes=5']))
+
+
+def test_the_imagenet_baseline_runs_a_batch_at_224(image_root: str, tmp_path: Path):
+    """The GPU recipe as it is (ResNet-50, 224x224 crops, autoresume), one batch of two on one class, on the CPU."""
+    trainer = train_in_process(
+        *IMAGES[:1], f'data.remote={image_root}', f'save_folder={tmp_path / "run"}', 'model.name=torchvision/resnet50',
+        'data.resolution=224', 'data.global_batch_size=2', 'data.eval_batch_size=8', 'max_duration=1ba',
+        'data.classes=[0]', 'run_name=imagenet-smoke', recipe='yamls/imagenet/baseline.yaml',
+    )
+    assert trainer.state.train_dataloader.dataset[0][0].shape == (3, 224, 224)
+    assert sum(p.numel() for p in trainer.state.model.parameters()) == 23_528_522  # resnet50 with a 10-class head
+    compute = json.loads((tmp_path / 'run' / 'compute.json').read_text())
+    assert compute['samples'] == 2
+    # fwd + bwd of resnet50 at 224: about 3x its forward (2 x 4.09e9 multiply-adds, torchvision's card)
+    assert 2.5 < compute['spent']['student'] / compute['samples'] / (2 * 4.09e9) < 3.5
