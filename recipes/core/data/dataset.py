@@ -8,7 +8,8 @@ replaying the sampler's order for the epoch and skipping the finished batches.
 
 Each item is ``(image, label, index)``: the image float32 (3, H, W) in [0, 1] (normalisation is the model's first
 layer): (3, 32, 32) for the raw-pixel splits of CIFAR-100 and the built-in sets, (3, R, R) at ``resolution`` R for
-the JPEG splits of an image folder (:func:`image_transform`, decoded in the loader's worker processes), the label possibly noisy (see :func:`noisy_label_offsets`), the index the sample's position in the split.
+the JPEG splits of an image folder (:func:`image_transform`, decoded in the loader's worker processes); the label
+possibly noisy (see :func:`noisy_label_offsets`); the index the sample's position in the split.
 A dataset may keep only part of its split (:func:`stratified_subset`, :func:`class_subset`): it is then addressed
 by position in that part, and the index it returns stays the sample's position in the whole split, so scores, banks
 and label noise made on the whole split still map onto it.
