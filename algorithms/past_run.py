@@ -39,7 +39,7 @@ from recipes.core import storage
 from recipes.core.data import MDSImageDataset, resolve_root
 from recipes.core.data.builtin import default_cache
 from recipes.core.errors import UsageError
-from recipes.core.model import resnet_cifar
+from recipes.core.model import build_model
 from recipes.core.run_files import CONFIG_FILE, METRICS_FILE, read_compute, read_history
 
 __all__ = [
@@ -186,7 +186,7 @@ def load_model(model_config: dict[str, Any], state: dict[str, Any]) -> nn.Module
     Entries the base network lacks (auxiliary BatchNorms of adversarial replay) are dropped; a missing entry is
     an error. Returns the bare ``nn.Module``, in train mode, with gradients on.
     """
-    model = resnet_cifar(model_config['name'], int(model_config['num_classes']))
+    model = build_model(model_config['name'], int(model_config['num_classes']))  # the weights come from the checkpoint
     weights = state['model']
     missing, _ = model.load_state_dict(weights, strict=False)
     if missing:
@@ -233,6 +233,7 @@ class PastRun:
         return MDSImageDataset(
             resolve_root(data['name'], data['remote']), 'train', self.num_classes,
             label_noise=data['label_noise'], label_noise_seed=data['label_noise_seed'],
+            resolution=self.config['data'].get('resolution'),  # images: the side of the crops it trained on
         )
 
     def checkpoints(self) -> list[str]:

@@ -44,7 +44,8 @@ def main(argv: list[str]) -> int:
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     model = past.load(args.checkpoint, device=device)
     data = past.config['data']
-    test = MDSImageDataset(resolve_root(data['name'], data.get('remote')), 'test', past.num_classes)
+    test = MDSImageDataset(resolve_root(data['name'], data.get('remote')), 'test', past.num_classes,
+                          resolution=data.get('resolution'))
     count = len(test) if args.num_samples is None else args.num_samples
     if not 0 < count <= len(test):
         raise UsageError(f'--num_samples={count} is out of range: the test split has {len(test)} images')

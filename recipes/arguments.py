@@ -155,6 +155,10 @@ ARGUMENTS: dict[str, dict[str, Any]] = {
     'sweep': {'sweep': LocalFile('yamls/sweeps/digits.yaml'), 'overrides': Overrides(), 'dry_run': ByParser()},
     'report': {'results': Location(), 'out': Location(optional=True)},
     'convert_cifar100': {'in_root': Location(), 'out_root': Location(), 'download': ByParser()},
+    'convert_images': {
+        'in_root': Location(), 'out_root': Location(), 'val_fraction': Number(0, 1, low_open=True, high_open=True),
+        'seed': SEED,
+    },
     'inspect_run': {'run': PastRuns(), 'plot': Location(empty_is_none=True)},
     'demo': {'noisy': ByParser(), 'fresh': ByParser()},
     'study': {'fresh': ByParser()},

@@ -21,13 +21,14 @@ __all__ = ['TrainConfig', 'load_config', 'to_yaml']
 
 @dataclass
 class ModelConfig:
-    name: str = 'resnet_56'
+    name: str = 'resnet_56'  # resnet_20|32|44|56|110 (CIFAR ResNets) or torchvision/<name> (any torchvision classifier)
     num_classes: Optional[int] = None  # None: the data set's
+    pretrained: bool = False  # torchvision models only: start from torchvision's ImageNet weights
 
 
 @dataclass
 class DataConfig:
-    name: str = 'cifar100'  # cifar100 | digits | synthetic
+    name: str = 'cifar100'  # cifar100 | digits | synthetic | images (a folder converted by launch/convert_images.py)
     remote: Optional[str] = None  # MDS root (folder or s3://) holding train/ and test/; built-in sets need none
     cache: Optional[str] = None  # local folder for shards read from a remote and for built-in sets
     global_batch_size: int = 128
@@ -39,6 +40,7 @@ class DataConfig:
     subset_fraction: float = 1.0  # a class-stratified share of the training split (recorded in subset.json)
     subset_seed: int = 0
     classes: Optional[list[int]] = None  # train and evaluate on these class ids only
+    resolution: Optional[int] = None  # data.name=images: side of the crops (None: 224); the 32x32 sets ignore it
 
 
 @dataclass

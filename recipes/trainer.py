@@ -16,15 +16,17 @@ from algorithms.past_run import PastRun, load_checkpoint_state
 from algorithms.protocols import ChoosesTrainingOrder
 from recipes.config import to_yaml
 from recipes.core import storage
-from recipes.core.data import NUM_CLASSES, MDSImageDataset, batch_size_per_rank, build_loader, resolve_root
+from recipes.core.data import IMAGES, MDSImageDataset, batch_size_per_rank, build_loader, data_num_classes, resolve_root
 from recipes.core.errors import UsageError
 from recipes.core.history import RunHistory
-from recipes.core.model import resnet_cifar
+from recipes.core.model import build_model
 from recipes.core.run_files import CONFIG_FILE, read_subset, write_subset
 from recipes.registry import ALGORITHMS, CALLBACKS, LOGGERS, BuildContext, build_all
 from recipes.tracking import TrackRun
 
-__all__ = ['build_trainer', 'check_resume_checkpoint', 'newest_checkpoint', 'resolve', 'scaled_duration']
+__all__ = ['DEFAULT_RESOLUTION', 'build_trainer', 'check_resume_checkpoint', 'newest_checkpoint', 'resolve', 'scaled_duration']
+
+DEFAULT_RESOLUTION = 224  # data.name=images without data.resolution: ImageNet's training crop
 
 
 def resolve(cfg: DictConfig) -> DictConfig:
@@ -35,9 +37,9 @@ def resolve(cfg: DictConfig) -> DictConfig:
         cfg.precision = 'amp_bf16' if on_gpu else 'fp32'
     if not on_gpu and cfg.precision != 'fp32':
         raise UsageError(f'precision={cfg.precision} needs a GPU: on the CPU Composer runs only precision=fp32')
-    if cfg.data.name not in NUM_CLASSES:
-        raise UsageError(f'data.name={cfg.data.name!r} is not a data set: choose one of {", ".join(NUM_CLASSES)}')
-    data_classes = NUM_CLASSES[cfg.data.name]
+    data_classes = data_num_classes(cfg.data.name, cfg.data.remote)
+    if cfg.data.name == IMAGES and cfg.data.resolution is None:
+        cfg.data.resolution = DEFAULT_RESOLUTION
     if cfg.model.num_classes is None:
         cfg.model.num_classes = data_classes
     elif cfg.model.num_classes != data_classes:
@@ -152,13 +154,13 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     train_ds = MDSImageDataset(
         root, 'train', num_classes, augment=d.augment, label_noise=d.label_noise,
         label_noise_seed=d.label_noise_seed, cache=d.cache, subset_fraction=d.subset_fraction,
-        subset_seed=d.subset_seed, classes=d.classes,
+        subset_seed=d.subset_seed, classes=d.classes, resolution=d.resolution,
     )
-    eval_ds = MDSImageDataset(root, 'test', num_classes, cache=d.cache, classes=d.classes)
+    eval_ds = MDSImageDataset(root, 'test', num_classes, cache=d.cache, classes=d.classes, resolution=d.resolution)
     train_batch = batch_size_per_rank(d.global_batch_size)
     eval_batch = batch_size_per_rank(d.eval_batch_size, key='data.eval_batch_size')
 
-    model = resnet_cifar(cfg.model.name, num_classes)
+    model = build_model(cfg.model.name, num_classes, pretrained=cfg.model.pretrained)
     ctx = BuildContext(
         num_classes=num_classes,
         device='gpu' if torch.cuda.is_available() else 'cpu',

@@ -37,6 +37,7 @@ __all__ = [
     'Folder',
     'MDSRoot',
     'MicroBatch',
+    'ModelName',
     'Number',
     'RunName',
     'TimeList',
@@ -269,12 +270,15 @@ class MDSRoot:
         for split in ('train', 'test'):
             index = storage.join(value, split, 'index.json')
             if not storage.exists(index):
-                raise UsageError(
-                    f'{key}={value}: no MDS split at {storage.join(value, split)} ({index} is missing): convert '
-                    'CIFAR-100 with `python launch/convert_cifar100.py --in_root DIR --out_root ROOT`, or set data.name '
-                    'to digits',
-                )
+                how = ('an image folder with `python launch/convert_images.py --in_root DIR --out_root ROOT`'
+                       if cfg.data.name == 'images' else
+                       'CIFAR-100 with `python launch/convert_cifar100.py --in_root DIR --out_root ROOT`, or set data.name to digits')
+                raise UsageError(f'{key}={value}: no MDS split at {storage.join(value, split)} ({index} is missing): convert {how}')
             named(key, check_folder, storage.join(value, split))
+        if cfg.data.name == 'images':
+            from recipes.core.data.folder import read_classes
+
+            named(key, read_classes, value)
 
 
 @dataclass(frozen=True)
@@ -320,13 +324,13 @@ class ClassIds:
     min_count: int = 1
 
     def check(self, key: str, value: Any, cfg: DictConfig) -> None:
-        from recipes.core.data import NUM_CLASSES
+        from recipes.core.data import DATA_SETS, data_num_classes
 
         if value is None:
             return
-        count = NUM_CLASSES.get(cfg.data.name)
-        if count is None:
+        if cfg.data.name not in DATA_SETS:
             return  # data.name's own rule reports it
+        count = named(key, data_num_classes, cfg.data.name, cfg.data.remote)
         hint = f'list {self.min_count} or more distinct class ids in 0..{count - 1}, e.g. [0, 1]'
         if not isinstance(value, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in value):
             raise UsageError(f'{key}={value!r} is not a list of class ids: {hint}')
@@ -443,16 +447,20 @@ class Entries:
                     ARTIFACT_ARGUMENTS[where](f'{key}.{name}.{argument}', arg_value)
 
 
-def _model_names() -> Sequence[str]:
-    from recipes.core.model import RESNET_DEPTHS
+@dataclass(frozen=True)
+class ModelName:
+    """A CIFAR ResNet or ``torchvision/<name>``; an unknown name is refused naming the closest valid ones."""
 
-    return list(RESNET_DEPTHS)
+    def check(self, key: str, value: Any, cfg: DictConfig) -> None:
+        from recipes.core.model import check_model_name
+
+        check_model_name(value, key)
 
 
 def _data_names() -> Sequence[str]:
-    from recipes.core.data import NUM_CLASSES
+    from recipes.core.data import DATA_SETS
 
-    return list(NUM_CLASSES)
+    return list(DATA_SETS)
 
 
 def _precisions() -> Sequence[str]:
@@ -481,7 +489,8 @@ RULES: dict[str, Any] = {
     'load_path': ExistingFile('name an existing checkpoint file or URI', checkpoint=True),
     'load_weights_only': Flag(),
     'device_train_microbatch_size': MicroBatch(),
-    'model.name': Choice(_model_names),
+    'model.name': ModelName(),
+    'model.pretrained': Flag(),
     'model.num_classes': Number(2, 100_000, integer=True, optional=True),
     'data.name': Choice(_data_names),
     'data.remote': MDSRoot(),
@@ -495,6 +504,7 @@ RULES: dict[str, Any] = {
     'data.subset_fraction': Number(0, 1, low_open=True),
     'data.subset_seed': SEED,
     'data.classes': ClassIds(),
+    'data.resolution': Number(8, 4096, integer=True, optional=True),
     'optimizer.name': Choice(lambda: OPTIMIZERS),
     'optimizer.lr': Number(0, 1e3),
     'optimizer.momentum': Number(0, 1, high_open=True),
@@ -515,7 +525,7 @@ RULES: dict[str, Any] = {
 
 def _load_path_fits(cfg: DictConfig) -> None:
     """A ``load_path`` inside a run folder of this project must hold the model this run builds."""
-    from recipes.core.data import NUM_CLASSES
+    from recipes.core.data import data_num_classes
     from recipes.core.run_files import CONFIG_FILE
 
     if not cfg.load_path:
@@ -529,7 +539,7 @@ def _load_path_fits(cfg: DictConfig) -> None:
         theirs = (past['name'], past['num_classes'])
     except (yaml.YAMLError, KeyError, TypeError):
         return  # not a config this project wrote
-    ours = (cfg.model.name, cfg.model.num_classes or NUM_CLASSES.get(cfg.data.name))
+    ours = (cfg.model.name, cfg.model.num_classes or data_num_classes(cfg.data.name, cfg.data.remote))
     if theirs != ours:
         raise UsageError(
             f'load_path={cfg.load_path} holds a {theirs[0]} with {theirs[1]} classes ({config_uri}) but this run '

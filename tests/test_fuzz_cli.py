@@ -170,6 +170,7 @@ def base_argv(script: str, env: dict[str, str]) -> dict[str, Any]:
         'sweep': {'sweep': 'yamls/sweeps/digits.yaml'},
         'report': {'results': env['new']},
         'convert_cifar100': {'in_root': env['new'], 'out_root': env['new']},
+        'convert_images': {'in_root': env['new'], 'out_root': env['new']},
     }.get(script, {})
 
 

@@ -117,6 +117,18 @@ def choice_values(rule: validate.Choice, valid: bool) -> st.SearchStrategy[str]:
     )
 
 
+def model_name_values(rule: validate.ModelName, valid: bool) -> st.SearchStrategy[str]:
+    names = ['resnet_20', 'resnet_56', 'torchvision/resnet18', 'torchvision/mobilenet_v3_small']
+    if valid:
+        return st.sampled_from(names)
+    from recipes.core.model import model_names
+
+    valid_names = set(model_names())
+    return st.one_of(JUNK, st.sampled_from(['resnet_57', 'resnet18', 'torchvision/resnet19', 'torchvision/', 'TORCHVISION/resnet18'])).filter(
+        lambda s: s.strip() not in valid_names,
+    )
+
+
 def time_values(rule: validate.TimeString, valid: bool, key: str) -> st.SearchStrategy[str]:
     first = 0 if rule.zero_ok else 1
     end = 160  # the schema's max_duration (160ep): schedule times must lie inside it
@@ -265,6 +277,7 @@ GENERATORS: dict[type, Callable[..., st.SearchStrategy[str]]] = {
     validate.ClassIds: lambda rule, valid, key, files: class_values(rule, valid),
     validate.Number: lambda rule, valid, key, files: number_values(rule, valid),
     validate.Choice: lambda rule, valid, key, files: choice_values(rule, valid),
+    validate.ModelName: lambda rule, valid, key, files: model_name_values(rule, valid),
     validate.TimeString: lambda rule, valid, key, files: time_values(rule, valid, key),
     validate.TimeList: lambda rule, valid, key, files: time_list_values(rule, valid, key),
     validate.RunName: lambda rule, valid, key, files: run_name_values(rule, valid),

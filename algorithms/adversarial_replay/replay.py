@@ -196,6 +196,12 @@ class AdversarialReplay(Algorithm):
         self._seed = state.rank_zero_seed
         if self.aux_bn:
             self._batchnorms = add_aux_batchnorms(state.model, state.optimizers)
+            if not self._batchnorms:
+                raise UsageError(
+                    f'adversarial_replay.aux_bn=true gives every BatchNorm2d an auxiliary twin, but '
+                    f'{_network_name(state.model)} has no BatchNorm2d: set '
+                    'algorithms.adversarial_replay.aux_bn=false (replay without auxiliary BatchNorms) or use a model with them',
+                )
 
     def _replay(self, state: State) -> None:
         inputs = state.batch[0]
@@ -216,3 +222,9 @@ class AdversarialReplay(Algorithm):
         microbatch = state.device_train_microbatch_size
         if isinstance(microbatch, int) and microbatch >= len(inputs):  # the batch was one microbatch: keep it so
             state.device_train_microbatch_size = max(microbatch, len(inputs) + count)
+
+
+def _network_name(model: nn.Module) -> str:
+    """The class name of the network inside a Composer model (inside a torchvision wrapper, the torchvision class)."""
+    module = getattr(model, 'module', model)
+    return type(getattr(module, 'net', module)).__name__

@@ -24,7 +24,7 @@ from algorithms.ledger import spend
 from algorithms.past_run import PastRun, frozen, past_run_cost
 from algorithms.protocols import WeightsExamples
 from recipes.core.errors import UsageError
-from recipes.core.model import resnet_cifar
+from recipes.core.model import build_model
 
 __all__ = [
     'OneTeacher',
@@ -268,7 +268,7 @@ def random_network(run: str | PastRun, seed: int) -> nn.Module:
     past = run if isinstance(run, PastRun) else PastRun(run)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return frozen(resnet_cifar(past.config['model']['name'], past.num_classes).module)
+        return frozen(build_model(past.config['model']['name'], past.num_classes).module)
 
 
 class RandomTeacherDistillation(OneTeacher):

@@ -1,7 +1,13 @@
-"""The CIFAR ResNet that Composer shipped until 0.18, wrapped as a :class:`ComposerClassifier`.
+"""The networks a run trains, wrapped as a :class:`ComposerClassifier`: :func:`build_model` builds them by name.
 
-Inputs are images in ``[0, 1]`` (N, 3, 32, 32); per-channel normalisation is the network's first layer, so
-attacks work in pixel space and a past run's checkpoint is a self-contained teacher.
+* ``resnet_20|32|44|56|110``: the CIFAR ResNet that Composer shipped until 0.18 (:func:`resnet_cifar`);
+* ``torchvision/<name>``: any torchvision classification model (``torchvision/resnet18``,
+  ``torchvision/mobilenet_v3_small``, ...), built by ``torchvision.models.get_model`` (:func:`torchvision_classifier`),
+  optionally with torchvision's pretrained ImageNet weights.
+
+Inputs are images in ``[0, 1]`` (N, 3, H, W); per-channel normalisation (CIFAR-100's statistics for the CIFAR
+ResNets, ImageNet's for torchvision models) is the network's first layer, so attacks work in pixel space and a
+past run's checkpoint is a self-contained teacher.
 
 A batch is ``(inputs, targets)`` or ``(inputs, targets, indices)``: the reuse algorithms key scores, caches and
 provenance on each sample's dataset index, so the classifier accepts both forms.
@@ -9,6 +15,8 @@ provenance on each sample's dataset index, so the classifier accepts both forms.
 
 from __future__ import annotations
 
+import difflib
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,10 +24,31 @@ import torch
 from composer.models import ComposerClassifier
 from torch import Tensor, nn
 
-__all__ = ['CIFAR100_MEAN', 'CIFAR100_STD', 'RESNET_DEPTHS', 'CifarClassifier', 'CifarResNet', 'resnet_cifar']
+from recipes.core.errors import UsageError
+
+__all__ = [
+    'CIFAR100_MEAN',
+    'CIFAR100_STD',
+    'IMAGENET_MEAN',
+    'IMAGENET_STD',
+    'RESNET_DEPTHS',
+    'TORCHVISION',
+    'CifarClassifier',
+    'CifarResNet',
+    'TorchvisionNet',
+    'build_model',
+    'check_model_name',
+    'model_names',
+    'resnet_cifar',
+    'torchvision_classifier',
+    'torchvision_names',
+]
 
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet weights were trained with these
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TORCHVISION = 'torchvision/'  # model.name prefix of torchvision's classifiers
 RESNET_DEPTHS = {'resnet_20': 20, 'resnet_32': 32, 'resnet_44': 44, 'resnet_56': 56, 'resnet_110': 110}
 
 
@@ -119,3 +148,98 @@ def resnet_cifar(name: str, num_classes: int) -> CifarClassifier:
     if num_classes < 2:
         raise ValueError(f'num_classes must be at least 2, got {num_classes}')
     return CifarClassifier(CifarResNet(RESNET_DEPTHS[name], num_classes), num_classes=num_classes)
+
+
+@functools.cache
+def torchvision_names() -> tuple[str, ...]:
+    """The classification models of ``torchvision.models`` (not detection, segmentation, video or optical flow)."""
+    import torchvision
+
+    return tuple(torchvision.models.list_models(module=torchvision.models))
+
+
+def model_names() -> list[str]:
+    """Every ``model.name``: the CIFAR ResNets, then ``torchvision/<name>`` for each torchvision classifier."""
+    return [*RESNET_DEPTHS, *(TORCHVISION + n for n in torchvision_names())]
+
+
+def check_model_name(name: str, key: str = 'model.name') -> None:
+    """Refuse an unknown model name in one line, naming the closest valid names."""
+    if not isinstance(name, str):
+        raise UsageError(f'{key}={name!r} must be a name such as resnet_56 or torchvision/resnet18')
+    if name in RESNET_DEPTHS or (name.startswith(TORCHVISION) and name[len(TORCHVISION):] in torchvision_names()):
+        return
+    close = difflib.get_close_matches(name, model_names(), n=3, cutoff=0.5)
+    if not name.startswith(TORCHVISION):  # a bare torchvision name: the user forgot the prefix
+        close = [TORCHVISION + name] if name in torchvision_names() else close
+    hint = f' (did you mean {close[0]!r}?)' if close else ''
+    others = f'also close: {", ".join(close[1:])}; ' if len(close) > 1 else ''
+    raise UsageError(
+        f'{key}={name!r} is unknown{hint}: {others}use one of {", ".join(RESNET_DEPTHS)} or torchvision/<name> for a '
+        'torchvision classifier (torchvision.models.list_models(module=torchvision.models) lists them)',
+    )
+
+
+class TorchvisionNet(nn.Module):
+    """``normalize`` (ImageNet mean and std) followed by a torchvision classifier ``net``: inputs in ``[0, 1]``."""
+
+    def __init__(self, net: nn.Module, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
+        super().__init__()
+        self.normalize = Normalize(mean, std)
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(self.normalize(x))
+
+
+def _replace_head(net: nn.Module, num_classes: int, name: str) -> None:
+    """Swap the last ``nn.Linear`` of ``net`` (its classifier head) for a fresh one with ``num_classes`` outputs."""
+    heads = [(n, m) for n, m in net.named_modules() if isinstance(m, nn.Linear)]
+    if not heads:
+        raise UsageError(
+            f'model.pretrained=true: torchvision/{name} has no linear classifier head to replace for {num_classes} '
+            'classes: train it from scratch (model.pretrained=false) or use 1000 classes',
+        )
+    path, old = heads[-1]
+    parent = net.get_submodule(path.rpartition('.')[0]) if '.' in path else net
+    setattr(parent, path.rpartition('.')[2], nn.Linear(old.in_features, num_classes, bias=old.bias is not None))
+
+
+def torchvision_classifier(name: str, num_classes: int, pretrained: bool = False) -> CifarClassifier:
+    """torchvision's classifier ``name`` (without the ``torchvision/`` prefix) for ``num_classes`` classes.
+
+    ``pretrained`` loads torchvision's default ImageNet weights (from ``$TORCH_HOME/hub/checkpoints`` or the
+    internet) and, for another number of classes than theirs, gives the model a fresh last linear layer.
+    """
+    import torchvision
+
+    check_model_name(TORCHVISION + name)
+    if num_classes < 2:
+        raise ValueError(f'num_classes must be at least 2, got {num_classes}')
+    extra = {'aux_logits': False} if name in ('googlenet', 'inception_v3') else {}  # one output in training too
+    if not pretrained:
+        net = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **extra)
+        return CifarClassifier(TorchvisionNet(net), num_classes=num_classes)
+    weights = torchvision.models.get_model_weights(name).DEFAULT
+    try:
+        net = torchvision.models.get_model(name, weights=weights, **extra)
+    except (OSError, RuntimeError, ValueError) as e:  # URLError is an OSError; a truncated download a RuntimeError
+        raise UsageError(
+            f'model.pretrained=true: the weights of torchvision/{name} ({weights.url}) could not be loaded '
+            f'({type(e).__name__}: {str(e).splitlines()[0] if str(e) else "no detail"}): put the file in '
+            '$TORCH_HOME/hub/checkpoints (default ~/.cache/torch/hub/checkpoints) or set model.pretrained=false',
+        ) from None
+    if len(weights.meta.get('categories') or ()) != num_classes:
+        _replace_head(net, num_classes, name)
+    return CifarClassifier(TorchvisionNet(net), num_classes=num_classes)
+
+
+def build_model(name: str, num_classes: int, pretrained: bool = False) -> CifarClassifier:
+    """The Composer model ``model.name`` names: a CIFAR ResNet or ``torchvision/<name>``."""
+    if name.startswith(TORCHVISION):
+        return torchvision_classifier(name[len(TORCHVISION):], num_classes, pretrained=pretrained)
+    if pretrained:
+        raise UsageError(f'model.pretrained=true needs a torchvision model (torchvision/<name>): {name} has no pretrained weights; set model.pretrained=false')
+    if name not in RESNET_DEPTHS:
+        check_model_name(name)
+    return resnet_cifar(name, num_classes)

@@ -6,8 +6,10 @@ choose the order: Composer's ``DistributedSampler`` by default, or a curriculum 
 Composer's DataSpec requires under DDP) that draws from the easiest examples first. Composer resumes mid-epoch by
 replaying the sampler's order for the epoch and skipping the finished batches.
 
-Each item is ``(image, label, index)``: the image float32 (3, 32, 32) in [0, 1] (normalisation is the model's first
-layer), the label possibly noisy (see :func:`noisy_label_offsets`), the index the sample's position in the split.
+Each item is ``(image, label, index)``: the image float32 (3, H, W) in [0, 1] (normalisation is the model's first
+layer): (3, 32, 32) for the raw-pixel splits of CIFAR-100 and the built-in sets, (3, R, R) at ``resolution`` R for
+the JPEG splits of an image folder (:func:`image_transform`, decoded in the loader's worker processes); the label
+possibly noisy (see :func:`noisy_label_offsets`); the index the sample's position in the split.
 A dataset may keep only part of its split (:func:`stratified_subset`, :func:`class_subset`): it is then addressed
 by position in that part, and the index it returns stays the sample's position in the whole split, so scores, banks
 and label noise made on the whole split still map onto it.
@@ -19,20 +21,34 @@ import functools
 import hashlib
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from streaming import StreamingDataset
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from recipes.core import storage
 from recipes.core.data.builtin import default_cache
+from recipes.core.data.folder import decode_rgb, read_split_labels
 from recipes.core.data.mds import check_folder
 from recipes.core.errors import UsageError
 
-__all__ = ['MDSImageDataset', 'augment_cifar', 'class_subset', 'noisy_label_offsets', 'open_mds', 'stratified_subset']
+__all__ = [
+    'EVAL_CROP',
+    'MDSImageDataset',
+    'augment_cifar',
+    'class_subset',
+    'image_transform',
+    'noisy_label_offsets',
+    'open_mds',
+    'stratified_subset',
+]
+
+EVAL_CROP = 0.875  # evaluation resizes to resolution / EVAL_CROP, then takes the centre crop (ImageNet's 224 of 256)
 
 
 def noisy_label_offsets(num_samples: int, num_classes: int, p: float, seed: int) -> np.ndarray:
@@ -87,6 +103,22 @@ def augment_cifar(image: Tensor, pad: int = 4) -> Tensor:
     return out
 
 
+def image_transform(resolution: int, train: bool) -> Any:
+    """PIL image to float (3, R, R) in [0, 1]: the ImageNet-style pipeline at resolution ``R``.
+
+    Training: ``RandomResizedCrop(R)`` (scale 0.08-1, aspect 3/4-4/3) and a random horizontal flip; evaluation:
+    resize the short side to ``round(R / 0.875)``, then the centre ``R x R`` crop. Randomness comes from torch's
+    global generator, as :func:`augment_cifar`'s.
+    """
+    from torchvision.transforms import v2
+
+    if train:
+        steps = [v2.RandomResizedCrop(resolution, antialias=True), v2.RandomHorizontalFlip()]
+    else:
+        steps = [v2.Resize(round(resolution / EVAL_CROP), antialias=True), v2.CenterCrop(resolution)]
+    return v2.Compose([*steps, v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True)])
+
+
 @functools.cache
 def open_mds(folder: str, cache: str | None = None) -> StreamingDataset:
     """The MDS data set in ``folder`` (local, or ``s3://`` fetched into ``cache``), one per folder and process.
@@ -116,6 +148,8 @@ class MDSImageDataset(Dataset):
         subset_fraction: keep a class-stratified share of the split (:func:`stratified_subset`; 1 keeps it all).
         subset_seed: seed of that share, fixed across runs like the label noise's.
         classes: keep only the examples of these class ids (:func:`class_subset`; None keeps every class).
+        resolution: side of the images a JPEG split yields (:func:`image_transform`, with ``augment`` for training);
+            raw-pixel splits keep their size and ignore it.
 
     ``indices`` holds the kept samples' positions in the whole split (None: all of it); ``split_size`` is the whole
     split's length. Subsets are chosen by the clean labels.
@@ -133,18 +167,26 @@ class MDSImageDataset(Dataset):
         subset_fraction: float = 1.0,
         subset_seed: int = 0,
         classes: Sequence[int] | None = None,
+        resolution: int | None = None,
     ) -> None:
         index = storage.join(root, split, 'index.json')
         storage.check_reachable(root)
         if not storage.exists(index):
             raise UsageError(
                 f'no MDS split at {storage.join(root, split)} ({index} is missing): convert CIFAR-100 with '
-                '`python launch/convert_cifar100.py --in_root DIR --out_root ROOT`, or set data.name to digits',
+                '`python launch/convert_cifar100.py --in_root DIR --out_root ROOT` or an image folder with '
+                '`python launch/convert_images.py --in_root DIR --out_root ROOT`, or set data.name to digits',
             )
         self._stream = open_mds(storage.join(root, split), cache)
         missing = {'x', 'y'} - set(self._stream.shards[0].column_names) if self._stream.shards else {'x', 'y'}
         if missing:
             raise UsageError(f'{storage.join(root, split)} has no column(s) {sorted(missing)}: it is not an image split')
+        self.encoded = self._stream.shards[0].column_encodings[self._stream.shards[0].column_names.index('x')] == 'jpeg'
+        if self.encoded and not resolution:
+            raise UsageError(f'{storage.join(root, split)} holds JPEG images: set data.resolution (e.g. 224) to the side they are cropped to')
+        self.resolution = resolution
+        self._transform = image_transform(resolution, train=augment) if self.encoded else None
+        self._labels = read_split_labels(root, split, self.split_size) if self.encoded else None
         self.root = root
         self.split = split
         self.num_classes = num_classes
@@ -170,11 +212,13 @@ class MDSImageDataset(Dataset):
         return self.split_size if self.indices is None else len(self.indices)
 
     def clean_labels(self) -> np.ndarray:
-        """The clean label of every sample of the whole split (reads each sample once)."""
+        """The clean label of every sample of the whole split (the converter's label file, else each sample once)."""
+        if self._labels is not None:
+            return self._labels.copy()
         return np.array([int(self._stream[i]['y']) for i in range(self.split_size)], dtype=np.int64)
 
     def clean_label(self, index: int) -> int:
-        return int(self._stream[index]['y'])
+        return int(self._labels[index]) if self._labels is not None else int(self._stream[index]['y'])
 
     def label(self, clean: int, index: int) -> int:
         if self.label_offsets is None:
@@ -184,6 +228,8 @@ class MDSImageDataset(Dataset):
     def __getitem__(self, position: int) -> tuple[Tensor, int, int]:
         index = position if self.indices is None else int(self.indices[position])
         sample = self._stream[index]
+        if isinstance(sample['x'], Image.Image):
+            return self._transform(decode_rgb(sample['x'])), self.label(int(sample['y']), index), index
         image = torch.from_numpy(sample['x'].copy()).permute(2, 0, 1)
         if self.augment:
             image = augment_cifar(image)

@@ -8,19 +8,37 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from recipes.core.data.builtin import BUILTIN, builtin_root
 from recipes.core.errors import UsageError
 
-__all__ = ['NUM_CLASSES', 'batch_size_per_rank', 'build_loader', 'resolve_root']
+__all__ = ['DATA_SETS', 'IMAGES', 'NUM_CLASSES', 'batch_size_per_rank', 'build_loader', 'data_num_classes', 'resolve_root']
 
-NUM_CLASSES = {'cifar100': 100, 'digits': 10, 'synthetic': 100}
+NUM_CLASSES = {'cifar100': 100, 'digits': 10, 'synthetic': 100}  # data sets with a fixed label space
+IMAGES = 'images'  # any image folder converted by launch/convert_images.py: its classes are in its classes.json
+DATA_SETS = (*NUM_CLASSES, IMAGES)
+
+
+def data_num_classes(name: str, remote: str | None) -> int:
+    """The number of classes of data set ``name``: fixed, or (``images``) the length of the root's class list."""
+    if name == IMAGES:
+        from recipes.core.data.folder import read_classes
+
+        return int(read_classes(resolve_root(name, remote))['num_classes'])
+    if name not in NUM_CLASSES:
+        raise UsageError(f'data.name={name!r} is not a data set: choose one of {", ".join(DATA_SETS)}')
+    return NUM_CLASSES[name]
 
 
 def resolve_root(name: str, remote: str | None, cache: str | None = None) -> str:
     """The MDS root of data set ``name``: ``remote`` if given, else the built-in one converted on first use."""
-    if name not in NUM_CLASSES:
-        raise UsageError(f'data.name={name!r} is not a data set: choose one of {", ".join(NUM_CLASSES)}')
+    if name not in DATA_SETS:
+        raise UsageError(f'data.name={name!r} is not a data set: choose one of {", ".join(DATA_SETS)}')
     if remote:
         return remote
     if name in BUILTIN:
         return builtin_root(name, cache)
+    if name == IMAGES:
+        raise UsageError(
+            'data.remote is required for data.name=images: convert an image folder once with '
+            '`python launch/convert_images.py --in_root DIR --out_root ROOT` and set data.remote to ROOT',
+        )
     raise UsageError(
         f'data.remote is required for {name}: convert it once with '
         '`python launch/convert_cifar100.py --in_root DIR --out_root s3://BUCKET/cifar100` and set data.remote to that root',

@@ -8,10 +8,12 @@ after the shards, and readers require that index.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 
 import numpy as np
 from streaming import MDSWriter
@@ -20,7 +22,7 @@ from tqdm import tqdm
 from recipes.core import storage
 from recipes.core.errors import UsageError
 
-__all__ = ['COLUMNS', 'check_folder', 'split_exists', 'write_split']
+__all__ = ['COLUMNS', 'check_folder', 'split_exists', 'split_writer', 'write_split']
 
 COLUMNS = {'x': 'ndarray:uint8:32,32,3', 'y': 'int', 'y_coarse': 'int', 'i': 'int'}
 
@@ -72,6 +74,19 @@ def write_split(
     if len(labels) != len(images):
         raise ValueError(f'{len(images)} images but {len(labels)} labels')
     coarse = coarse_labels if coarse_labels is not None else np.full(len(labels), -1)
+    with split_writer(out_root, split, COLUMNS) as writer:
+        for i in tqdm(range(len(images)), desc=f'writing {split}', disable=not progress, unit='img'):
+            writer.write({'x': images[i], 'y': int(labels[i]), 'y_coarse': int(coarse[i]), 'i': i})
+
+
+@contextlib.contextmanager
+def split_writer(out_root: str, split: str, columns: dict[str, str]) -> Iterator[MDSWriter]:
+    """An MDSWriter for ``{out_root}/{split}`` that publishes the split only if the block finishes.
+
+    Locally the split is written under a temporary name and renamed into place. On S3 the index is written last;
+    a block that raises leaves no ``index.json`` (MDSWriter's own ``__exit__`` would write one for the samples
+    so far, making a partial split look whole), so readers never see a split that was cut short.
+    """
     out = storage.join(out_root, split)
     if split_exists(out_root, split):
         raise UsageError(f'{out} already holds an MDS split: choose another --out_root or delete it first')
@@ -84,9 +99,13 @@ def write_split(
         target = tempfile.mkdtemp(dir=out_root, prefix=f'.tmp-{split}-')
         os.rmdir(target)
     try:
-        with MDSWriter(out=target, columns=COLUMNS, size_limit=1 << 26) as writer:
-            for i in tqdm(range(len(images)), desc=f'writing {split}', disable=not progress, unit='img'):
-                writer.write({'x': images[i], 'y': int(labels[i]), 'y_coarse': int(coarse[i]), 'i': i})
+        writer = MDSWriter(out=target, columns=columns, size_limit=1 << 26)
+        try:
+            yield writer
+        except BaseException:
+            writer.cancel_future_jobs()
+            raise
+        writer.finish()
         if target != out:
             os.replace(target, out)
     finally:
