@@ -151,3 +151,25 @@ def test_missing_data_path_names_the_fix(tmp_path):
         MDSImageDataset(str(tmp_path / 'nowhere'), 'train', 100)
     with pytest.raises(UsageError, match='data.remote is required for cifar100'):
         resolve_root('cifar100', None)
+
+
+def test_a_shared_memory_prefix_taken_in_the_same_instant_is_retried(monkeypatch):
+    """Two parallel runs can pick the same free streaming prefix; the loser's FileExistsError is retried, once per
+    race, and a persistent one is raised."""
+    from recipes.core.data import dataset as module
+
+    real, calls = module.StreamingDataset, []
+
+    def racing(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise FileExistsError(17, 'File exists', '/000044_locals')
+        return real(**kwargs)
+
+    monkeypatch.setattr(module, 'StreamingDataset', racing)
+    root = resolve_root('digits', None)
+    opened = module._streaming(local=f'{root}/test', shuffle=False)
+    assert len(calls) == 2 and opened.num_samples == 360
+    monkeypatch.setattr(module, 'StreamingDataset', lambda **kwargs: (_ for _ in ()).throw(FileExistsError(17, 'File exists')))
+    with pytest.raises(FileExistsError):
+        module._streaming(attempts=2, local=f'{root}/test', shuffle=False)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import random
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -129,9 +131,25 @@ def open_mds(folder: str, cache: str | None = None) -> StreamingDataset:
     """
     check_folder(folder)
     if not storage.is_s3(folder):
-        return StreamingDataset(local=folder, shuffle=False)
+        return _streaming(local=folder, shuffle=False)
     key = hashlib.sha1(folder.rstrip('/').encode()).hexdigest()[:16]
-    return StreamingDataset(remote=folder, local=os.path.join(cache or os.path.join(default_cache(), 'streaming'), key), shuffle=False)
+    return _streaming(remote=folder, local=os.path.join(cache or os.path.join(default_cache(), 'streaming'), key), shuffle=False)
+
+
+def _streaming(attempts: int = 5, **kwargs: Any) -> StreamingDataset:
+    """A StreamingDataset, retried when another process took the same shared-memory prefix in the same instant.
+
+    Streaming picks the first free prefix, then creates it: two runs starting together on one machine (a sweep's
+    ``parallel`` runs) can both pick it, and the second fails with ``FileExistsError: '/000044_locals'``. A retry
+    after a short random wait finds that prefix taken and picks the next.
+    """
+    jitter = random.Random()  # its own generator: the run's seeded global one stays untouched
+    for _ in range(attempts - 1):
+        try:
+            return StreamingDataset(**kwargs)
+        except FileExistsError:
+            time.sleep(jitter.uniform(0.1, 1.0))
+    return StreamingDataset(**kwargs)
 
 
 class MDSImageDataset(Dataset):
