@@ -18,7 +18,7 @@ demo: $(STAMP)
 demo-noisy: $(STAMP)
 	$(PY) launch/demo.py --noisy
 
-study: $(STAMP)  # reuse against a fresh-compute frontier, clean and noisy digits, 5 seeds: about 2 hours on 2 cores
+study: $(STAMP)  # the frontier study (clean, noisy digits; 5 seeds) and 2 scenarios: 83 minutes on 2 cores
 	$(PY) launch/study.py
 
 test: $(STAMP)

@@ -3,19 +3,17 @@
     python launch/study.py [--fresh]
 
 Per label setting: the past run, its EL2N scores and its adversarial bank (shared with ``make demo``), then a sweep
-that trains the baseline at four budgets (0.5, 1, 2 and 4 epochs: the frontier) and each reuse recipe at two (0.5
-and 1 epoch), 5 seeds each, and writes its report: per recipe and budget the compute multipliers (sunk and total)
-with their 95% bootstrap intervals. Then the scenario sweeps. Each step is the command a user would type; a step
-whose output exists is skipped, and a sweep skips its finished runs, so an interrupted study is continued by
-running it again (``--fresh`` deletes the study's results first, keeping the past runs).
+that trains the baseline at four budgets (1, 2, 4 and 8 epochs: the frontier) and each reuse recipe at two (2 and 4
+epochs), 5 seeds each, two runs at a time, and writes its report: per recipe and budget the compute multipliers
+(sunk and total) with their 95% bootstrap intervals. Then the scenario sweeps (new data, new model). Each step is
+the command a user would type; a step whose output exists is skipped, and a sweep skips its finished runs, so an
+interrupted study is continued by running it again (``--fresh`` deletes the study's results first, keeping the
+past runs).
 
-Expected wall time on an idle 2-core CPU, not yet measured whole: estimated from about 4.6 s per resnet_20 epoch on
-digits, about 8 s of start-up per run, reuse recipes at 1.0x to 1.6x a plain epoch and resnet_56 at about 3x:
-  per label setting: past run, scores, bank about 75 s; 60 runs (per seed: the baseline's 15 epochs in 4 runs, 4 reuse
-  recipes x 6 epochs in 8 runs, about 5 min) about 26 min. Both settings: 120 runs, about 52 minutes. Scenarios:
-  new data about 22 minutes (45 runs), new model about 45 minutes (35 resnet_56 runs). About 2 hours in all: the
-  budgets must reach 8 epochs, because resnet_20 on digits stays near chance for its first 2-3 epochs, and a
-  frontier of shorter budgets (an earlier version of this study) priced every recipe against chance.
+Measured on the 2-core CPU (load average 2-4, other work beside it): clean labels 28 minutes, noisy 23 (past runs,
+scores and banks included), the new-data scenario 12 (45 runs), the new-model scenario 19 (18 resnet_56 runs): 83
+minutes. The budgets reach 8 epochs because resnet_20 on digits stays near chance for its first 2-3 epochs, and a
+frontier of shorter budgets (an earlier version of this study) priced every recipe against chance.
 """
 
 from __future__ import annotations
@@ -45,9 +43,7 @@ def frontier_steps() -> list[Step]:
 
 
 # Scenario sweeps (warm start, shrink-and-perturb, new data, new model): one Step per sweep, each the command a user
-# would type, listed here in the order they run.
-# About 28 minutes on the 2-core CPU (estimated from README's measured steps: resnet_20 about 0.13 s, resnet_56
-# about 0.4 s a batch of 64, 8 s of start-up per run): new data about 11, new model about 17.
+# would type, listed here in the order they run (31 minutes measured, see above).
 SCENARIO_STEPS: list[Step] = [
     Step('new data: the past run, resnet_20 on a class-stratified half of the training split, 8 epochs',
          ['launch/train.py', 'yamls/scenarios/digits_new_data_past.yaml'], 'runs/digits-half-past'),
