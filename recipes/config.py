@@ -34,6 +34,7 @@ class DataConfig:
     eval_batch_size: int = 512  # global
     num_workers: int = 4
     augment: bool = True
+    augment_on: Optional[str] = None  # workers | device; None: device on GPUs, workers on the CPU
     label_noise: float = 0.0
     label_noise_seed: int = 0
     subset_fraction: float = 1.0  # a class-stratified share of the training split (recorded in subset.json)

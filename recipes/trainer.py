@@ -17,6 +17,7 @@ from algorithms.protocols import ChoosesTrainingOrder
 from recipes.config import to_yaml
 from recipes.core import storage
 from recipes.core.data import NUM_CLASSES, MDSImageDataset, batch_size_per_rank, build_loader, resolve_root
+from recipes.core.data.device_augment import DeviceAugment
 from recipes.core.errors import UsageError
 from recipes.core.history import RunHistory
 from recipes.core.model import resnet_cifar
@@ -33,6 +34,8 @@ def resolve(cfg: DictConfig) -> DictConfig:
     on_gpu = torch.cuda.is_available()
     if cfg.precision is None:
         cfg.precision = 'amp_bf16' if on_gpu else 'fp32'
+    if cfg.data.augment_on is None:
+        cfg.data.augment_on = 'device' if on_gpu else 'workers'
     if not on_gpu and cfg.precision != 'fp32':
         raise UsageError(f'precision={cfg.precision} needs a GPU: on the CPU Composer runs only precision=fp32')
     if cfg.data.name not in NUM_CLASSES:
@@ -149,10 +152,11 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     d = cfg.data
     root = resolve_root(d.name, d.remote, d.cache)
     num_classes = cfg.model.num_classes
+    on_device = d.augment_on == 'device'  # the workers only read uint8 images; DeviceAugment finishes them
     train_ds = MDSImageDataset(
-        root, 'train', num_classes, augment=d.augment, label_noise=d.label_noise,
+        root, 'train', num_classes, augment=d.augment and not on_device, label_noise=d.label_noise,
         label_noise_seed=d.label_noise_seed, cache=d.cache, subset_fraction=d.subset_fraction,
-        subset_seed=d.subset_seed, classes=d.classes,
+        subset_seed=d.subset_seed, classes=d.classes, raw=on_device,
     )
     eval_ds = MDSImageDataset(root, 'test', num_classes, cache=d.cache, classes=d.classes)
     train_batch = batch_size_per_rank(d.global_batch_size)
@@ -169,6 +173,8 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         max_duration=scaled_duration(cfg),
     )
     algorithms = build_all('algorithms', ALGORITHMS, cfg.algorithms, ctx)
+    if on_device:  # listed last: Composer runs AFTER_DATALOADER in reverse order, so it sees the loader's batch first
+        algorithms.append(DeviceAugment(cfg.seed, crop_flip=d.augment))
     history = RunHistory(cfg.save_folder)
     callbacks = [*build_all('callbacks', CALLBACKS, cfg.callbacks, ctx), history, ComputeLedger(cfg.save_folder)]
     loggers = build_all('loggers', LOGGERS, cfg.loggers, ctx)

@@ -1,0 +1,115 @@
+"""The device data paths: batched augmentation on the training device (``data.augment_on: device``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from composer.core import Callback, State
+from composer.loggers import Logger
+from conftest import TINY, train_in_process
+
+from algorithms.past_run import load_checkpoint_state
+from recipes.config import load_config
+from recipes.core.data import MDSImageDataset, resolve_root
+from recipes.core.data.device_augment import DeviceAugment, augment_batch, batch_generator
+from recipes.core.errors import UsageError
+from recipes.trainer import build_trainer
+
+DEVICE = ('data.augment_on=device',)
+
+
+def uint8_batch(n: int = 16, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def drawn(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The offsets and flips augment_batch draws for a generator seeded with ``seed`` (same order: top, left, flip)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 9, (n,), generator=g), torch.randint(0, 9, (n,), generator=g), torch.rand(n, generator=g) < 0.5
+
+
+def test_each_row_is_its_crop_of_the_padded_image_flipped_or_not() -> None:
+    images = uint8_batch(64)
+    out = augment_batch(images, torch.Generator().manual_seed(5))
+    assert out.shape == images.shape and out.dtype == torch.float32 and out.is_contiguous()
+    assert 0 <= float(out.min()) and float(out.max()) <= 1
+    top, left, flip = drawn(64, 5)
+    padded = F.pad(images, (4, 4, 4, 4))
+    for n in range(64):
+        crop = padded[n, :, top[n] : top[n] + 32, left[n] : left[n] + 32]  # inside the padded image by construction
+        expected = (crop.flip(-1) if flip[n] else crop).float() / 255
+        assert torch.equal(out[n], expected), n
+    assert 0 < int(flip.sum()) < 64 and len(set(top.tolist())) > 3 and len(set(left.tolist())) > 3
+    # the 4-pixel border of zeros shows where a crop reaches into the padding
+    corner = next(n for n in range(64) if top[n] == 0 and left[n] == 0 and not flip[n])
+    assert torch.equal(out[corner, :, :4], torch.zeros(3, 4, 32)) and torch.equal(out[corner, :, 4:, 4:], images[corner, :, :28, :28].float() / 255)
+
+
+def test_the_views_are_those_of_the_workers_path() -> None:
+    """For the same offsets and flip, augment_cifar (one sample in a worker, then / 255) makes the same pixels."""
+    images = uint8_batch(8)
+    out = augment_batch(images, torch.Generator().manual_seed(1))
+    top, left, flip = drawn(8, 1)
+    for n in range(8):
+        torch.manual_seed(0)
+        ref = F.pad(images[n], (4, 4, 4, 4))[:, top[n] : top[n] + 32, left[n] : left[n] + 32]
+        ref = ref.flip(-1) if flip[n] else ref
+        assert torch.equal(out[n], ref.float().div_(255))
+    assert torch.equal(augment_batch(images, None, crop_flip=False), images.float() / 255)
+
+
+def test_the_same_seed_epoch_and_batch_give_the_same_views() -> None:
+    images = uint8_batch(32)
+    first = augment_batch(images, batch_generator(17, 0, 2, 5))
+    assert torch.equal(first, augment_batch(images, batch_generator(17, 0, 2, 5)))
+    for other in (batch_generator(18, 0, 2, 5), batch_generator(17, 1, 2, 5), batch_generator(17, 0, 3, 5),
+                  batch_generator(17, 0, 2, 6)):
+        assert not torch.equal(first, augment_batch(images, other))
+
+
+def test_raw_items_are_the_stored_uint8_images() -> None:
+    root = resolve_root('digits', None)
+    raw, plain = MDSImageDataset(root, 'train', 10, raw=True), MDSImageDataset(root, 'train', 10)
+    image, label, index = raw[7]
+    assert image.dtype == torch.uint8 and image.shape == (3, 32, 32)
+    assert torch.equal(image.float() / 255, plain[7][0]) and (label, index) == plain[7][1:]
+    with pytest.raises(ValueError, match='raw'):
+        MDSImageDataset(root, 'train', 10, raw=True, augment=True)
+
+
+class RecordInputs(Callback):
+    def __init__(self) -> None:
+        self.inputs: list[torch.Tensor] = []
+
+    def before_forward(self, state: State, logger: Logger) -> None:
+        self.inputs.append(state.batch[0].clone())
+
+
+def test_the_trainer_augments_on_the_device_and_defaults_to_workers_on_the_cpu() -> None:
+    trainer = build_trainer(load_config(None, [*TINY, *DEVICE, 'save_folder=null', 'max_duration=2ba']))
+    assert isinstance(trainer.state.algorithms[-1], DeviceAugment)
+    seen = RecordInputs()
+    trainer.state.callbacks.append(seen)
+    trainer.fit()
+    trainer.close()
+    assert len(seen.inputs) == 2 and all(x.dtype == torch.float32 and x.shape == (32, 3, 32, 32) for x in seen.inputs)
+    assert not torch.equal(seen.inputs[0], seen.inputs[1])
+    cpu = build_trainer(load_config(None, [*TINY, 'save_folder=null']))
+    assert not any(isinstance(a, DeviceAugment) for a in cpu.state.algorithms)
+    cpu.close()
+    with pytest.raises(UsageError, match='augment_on'):
+        load_config(None, [*TINY, 'data.augment_on=gpu'])
+
+
+def test_device_augmentation_resumes_bit_exactly_mid_epoch(tmp_path: Path) -> None:
+    two = (*DEVICE, 'max_duration=2ba', 'eval_interval=2ba', 'save_interval=1ba')
+    train_in_process(*two, f'save_folder={tmp_path}/whole')
+    train_in_process(*two, f'save_folder={tmp_path}/resumed', f'load_path={tmp_path}/whole/ep0-ba1-rank0.pt')
+    a, b = (load_checkpoint_state(f'{tmp_path}/{run}/ep0-ba2-rank0.pt') for run in ('whole', 'resumed'))
+    first = load_checkpoint_state(f'{tmp_path}/whole/ep0-ba1-rank0.pt')
+    assert not torch.equal(first['model']['module.fc.weight'], a['model']['module.fc.weight'])
+    for key, tensor in a['model'].items():
+        assert torch.equal(tensor, b['model'][key]), key
