@@ -113,3 +113,30 @@ def test_device_augmentation_resumes_bit_exactly_mid_epoch(tmp_path: Path) -> No
     assert not torch.equal(first['model']['module.fc.weight'], a['model']['module.fc.weight'])
     for key, tensor in a['model'].items():
         assert torch.equal(tensor, b['model'][key]), key
+
+
+def test_replayed_bank_rows_are_appended_after_the_device_augmentation(tmp_path: Path) -> None:
+    """Bank rows are finished pixels: they reach the model as stored, the clean rows augmented on the device."""
+    from algorithms.adversarial_replay.bank import AdversarialBank, BankPart, finish_bank
+
+    folder = str(tmp_path / 'bank')
+    with BankPart(folder, 0, (3, 32, 32)) as part:
+        part.write(torch.rand(6, 3, 32, 32), torch.arange(6) % 10, torch.arange(6), 0)
+    finish_bank(folder, 1, {'num_classes': 10, 'image_shape': [3, 32, 32], 'checkpoints': ['ep1']})
+    trainer = build_trainer(load_config(None, [*TINY, *DEVICE, 'save_folder=null', 'max_duration=1ba',
+                                               f'algorithms.adversarial_replay.bank={folder}']))
+    seen = RecordInputs()
+    indices: list[torch.Tensor] = []
+    trainer.state.callbacks.append(seen)
+    trainer.state.callbacks.append(type('Indices', (Callback,), {
+        'before_forward': lambda self, state, logger: indices.append(state.batch[2].clone())})())
+    trainer.fit()
+    trainer.close()
+    (x,), (index,) = seen.inputs, indices
+    replayed = index < 0
+    assert int(replayed.sum()) == 8 and x.dtype == torch.float32
+    images, _ = AdversarialBank(folder).examples((-1 - index[replayed]).tolist())
+    assert torch.equal(x[replayed], images)
+    raw = MDSImageDataset(resolve_root('digits', None), 'train', 10, raw=True)
+    clean = torch.stack([raw[int(i)][0] for i in index[~replayed]]).float() / 255
+    assert not torch.equal(x[~replayed], clean)  # augmented: crops and flips moved the pixels
