@@ -34,7 +34,8 @@ class DataConfig:
     eval_batch_size: int = 512  # global
     num_workers: int = 4
     augment: bool = True
-    augment_on: Optional[str] = None  # workers | device; None: device on GPUs, workers on the CPU
+    augment_on: Optional[str] = None  # workers | device; None: device on GPUs (and with resident), workers on the CPU
+    resident: bool = False  # hold the training split in device memory, serve batches by index without workers
     label_noise: float = 0.0
     label_noise_seed: int = 0
     subset_fraction: float = 1.0  # a class-stratified share of the training split (recorded in subset.json)

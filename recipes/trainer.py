@@ -18,6 +18,7 @@ from recipes.config import to_yaml
 from recipes.core import storage
 from recipes.core.data import NUM_CLASSES, MDSImageDataset, batch_size_per_rank, build_loader, resolve_root
 from recipes.core.data.device_augment import DeviceAugment
+from recipes.core.data.resident import load_resident, resident_loader
 from recipes.core.errors import UsageError
 from recipes.core.history import RunHistory
 from recipes.core.model import resnet_cifar
@@ -35,7 +36,10 @@ def resolve(cfg: DictConfig) -> DictConfig:
     if cfg.precision is None:
         cfg.precision = 'amp_bf16' if on_gpu else 'fp32'
     if cfg.data.augment_on is None:
-        cfg.data.augment_on = 'device' if on_gpu else 'workers'
+        cfg.data.augment_on = 'device' if on_gpu or cfg.data.resident else 'workers'
+    if cfg.data.resident and cfg.data.augment_on != 'device':
+        raise UsageError('data.resident=true serves batches without workers: augmentation runs on the device; '
+                         'set data.augment_on=device or leave it unset')
     if not on_gpu and cfg.precision != 'fp32':
         raise UsageError(f'precision={cfg.precision} needs a GPU: on the CPU Composer runs only precision=fp32')
     if cfg.data.name not in NUM_CLASSES:
@@ -184,10 +188,18 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     samplers = [alg.train_sampler(train_ds, seed=cfg.seed) for alg in algorithms if isinstance(alg, ChoosesTrainingOrder)]
     if len(samplers) > 1:
         raise UsageError('two algorithms both choose the training order: keep one of them')
-    train_loader = build_loader(
-        train_ds, train_batch, shuffle=True, drop_last=True, num_workers=d.num_workers, seed=cfg.seed,
-        sampler=samplers[0] if samplers else None,
-    )
+    resident = None
+    if d.resident:  # None when the split is above the budget: it is streamed (one logged line)
+        device = torch.device(f'cuda:{dist.get_local_rank()}') if torch.cuda.is_available() else torch.device('cpu')
+        resident = load_resident(train_ds, device, num_workers=d.num_workers)
+    if resident is not None:
+        sampler = samplers[0] if samplers else dist.get_sampler(resident, shuffle=True, drop_last=True, seed=cfg.seed)
+        train_loader = resident_loader(resident, train_batch, sampler, drop_last=True)
+    else:
+        train_loader = build_loader(
+            train_ds, train_batch, shuffle=True, drop_last=True, num_workers=d.num_workers, seed=cfg.seed,
+            sampler=samplers[0] if samplers else None,
+        )
     eval_loader = build_loader(
         eval_ds, eval_batch, shuffle=False, drop_last=False, num_workers=min(d.num_workers, 2), seed=cfg.seed,
     )

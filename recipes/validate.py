@@ -490,6 +490,7 @@ RULES: dict[str, Any] = {
     'data.eval_batch_size': Number(1, 1_000_000, integer=True),
     'data.num_workers': Number(0, 256, integer=True),
     'data.augment': Flag(),
+    'data.resident': Flag(),
     'data.augment_on': Choice(lambda: __import__('recipes.core.data.device_augment', fromlist=['AUGMENT_ON']).AUGMENT_ON, optional=True),
     'data.label_noise': Number(0, 1, high_open=True),
     'data.label_noise_seed': SEED,

@@ -1,4 +1,5 @@
-"""The device data paths: batched augmentation on the training device (``data.augment_on: device``)."""
+"""The device data paths: batched augmentation on the training device (``data.augment_on: device``) and the
+training split held in device memory (``data.resident: true``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import torch
 import torch.nn.functional as F
 from composer.core import Callback, State
 from composer.loggers import Logger
+from composer.utils import dist
 from conftest import TINY, train_in_process
 
 from algorithms.past_run import load_checkpoint_state
 from recipes.config import load_config
 from recipes.core.data import MDSImageDataset, resolve_root
 from recipes.core.data.device_augment import DeviceAugment, augment_batch, batch_generator
+from recipes.core.data.loader import build_loader
+from recipes.core.data.resident import ResidentImages, load_resident, resident_loader
 from recipes.core.errors import UsageError
 from recipes.trainer import build_trainer
 
@@ -140,3 +144,45 @@ def test_replayed_bank_rows_are_appended_after_the_device_augmentation(tmp_path:
     raw = MDSImageDataset(resolve_root('digits', None), 'train', 10, raw=True)
     clean = torch.stack([raw[int(i)][0] for i in index[~replayed]]).float() / 255
     assert not torch.equal(x[~replayed], clean)  # augmented: crops and flips moved the pixels
+
+
+def test_resident_batches_are_the_streamed_batches_for_the_same_sampler_order() -> None:
+    """Indices, labels (with label noise, on a subset) and pixels of every batch equal the streaming loader's."""
+    kept = MDSImageDataset(resolve_root('digits', None), 'train', 10, label_noise=0.3, label_noise_seed=4,
+                           subset_fraction=0.5, raw=True)
+    resident = load_resident(kept, 'cpu')
+    assert isinstance(resident, ResidentImages) and len(resident) == len(kept) < kept.split_size
+    streamed_sampler = dist.get_sampler(kept, shuffle=True, drop_last=True, seed=3)
+    resident_sampler = dist.get_sampler(resident, shuffle=True, drop_last=True, seed=3)
+    streamed = build_loader(kept, 32, shuffle=True, drop_last=True, num_workers=0, seed=3, sampler=streamed_sampler)
+    served = resident_loader(resident, 32, resident_sampler, drop_last=True)
+    for epoch in (0, 1):
+        streamed_sampler.set_epoch(epoch)
+        resident_sampler.set_epoch(epoch)
+        pairs = list(zip(streamed, served, strict=True))
+        assert len(pairs) == len(kept) // 32
+        for a, b in pairs:
+            assert b[0].dtype == torch.uint8
+            for x, y in zip(a, b, strict=True):
+                assert torch.equal(x, y)
+
+
+def test_a_split_above_the_budget_is_streamed_with_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    kept = MDSImageDataset(resolve_root('digits', None), 'train', 10)
+    with caplog.at_level('WARNING'):
+        assert load_resident(kept, 'cpu', budget_bytes=1_000_000) is None
+    assert len(caplog.records) == 1 and 'streaming it instead' in caplog.records[0].getMessage()
+
+
+def test_a_resident_run_trains_without_workers_and_resumes_bit_exactly(tmp_path: Path) -> None:
+    two = ('data.resident=true', 'data.num_workers=2', 'max_duration=2ba', 'eval_interval=2ba', 'save_interval=1ba')
+    whole = train_in_process(*two, f'save_folder={tmp_path}/whole')
+    loader = whole.state.train_dataloader
+    assert isinstance(loader.dataset, ResidentImages) and loader.num_workers == 0
+    assert isinstance(whole.state.algorithms[-1], DeviceAugment)
+    train_in_process(*two, f'save_folder={tmp_path}/resumed', f'load_path={tmp_path}/whole/ep0-ba1-rank0.pt')
+    a, b = (load_checkpoint_state(f'{tmp_path}/{run}/ep0-ba2-rank0.pt') for run in ('whole', 'resumed'))
+    for key, tensor in a['model'].items():
+        assert torch.equal(tensor, b['model'][key]), key
+    with pytest.raises(UsageError, match='data.resident'):
+        build_trainer(load_config(None, [*TINY, 'data.resident=true', 'data.augment_on=workers']))
