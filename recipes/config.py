@@ -76,6 +76,7 @@ class TrainConfig:
     load_path: Optional[str] = None
     load_weights_only: bool = False
     device_train_microbatch_size: Optional[Union[int, str]] = None
+    compile: bool = False  # torch.compile the model's training and evaluation forward (Composer's compile_config)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
@@ -27,6 +28,8 @@ from recipes.registry import ALGORITHMS, CALLBACKS, LOGGERS, BuildContext, build
 from recipes.tracking import TrackRun
 
 __all__ = ['build_trainer', 'check_resume_checkpoint', 'newest_checkpoint', 'resolve', 'scaled_duration']
+
+log = logging.getLogger(__name__)
 
 
 def resolve(cfg: DictConfig) -> DictConfig:
@@ -211,6 +214,9 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     _write_config(cfg)
     _record_subset(cfg, train_ds)
     optimizer = _optimizer(cfg, model)
+    if cfg.compile:
+        log.info('compile: Composer compiles the model (torch.compile); teachers, scorers and attacks run eagerly, '
+                 'and auxiliary BatchNorms take their slicing form')
     trainer = Trainer(
         model=model,
         train_dataloader=DataSpec(train_loader),
@@ -228,6 +234,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         device=ctx.device,
         precision=cfg.precision,
         device_train_microbatch_size=cfg.device_train_microbatch_size,
+        compile_config={} if cfg.compile else None,
         save_folder=cfg.save_folder,
         save_interval=cfg.save_interval,
         save_filename=cfg.save_filename,

@@ -481,6 +481,7 @@ RULES: dict[str, Any] = {
     'load_path': ExistingFile('name an existing checkpoint file or URI', checkpoint=True),
     'load_weights_only': Flag(),
     'device_train_microbatch_size': MicroBatch(),
+    'compile': Flag(),
     'model.name': Choice(_model_names),
     'model.num_classes': Number(2, 100_000, integer=True, optional=True),
     'data.name': Choice(_data_names),

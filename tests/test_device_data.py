@@ -186,3 +186,22 @@ def test_a_resident_run_trains_without_workers_and_resumes_bit_exactly(tmp_path:
         assert torch.equal(tensor, b['model'][key]), key
     with pytest.raises(UsageError, match='data.resident'):
         build_trainer(load_config(None, [*TINY, 'data.resident=true', 'data.augment_on=workers']))
+
+
+@pytest.mark.slow  # inductor compiles C++ kernels for the CPU: about a minute on 2 cores
+def test_a_compiled_model_trains_a_few_batches(tmp_path: Path) -> None:
+    """compile=true goes through Composer's compile_config; with device augmentation and replay's dual BatchNorms
+    (which take their slicing form under torch.compile) the run trains and its loss is finite."""
+    from algorithms.adversarial_replay.bank import BankPart, finish_bank
+
+    folder = str(tmp_path / 'bank')
+    with BankPart(folder, 0, (3, 32, 32)) as part:
+        part.write(torch.rand(6, 3, 32, 32), torch.arange(6) % 10, torch.arange(6), 0)
+    finish_bank(folder, 1, {'num_classes': 10, 'image_shape': [3, 32, 32], 'checkpoints': ['ep1']})
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    trainer = train_in_process('compile=true', *DEVICE, 'max_duration=3ba', 'eval_interval=3ba', 'save_folder=null',
+                               f'algorithms.adversarial_replay.bank={folder}')
+    assert int(trainer.state.timestamp.batch) == 3
+    assert torch._dynamo.utils.counters['stats']['unique_graphs'] > 0  # dynamo captured the model's forward
+    assert torch.isfinite(trainer.state.loss).all()
