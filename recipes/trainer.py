@@ -40,9 +40,6 @@ def resolve(cfg: DictConfig) -> DictConfig:
         cfg.precision = 'amp_bf16' if on_gpu else 'fp32'
     if cfg.data.augment_on is None:
         cfg.data.augment_on = 'device' if on_gpu or cfg.data.resident else 'workers'
-    if cfg.data.resident and cfg.data.augment_on != 'device':
-        raise UsageError('data.resident=true serves batches without workers: augmentation runs on the device; '
-                         'set data.augment_on=device or leave it unset')
     if not on_gpu and cfg.precision != 'fp32':
         raise UsageError(f'precision={cfg.precision} needs a GPU: on the CPU Composer runs only precision=fp32')
     if cfg.data.name not in NUM_CLASSES:

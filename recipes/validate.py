@@ -553,6 +553,9 @@ def _cross_checks(cfg: DictConfig) -> None:
     if last > SEED.high:
         raise UsageError(f'seed={cfg.seed} gives rank {dist.get_world_size() - 1} the seed {last}, above 2^32 - 1: use a smaller seed')
     _load_path_fits(cfg)
+    if cfg.data.resident and cfg.data.augment_on == 'workers':
+        raise UsageError('data.resident=true serves batches without workers, so augmentation runs on the device: '
+                         'set data.augment_on=device or leave it unset')
     batch_size_per_rank(cfg.data.global_batch_size)
     batch_size_per_rank(cfg.data.eval_batch_size, key='data.eval_batch_size')
 
