@@ -205,3 +205,28 @@ def test_a_compiled_model_trains_a_few_batches(tmp_path: Path) -> None:
     assert int(trainer.state.timestamp.batch) == 3
     assert torch._dynamo.utils.counters['stats']['unique_graphs'] > 0  # dynamo captured the model's forward
     assert torch.isfinite(trainer.state.loss).all()
+
+
+@pytest.mark.parametrize('rank', [0, 1])
+def test_a_curriculum_sampler_chooses_the_resident_rows_and_each_rank_gets_its_share(rank: int) -> None:
+    from algorithms.curriculum.curriculum import CurriculumSampler
+
+    kept = MDSImageDataset(resolve_root('digits', None), 'train', 10, raw=True)
+    resident = load_resident(kept, 'cpu')
+    order = torch.randperm(len(kept), generator=torch.Generator().manual_seed(0)).numpy()
+
+    def sampler() -> CurriculumSampler:
+        return CurriculumSampler(kept, order, batch_size=16, max_duration='2ep', pacing='linear', start_fraction=0.2,
+                                 full_at=0.5, num_replicas=2, rank=rank, seed=5)
+
+    streamed = build_loader(kept, 16, shuffle=True, drop_last=True, num_workers=0, seed=5, sampler=sampler())
+    served_sampler = sampler()
+    served = resident_loader(resident, 16, served_sampler, drop_last=True)
+    batches = list(zip(streamed, served, strict=True))
+    assert len(batches) == len(kept) // 32
+    for a, b in batches:
+        for x, y in zip(a, b, strict=True):
+            assert torch.equal(x, y)
+    positions = list(served_sampler)[:16]
+    assert torch.equal(batches[0][1][2], resident.indices[positions])
+    assert set(positions) <= set(order[: max(32, round(0.2 * len(order)))].tolist())  # the easiest first
