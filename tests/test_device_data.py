@@ -189,6 +189,9 @@ def test_a_resident_run_trains_without_workers_and_resumes_bit_exactly(tmp_path:
 
 
 @pytest.mark.slow  # inductor compiles C++ kernels for the CPU: about a minute on 2 cores
+@pytest.mark.xfail(not torch.cuda.is_available(), raises=Exception, strict=False, reason=(
+    "torch 2.7.0 Inductor's C++ code for the CPU training graph of resnet_20 does not compile on this project's "
+    "machine: CppCompileError, conflicting declaration 'float tmp_acc0_arr [2]'; the forward alone compiles"))
 def test_a_compiled_model_trains_a_few_batches(tmp_path: Path) -> None:
     """compile=true goes through Composer's compile_config; with device augmentation and replay's dual BatchNorms
     (which take their slicing form under torch.compile) the run trains and its loss is finite."""
@@ -198,12 +201,16 @@ def test_a_compiled_model_trains_a_few_batches(tmp_path: Path) -> None:
     with BankPart(folder, 0, (3, 32, 32)) as part:
         part.write(torch.rand(6, 3, 32, 32), torch.arange(6) % 10, torch.arange(6), 0)
     finish_bank(folder, 1, {'num_classes': 10, 'image_shape': [3, 32, 32], 'checkpoints': ['ep1']})
+    graphs: list[int] = []  # Composer's close() resets dynamo (and its counters): read them during training
     torch._dynamo.reset()
-    torch._dynamo.utils.counters.clear()
-    trainer = train_in_process('compile=true', *DEVICE, 'max_duration=3ba', 'eval_interval=3ba', 'save_folder=null',
-                               f'algorithms.adversarial_replay.bank={folder}')
+    trainer = build_trainer(load_config(None, [*TINY, 'compile=true', *DEVICE, 'max_duration=3ba', 'eval_interval=3ba',
+                                               'save_folder=null', f'algorithms.adversarial_replay.bank={folder}']))
+    trainer.state.callbacks.append(type('Graphs', (Callback,), {'batch_end': lambda self, state, logger: graphs.append(
+        torch._dynamo.utils.counters['stats']['unique_graphs'])})())
+    trainer.fit()
+    trainer.close()
     assert int(trainer.state.timestamp.batch) == 3
-    assert torch._dynamo.utils.counters['stats']['unique_graphs'] > 0  # dynamo captured the model's forward
+    assert graphs and graphs[0] > 0  # dynamo captured the model's forward
     assert torch.isfinite(trainer.state.loss).all()
 
 
