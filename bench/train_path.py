@@ -95,7 +95,13 @@ def main() -> None:
                 overrides.append(f'model.name={args.model}')
             if on_gpu:
                 torch.cuda.reset_peak_memory_stats()
-            times, seconds = run(args.recipe, overrides)
+            try:
+                times, seconds = run(args.recipe, overrides)
+            except Exception as e:  # one failed configuration (say, Inductor on a CPU) must not hide the others
+                record = {'path': path, 'compile': compiled, 'error': f'{type(e).__name__}: {str(e).splitlines()[0][:300]}'}
+                print(json.dumps(record), flush=True)
+                runs.append(record)
+                continue
             timed = times[args.warmup - 1 :]
             record = {
                 'path': path, 'compile': compiled, 'batch': args.batch, 'timed_batches': len(timed) - 1,
