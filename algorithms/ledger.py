@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+import torch
 from composer.core import Callback, State
 from composer.loggers import Logger
 from composer.utils import dist
@@ -71,9 +72,13 @@ class _Measurement:
 
     def __init__(self) -> None:
         self.counter = FlopCounterMode(display=False)
+        # A compiled model meeting FlopCounterMode (a dispatch mode dynamo does not support) is marked never to
+        # compile again: counted batches run eagerly instead, and the others stay compiled.
+        self.eager = torch.compiler.set_stance('force_eager')
         self.spent: dict[str, float] = defaultdict(float)
 
     def start(self) -> _Measurement:
+        self.eager.__enter__()
         self.counter.__enter__()
         _active.update(counter=self.counter, spent=self.spent)
         return self
@@ -81,6 +86,7 @@ class _Measurement:
     def close(self) -> dict[str, float]:
         _active.update(counter=None, spent=None)
         self.counter.__exit__(None, None, None)
+        self.eager.__exit__(None, None, None)
         total = float(self.counter.get_total_flops())
         by_purpose = dict(self.spent)
         by_purpose[STUDENT] = total - sum(by_purpose.values())

@@ -2,13 +2,16 @@
 
 ``python bench/adv_step.py [--model resnet_56] [--batch_size 64] [--replay_fraction 0.25] [--pgd_steps 7]
 [--rounds 5] [--steps 3] [--out FILE.json]``
+(``--pgd_steps 0`` leaves out the slow online PGD step, e.g. when timing replay alone)
 
 One process, one model architecture, one batch size. Three training steps (forward, backward, SGD step):
 
 * ``plain``: the clean batch;
 * ``replay``: the clean batch plus ``round(replay_fraction * batch_size)`` examples read from an MDS bank by index,
   with auxiliary BatchNorms (what :class:`algorithms.AdversarialReplay` does each step);
-* ``pgd``: online adversarial training, ``pgd_steps`` PGD steps on the batch, then a step on the result.
+* ``pgd``: online adversarial training, ``pgd_steps`` PGD steps on the batch, then a step on the result;
+* ``rows``: a plain step on as many rows as a replay step (clean batch plus the replayed count), main BatchNorms
+  only: the floor of replay, whose own overhead is ``replay / rows``.
 
 The three run in interleaved rounds (so a change in machine load hits all of them) and each reports its median.
 Prints a table and the JSON record (also written to ``--out``).
@@ -54,7 +57,7 @@ def main() -> None:
     parser.add_argument('--num_classes', type=int, default=100)
     parser.add_argument('--batch_size', type=int, default=64)
     parser.add_argument('--replay_fraction', type=float, default=0.25)
-    parser.add_argument('--pgd_steps', type=int, default=7)
+    parser.add_argument('--pgd_steps', type=int, default=7, help='0 skips the online PGD step')
     parser.add_argument('--rounds', type=int, default=5, help='interleaved rounds; each times --steps steps per method')
     parser.add_argument('--steps', type=int, default=3)
     parser.add_argument('--out', default=None)
@@ -70,8 +73,9 @@ def main() -> None:
     replay_model = copy.deepcopy(plain_model)
     duals = add_aux_batchnorms(replay_model)
     pgd_model = copy.deepcopy(plain_model)
+    rows_model = copy.deepcopy(plain_model)
     optimizers = {name: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
-                  for name, m in (('plain', plain_model), ('replay', replay_model), ('pgd', pgd_model))}
+                  for name, m in (('plain', plain_model), ('replay', replay_model), ('pgd', pgd_model), ('rows', rows_model))}
 
     def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -93,12 +97,20 @@ def main() -> None:
             train_step(replay_model, optimizers['replay'], x.to(device), y.to(device))
             route_to_aux(duals, 0)
 
+        more_images = torch.cat([images, torch.rand(count, 3, 32, 32)])
+        more_labels = torch.cat([labels, torch.randint(0, args.num_classes, (count,))])
+
+        def rows() -> None:
+            train_step(rows_model, optimizers['rows'], more_images.to(device), more_labels.to(device))
+
         def online_pgd() -> None:
             x, y = images.to(device), labels.to(device)
             x_adv = pgd(pgd_model, x, y, eps=8 / 255, step_size=2 / 255, steps=args.pgd_steps)
             train_step(pgd_model, optimizers['pgd'], x_adv, y)
 
-        methods: dict[str, Callable[[], None]] = {'plain': plain, 'replay': replay, 'pgd': online_pgd}
+        methods: dict[str, Callable[[], None]] = {'plain': plain, 'rows': rows, 'replay': replay}
+        if args.pgd_steps:
+            methods['pgd'] = online_pgd
         for fn in methods.values():  # warm-up
             fn()
         times: dict[str, list[float]] = {name: [] for name in methods}
@@ -121,6 +133,7 @@ def main() -> None:
         'steps_timed': args.rounds * args.steps,
         'step_seconds': median,
         'ratio_to_plain': {name: median[name] / median['plain'] for name in median},
+        'replay_over_rows': median['replay'] / median['rows'],
     }
     print(f'{"step":<8} {"seconds":>8} {"x plain":>8}')
     for name in methods:

@@ -35,6 +35,8 @@ class DataConfig:
     eval_batch_size: int = 512  # global
     num_workers: int = 4
     augment: bool = True
+    augment_on: Optional[str] = None  # workers | device; None: device on GPUs (and with resident), workers on the CPU
+    resident: bool = False  # hold the training split in device memory, serve batches by index without workers
     label_noise: float = 0.0
     label_noise_seed: int = 0
     subset_fraction: float = 1.0  # a class-stratified share of the training split (recorded in subset.json)
@@ -76,6 +78,7 @@ class TrainConfig:
     load_path: Optional[str] = None
     load_weights_only: bool = False
     device_train_microbatch_size: Optional[Union[int, str]] = None
+    compile: bool = False  # torch.compile the model's training and evaluation forward (Composer's compile_config)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
@@ -17,6 +18,8 @@ from algorithms.protocols import ChoosesTrainingOrder
 from recipes.config import to_yaml
 from recipes.core import storage
 from recipes.core.data import IMAGES, MDSImageDataset, batch_size_per_rank, build_loader, data_num_classes, resolve_root
+from recipes.core.data.device_augment import DeviceAugment
+from recipes.core.data.resident import load_resident, resident_loader
 from recipes.core.errors import UsageError
 from recipes.core.history import RunHistory
 from recipes.core.model import build_model
@@ -28,6 +31,8 @@ __all__ = ['DEFAULT_RESOLUTION', 'build_trainer', 'check_resume_checkpoint', 'ne
 
 DEFAULT_RESOLUTION = 224  # data.name=images without data.resolution: ImageNet's training crop
 
+log = logging.getLogger(__name__)
+
 
 def resolve(cfg: DictConfig) -> DictConfig:
     """Fill the values left to the machine or the data (precision, classes) and format ``save_folder``."""
@@ -35,6 +40,13 @@ def resolve(cfg: DictConfig) -> DictConfig:
     on_gpu = torch.cuda.is_available()
     if cfg.precision is None:
         cfg.precision = 'amp_bf16' if on_gpu else 'fp32'
+    if cfg.data.augment_on is None:  # device augmentation is the 32x32 pad-and-crop; image folders crop in workers
+        cfg.data.augment_on = 'device' if (on_gpu or cfg.data.resident) and cfg.data.name != IMAGES else 'workers'
+    if cfg.data.name == IMAGES and (cfg.data.augment_on == 'device' or cfg.data.resident):
+        raise UsageError(
+            'data.name=images decodes and crops JPEGs in the loader workers: data.augment_on=device and data.resident '
+            'serve raw-pixel splits (cifar100, digits, synthetic); set data.augment_on=workers and data.resident=false',
+        )
     if not on_gpu and cfg.precision != 'fp32':
         raise UsageError(f'precision={cfg.precision} needs a GPU: on the CPU Composer runs only precision=fp32')
     data_classes = data_num_classes(cfg.data.name, cfg.data.remote)
@@ -151,10 +163,11 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     d = cfg.data
     root = resolve_root(d.name, d.remote, d.cache)
     num_classes = cfg.model.num_classes
+    on_device = d.augment_on == 'device'  # the workers only read uint8 images; DeviceAugment finishes them
     train_ds = MDSImageDataset(
-        root, 'train', num_classes, augment=d.augment, label_noise=d.label_noise,
+        root, 'train', num_classes, augment=d.augment and not on_device, label_noise=d.label_noise,
         label_noise_seed=d.label_noise_seed, cache=d.cache, subset_fraction=d.subset_fraction,
-        subset_seed=d.subset_seed, classes=d.classes, resolution=d.resolution,
+        subset_seed=d.subset_seed, classes=d.classes, resolution=d.resolution, raw=on_device,
     )
     eval_ds = MDSImageDataset(root, 'test', num_classes, cache=d.cache, classes=d.classes, resolution=d.resolution)
     train_batch = batch_size_per_rank(d.global_batch_size)
@@ -171,6 +184,8 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         max_duration=scaled_duration(cfg),
     )
     algorithms = build_all('algorithms', ALGORITHMS, cfg.algorithms, ctx)
+    if on_device:  # listed last: Composer runs AFTER_DATALOADER in reverse order, so it sees the loader's batch first
+        algorithms.append(DeviceAugment(cfg.seed, crop_flip=d.augment))
     history = RunHistory(cfg.save_folder)
     callbacks = [*build_all('callbacks', CALLBACKS, cfg.callbacks, ctx), history, ComputeLedger(cfg.save_folder)]
     loggers = build_all('loggers', LOGGERS, cfg.loggers, ctx)
@@ -180,10 +195,18 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     samplers = [alg.train_sampler(train_ds, seed=cfg.seed) for alg in algorithms if isinstance(alg, ChoosesTrainingOrder)]
     if len(samplers) > 1:
         raise UsageError('two algorithms both choose the training order: keep one of them')
-    train_loader = build_loader(
-        train_ds, train_batch, shuffle=True, drop_last=True, num_workers=d.num_workers, seed=cfg.seed,
-        sampler=samplers[0] if samplers else None,
-    )
+    resident = None
+    if d.resident:  # None when the split is above the budget: it is streamed (one logged line)
+        device = torch.device(f'cuda:{dist.get_local_rank()}') if torch.cuda.is_available() else torch.device('cpu')
+        resident = load_resident(train_ds, device, num_workers=d.num_workers)
+    if resident is not None:
+        sampler = samplers[0] if samplers else dist.get_sampler(resident, shuffle=True, drop_last=True, seed=cfg.seed)
+        train_loader = resident_loader(resident, train_batch, sampler, drop_last=True)
+    else:
+        train_loader = build_loader(
+            train_ds, train_batch, shuffle=True, drop_last=True, num_workers=d.num_workers, seed=cfg.seed,
+            sampler=samplers[0] if samplers else None,
+        )
     eval_loader = build_loader(
         eval_ds, eval_batch, shuffle=False, drop_last=False, num_workers=min(d.num_workers, 2), seed=cfg.seed,
     )
@@ -195,6 +218,9 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     _write_config(cfg)
     _record_subset(cfg, train_ds)
     optimizer = _optimizer(cfg, model)
+    if cfg.compile:
+        log.info('compile: Composer compiles the model (torch.compile); teachers, scorers and attacks run eagerly, '
+                 'and auxiliary BatchNorms take their slicing form')
     trainer = Trainer(
         model=model,
         train_dataloader=DataSpec(train_loader),
@@ -212,6 +238,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         device=ctx.device,
         precision=cfg.precision,
         device_train_microbatch_size=cfg.device_train_microbatch_size,
+        compile_config={} if cfg.compile else None,
         save_folder=cfg.save_folder,
         save_interval=cfg.save_interval,
         save_filename=cfg.save_filename,

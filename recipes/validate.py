@@ -489,6 +489,7 @@ RULES: dict[str, Any] = {
     'load_path': ExistingFile('name an existing checkpoint file or URI', checkpoint=True),
     'load_weights_only': Flag(),
     'device_train_microbatch_size': MicroBatch(),
+    'compile': Flag(),
     'model.name': ModelName(),
     'model.pretrained': Flag(),
     'model.num_classes': Number(2, 100_000, integer=True, optional=True),
@@ -499,6 +500,8 @@ RULES: dict[str, Any] = {
     'data.eval_batch_size': Number(1, 1_000_000, integer=True),
     'data.num_workers': Number(0, 256, integer=True),
     'data.augment': Flag(),
+    'data.resident': Flag(),
+    'data.augment_on': Choice(lambda: __import__('recipes.core.data.device_augment', fromlist=['AUGMENT_ON']).AUGMENT_ON, optional=True),
     'data.label_noise': Number(0, 1, high_open=True),
     'data.label_noise_seed': SEED,
     'data.subset_fraction': Number(0, 1, low_open=True),
@@ -560,6 +563,9 @@ def _cross_checks(cfg: DictConfig) -> None:
     if last > SEED.high:
         raise UsageError(f'seed={cfg.seed} gives rank {dist.get_world_size() - 1} the seed {last}, above 2^32 - 1: use a smaller seed')
     _load_path_fits(cfg)
+    if cfg.data.resident and cfg.data.augment_on == 'workers':
+        raise UsageError('data.resident=true serves batches without workers, so augmentation runs on the device: '
+                         'set data.augment_on=device or leave it unset')
     batch_size_per_rank(cfg.data.global_batch_size)
     batch_size_per_rank(cfg.data.eval_batch_size, key='data.eval_batch_size')
 

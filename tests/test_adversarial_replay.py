@@ -78,6 +78,53 @@ def test_dual_batchnorm_normalises_each_part_with_its_own_batchnorm() -> None:
     assert torch.equal(dual.weight.grad, torch.zeros(4)) and dual.aux.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize('momentum', [0.1, None])
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize('num_aux', [0, 1, 3, 9, 10])
+def test_dual_batchnorm_equals_two_separate_batchnorms(num_aux: int, memory_format: torch.memory_format,
+                                                      momentum: float | None) -> None:
+    """Outputs, input and parameter gradients, running statistics and batch counts of the copy-free dual BatchNorm
+    equal those of two nn.BatchNorm2d fed the clean rows and the bank rows, over two training steps."""
+    torch.manual_seed(num_aux)
+    bn = torch.nn.BatchNorm2d(4, momentum=momentum)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-1, 1)
+    dual = DualBatchNorm2d.from_batchnorm(copy.deepcopy(bn))
+    main_ref, aux_ref = copy.deepcopy(bn), copy.deepcopy(bn)
+    clean = 10 - num_aux
+    for _ in range(2):
+        x = (torch.randn(10, 4, 5, 5) * 3 + 1).to(memory_format=memory_format).requires_grad_()
+        x_ref = x.detach().clone().requires_grad_()
+        upstream = torch.randn(10, 4, 5, 5)
+        dual.num_aux = num_aux
+        out = dual(x)
+        (out * upstream).sum().backward()
+        ref = torch.cat([m(part) for m, part in ((main_ref, x_ref[:clean]), (aux_ref, x_ref[clean:])) if len(part)])
+        (ref * upstream).sum().backward()
+        assert torch.allclose(out, ref, atol=1e-6) and out.is_contiguous(memory_format=memory_format)
+        assert torch.allclose(x.grad, x_ref.grad, atol=1e-6)
+    for mine, ref_bn in ((dual, main_ref), (dual.aux, aux_ref)):
+        assert torch.allclose(mine.running_mean, ref_bn.running_mean, atol=1e-6)
+        assert torch.allclose(mine.running_var, ref_bn.running_var, atol=1e-6)
+        assert int(mine.num_batches_tracked) == int(ref_bn.num_batches_tracked)
+        for p, p_ref in ((mine.weight, ref_bn.weight), (mine.bias, ref_bn.bias)):
+            # a BatchNorm that served no row gets a zero gradient (DDP), where the reference gets none
+            assert torch.allclose(p.grad, torch.zeros(4) if p_ref.grad is None else p_ref.grad, atol=1e-5)
+
+
+def test_dual_batchnorm_slices_when_compiling_or_under_functorch() -> None:
+    """The fallback for torch.compile and functorch transforms gives the same numbers as the copy-free path."""
+    torch.manual_seed(0)
+    dual = DualBatchNorm2d(3)
+    x = torch.randn(8, 3, 4, 4)
+    dual.num_aux = 3
+    fallback = copy.deepcopy(dual)._sliced_forward(x, 3)
+    assert torch.allclose(dual(x), fallback, atol=1e-6)
+    grads = torch.func.grad(lambda t: copy.deepcopy(dual)(t).pow(2).sum())(x)
+    assert grads.shape == x.shape and torch.isfinite(grads).all()
+
+
 def test_surgery_adds_only_auxiliary_parameters_and_keeps_the_network() -> None:
     model = resnet_cifar('resnet_20', 10)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

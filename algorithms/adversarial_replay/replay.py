@@ -48,6 +48,75 @@ def _keep_in_graph(out: Tensor, *params: Tensor | None) -> Tensor:
     return out + 0 * sum(present) if present else out
 
 
+def _stat_dtype(x: Tensor) -> torch.dtype:
+    """The dtype of the batch statistics ATen's batch norm saves: float for half-precision inputs, else the input's."""
+    return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+
+
+class _SplitBatchNorm(torch.autograd.Function):
+    """Training-mode batch norm of the first ``len(x) - num_aux`` rows with the main parameters and statistics and
+    of the last ``num_aux`` rows with the auxiliary ones, written into one output tensor.
+
+    Forward: ATen's ``native_batch_norm.out`` normalises each part straight into its rows of the output (the kernel
+    ``F.batch_norm`` runs on the CPU; it updates the part's running statistics), so there is no concatenation.
+    Backward: ATen's ``native_batch_norm_backward`` per part, each part's input gradient copied once into its rows of
+    one gradient tensor; slicing then concatenating cost a full-size zero-filled gradient per part plus their sum.
+    A part that serves no row gets zero gradients for its parameters (DDP expects a gradient for every parameter).
+    Not twice differentiable; under ``torch.compile`` or functorch transforms :class:`DualBatchNorm2d` slices instead.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, num_aux: int, eps: float,  # type: ignore[override]
+                w_main: Tensor | None, b_main: Tensor | None, w_aux: Tensor | None, b_aux: Tensor | None,
+                stats_main: tuple[Tensor | None, Tensor | None, float], stats_aux: tuple[Tensor | None, Tensor | None, float],
+                ) -> Tensor:
+        if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
+            x = x.contiguous()
+        out = torch.empty_like(x)  # keeps x's memory format, so each part's rows are a dense block of out
+        split = len(x) - num_aux
+        saved = []
+        for rows, weight, bias, (running_mean, running_var, momentum) in (
+            (slice(0, split), w_main, b_main, stats_main), (slice(split, len(x)), w_aux, b_aux, stats_aux),
+        ):
+            part = x[rows]
+            if len(part) == 0:
+                saved += [None, None]
+                continue
+            mean = x.new_empty(x.shape[1], dtype=_stat_dtype(x))
+            invstd = torch.empty_like(mean)
+            torch.ops.aten.native_batch_norm.out(
+                part, weight, bias, running_mean, running_var, True, momentum, eps,
+                out=out[rows], save_mean=mean, save_invstd=invstd,
+            )
+            saved += [mean, invstd]
+        ctx.split, ctx.eps = split, eps
+        ctx.save_for_backward(x, w_main, w_aux, *saved)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        x, w_main, w_aux, mean_main, invstd_main, mean_aux, invstd_aux = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad_x = torch.empty_like(x) if needs[0] else None
+        param_grads: list[Tensor | None] = []
+        for rows, weight, mean, invstd, (need_w, need_b) in (
+            (slice(0, ctx.split), w_main, mean_main, invstd_main, needs[3:5]),
+            (slice(ctx.split, len(x)), w_aux, mean_aux, invstd_aux, needs[5:7]),
+        ):
+            if mean is None:  # this BatchNorm served no row
+                zero = None if weight is None else torch.zeros_like(weight)
+                param_grads += [zero if need_w else None, zero if need_b else None]
+                continue
+            gx, gw, gb = torch.ops.aten.native_batch_norm_backward(
+                grad_out[rows], x[rows], weight, None, None, mean, invstd, True, ctx.eps, [needs[0], need_w, need_b],
+            )
+            if grad_x is not None:
+                grad_x[rows] = gx
+            param_grads += [gw, gb]
+        return grad_x, None, None, *param_grads, None, None
+
+
 class DualBatchNorm2d(nn.BatchNorm2d):
     """A BatchNorm2d (the main one, under the original parameter names) with an auxiliary twin ``aux``.
 
@@ -55,6 +124,10 @@ class DualBatchNorm2d(nn.BatchNorm2d):
     main BatchNorm, each updating only its own statistics; in eval mode every row uses the main one. In a training
     forward where one of the two serves no row, its parameters still join the graph with a zero gradient, so DDP
     (which expects every parameter to get a gradient) accepts microbatches of clean rows only or bank rows only.
+
+    Both parts are normalised into one output by :class:`_SplitBatchNorm`, without slicing the input or
+    concatenating the outputs; the results equal two separate ``nn.BatchNorm2d`` (same kernels). Under
+    ``torch.compile`` and functorch transforms it falls back to the slice-and-concatenate form.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
@@ -76,6 +149,28 @@ class DualBatchNorm2d(nn.BatchNorm2d):
         if not self.training:
             return super().forward(x)
         num_aux = min(self.num_aux, len(x))
+        if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+            return self._sliced_forward(x, num_aux)
+        self._check_input_dim(x)
+        for rows in (len(x) - num_aux, num_aux):
+            if rows and rows * x[0, 0].numel() == 1:  # what F.batch_norm refuses in training mode
+                raise ValueError(f'Expected more than 1 value per channel when training, got {rows} row(s) of {list(x.shape[1:])}')
+        return _SplitBatchNorm.apply(
+            x, num_aux, self.eps, self.weight, self.bias, self.aux.weight, self.aux.bias,
+            self._step(self, len(x) - num_aux), self._step(self.aux, num_aux),
+        )
+
+    @staticmethod
+    def _step(bn: nn.BatchNorm2d, rows: int) -> tuple[Tensor | None, Tensor | None, float]:
+        """What ``nn.BatchNorm2d.forward`` does to ``bn`` before normalising ``rows`` rows in training mode: count
+        the batch, pick the running-average factor; returns (running mean, running var, factor)."""
+        factor = 0.0 if bn.momentum is None else bn.momentum
+        if rows and bn.track_running_stats and bn.num_batches_tracked is not None:
+            bn.num_batches_tracked.add_(1)
+            factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+        return bn.running_mean, bn.running_var, factor
+
+    def _sliced_forward(self, x: Tensor, num_aux: int) -> Tensor:
         if num_aux == 0:
             return _keep_in_graph(super().forward(x), self.aux.weight, self.aux.bias)
         if num_aux == len(x):

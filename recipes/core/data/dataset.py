@@ -168,6 +168,8 @@ class MDSImageDataset(Dataset):
         classes: keep only the examples of these class ids (:func:`class_subset`; None keeps every class).
         resolution: side of the images a JPEG split yields (:func:`image_transform`, with ``augment`` for training);
             raw-pixel splits keep their size and ignore it.
+        raw: items hold the stored uint8 image (C, H, W), not augmented nor scaled, for augmentation on the device
+            (:mod:`recipes.core.data.device_augment`); ``augment`` must then be false.
 
     ``indices`` holds the kept samples' positions in the whole split (None: all of it); ``split_size`` is the whole
     split's length. Subsets are chosen by the clean labels.
@@ -186,7 +188,10 @@ class MDSImageDataset(Dataset):
         subset_seed: int = 0,
         classes: Sequence[int] | None = None,
         resolution: int | None = None,
+        raw: bool = False,
     ) -> None:
+        if raw and augment:
+            raise ValueError('a raw MDSImageDataset yields stored images: augment them on the device, not here')
         index = storage.join(root, split, 'index.json')
         storage.check_reachable(root)
         if not storage.exists(index):
@@ -209,6 +214,7 @@ class MDSImageDataset(Dataset):
         self.split = split
         self.num_classes = num_classes
         self.augment = augment
+        self.raw = raw
         self.label_offsets = (
             noisy_label_offsets(self._stream.num_samples, num_classes, label_noise, label_noise_seed) if label_noise else None
         )
@@ -249,6 +255,8 @@ class MDSImageDataset(Dataset):
         if isinstance(sample['x'], Image.Image):
             return self._transform(decode_rgb(sample['x'])), self.label(int(sample['y']), index), index
         image = torch.from_numpy(sample['x'].copy()).permute(2, 0, 1)
+        if self.raw:
+            return image, self.label(int(sample['y']), index), index
         if self.augment:
             image = augment_cifar(image)
         return image.float().div_(255), self.label(int(sample['y']), index), index
