@@ -418,6 +418,9 @@ def test_image_data_keys_are_checked_against_the_converted_folder(image_root: st
         build_trainer(cfg)
     with pytest.raises(UsageError, match=r'model.num_classes=5 but images has 10 classes'):
         build_trainer(load_config(None, [*TINY, *IMAGES, f'data.remote={image_root}', 'model.num_classes=5']))
+    for key in ('data.augment_on=device', 'data.resident=true'):  # the 32x32 pad-and-crop paths
+        with pytest.raises(UsageError, match='data.name=images decodes and crops JPEGs in the loader workers'):
+            build_trainer(load_config(None, [*TINY, *IMAGES, f'data.remote={image_root}', key]))
 
 
 def test_the_imagenet_baseline_runs_a_batch_at_224(image_root: str, tmp_path: Path):
