@@ -73,7 +73,7 @@ def loader_throughput(batch: int, workers: int, batches: int) -> float:
     return seen / (time.perf_counter() - start)
 
 
-class _BatchTimes(Callback):
+class BatchTimes(Callback):
     """perf_counter at the end of every training batch (after a device sync)."""
 
     def __init__(self) -> None:
@@ -100,7 +100,7 @@ def trainer_throughput(path: str, batch: int, steps: int, workers: int, channels
         overrides.append('compile=true')
     trainer = build_trainer(load_config(None, overrides))
     trainer.state.evaluators = []  # time training only
-    timer = _BatchTimes()
+    timer = BatchTimes()
     trainer.state.callbacks.append(timer)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()

@@ -23,23 +23,12 @@ import time
 from pathlib import Path
 
 import torch
-from composer.core import Callback, State
-from composer.loggers import Logger
+from throughput import BatchTimes  # bench/ is this script's directory, first on sys.path
 
 import recipes.trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = {'workers': 'data.augment_on=workers', 'device': 'data.augment_on=device', 'resident': 'data.resident=true'}
-
-
-class BatchTimes(Callback):
-    def __init__(self) -> None:
-        self.times: list[float] = []
-
-    def batch_end(self, state: State, logger: Logger) -> None:
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        self.times.append(time.perf_counter())
 
 
 def run(recipe: str, overrides: list[str]) -> tuple[list[float], float]:

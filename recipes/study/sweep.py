@@ -365,7 +365,7 @@ def _start(argv: list[str], run: Run, parallel: int, logs: Path) -> subprocess.P
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
-def _wait_for_one(active: dict[subprocess.Popen, tuple[Run, float]], parallel: int, logs: Path) -> tuple[Run, int]:
+def _wait_for_one(active: dict[subprocess.Popen, tuple[Run, float]], parallel: int) -> tuple[Run, int]:
     """Block until a run of ``active`` exits; remove it and return it with its exit status."""
     while True:
         for child, (run, started) in list(active.items()):
@@ -401,7 +401,7 @@ def run_sweep(sweep: Sweep, train_script: str, dry_run: bool = False) -> int:
     try:
         for number, run in enumerate(runs, 1):
             while len(active) >= sweep.parallel and not failed:
-                finished, status = _wait_for_one(active, sweep.parallel, logs)
+                finished, status = _wait_for_one(active, sweep.parallel)
                 if status:
                     failed, code = finished, status
             if failed:
@@ -420,7 +420,7 @@ def run_sweep(sweep: Sweep, train_script: str, dry_run: bool = False) -> int:
             if not dry_run:
                 active[_start(argv, run, sweep.parallel, logs)] = (run, time.monotonic())
         while active:
-            finished, status = _wait_for_one(active, sweep.parallel, logs)
+            finished, status = _wait_for_one(active, sweep.parallel)
             if status and not failed:
                 failed, code = finished, status
     finally:
