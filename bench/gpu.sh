@@ -21,14 +21,14 @@ PY=${PY:-python}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 if [[ $DRY == 1 ]]; then
-  B=16; TP="--steps 2 --trainer_steps 2 --loader_batches 4 --workers 2"; KD="--steps 2 --rounds 2"
+  B=16; TP="--steps 2 --trainer_steps 2 --rounds 1 --loader_batches 4 --workers 2"; KD="--steps 2 --rounds 2"
   ADV="--steps 1 --rounds 1 --pgd_steps 2"; SC="--rounds 1"; TRAIN="--warmup 2 --steps 2 --model resnet_20 --workers 2"
   CAP_TP=300; CAP_KD=300; CAP_ADV=300; CAP_SC=300; CAP_TRAIN=600
 else
-  # GPU caps add up to 460 s (7.7 minutes) at most; expected well under them.
-  B=1024; TP="--steps 20 --trainer_steps 8 --channels_last"; KD="--steps 8 --rounds 3"
+  # GPU caps add up to 470 s (7.8 minutes) at most; expected well under them.
+  B=1024; TP="--steps 20 --trainer_steps 8 --rounds 2 --channels_last"; KD="--steps 8 --rounds 3"
   ADV="--steps 3 --rounds 3"; SC="--rounds 3"; TRAIN="--warmup 3 --steps 10"
-  CAP_TP=80; CAP_KD=70; CAP_ADV=60; CAP_SC=50; CAP_TRAIN=200
+  CAP_TP=100; CAP_KD=60; CAP_ADV=60; CAP_SC=50; CAP_TRAIN=200
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi: $( [[ $DRY == 1 ]] && echo dry run || echo 'no GPU?')"
 
