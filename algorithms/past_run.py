@@ -45,6 +45,7 @@ from recipes.core.run_files import CONFIG_FILE, METRICS_FILE, read_compute, read
 __all__ = [
     'CHECKPOINT_ALLOWLIST',
     'CheckpointQuality',
+    'MissingPastRun',
     'PastRun',
     'checkpoint_quality',
     'frozen',
@@ -54,6 +55,14 @@ __all__ = [
 ]
 
 MAKE_ONE = 'train one with `python launch/train.py yamls/digits/baseline.yaml` (or yamls/baseline.yaml)'
+
+class MissingPastRun(UsageError):
+    """No past run at ``folder`` (its ``config.yaml`` is missing); ``hint`` says how to make one."""
+
+    def __init__(self, folder: str, hint: str = MAKE_ONE) -> None:
+        super().__init__(f'no past run at {folder} ({CONFIG_FILE} is missing): {hint}')
+        self.folder = folder
+
 
 # What a Composer 0.32 checkpoint holds besides tensors: timestamps (timedelta), the torch version, and the numpy
 # RNG state (an ndarray of uint32).
@@ -206,7 +215,7 @@ class PastRun:
         storage.check_reachable(self.folder)
         uri = storage.join(self.folder, CONFIG_FILE)
         if not storage.exists(uri):
-            raise UsageError(f'no past run at {self.folder} ({CONFIG_FILE} is missing): {MAKE_ONE}')
+            raise MissingPastRun(self.folder)
         config = yaml.safe_load(storage.read_bytes(uri))
         if not isinstance(config, dict) or 'model' not in config:
             raise UsageError(f'{uri} is not a run config (no model section): was the folder written by launch/train.py?')

@@ -347,12 +347,45 @@ def _registry(section: str) -> Mapping[str, Callable[..., Any]]:
     return {'algorithms': registry.ALGORITHMS, 'callbacks': registry.CALLBACKS, 'loggers': registry.LOGGERS}[section]
 
 
+RECIPES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'yamls')
+
+
+def recipe_saving_to(folder: str, recipes: str = RECIPES) -> str | None:
+    """The recipe under ``recipes`` (``yamls/``) whose ``save_folder`` is ``folder``, as a path from the checkout's
+    root (the first in sorted order), or None."""
+    want = folder.rstrip('/') if storage.is_s3(folder) else os.path.normpath(os.path.abspath(folder))
+    for root, _, files in sorted(os.walk(recipes)):
+        for name in sorted(files):
+            if not name.endswith('.yaml'):
+                continue
+            path = os.path.join(root, name)
+            try:
+                with open(path) as f:
+                    saves = (yaml.safe_load(f) or {}).get('save_folder')
+            except (OSError, yaml.YAMLError, AttributeError):
+                continue
+            if isinstance(saves, str) and saves and (
+                saves.rstrip('/') if storage.is_s3(saves) else os.path.normpath(os.path.abspath(saves))) == want:
+                return os.path.relpath(path, os.path.dirname(recipes))
+    return None
+
+
 def check_past_run(key: str, value: Any) -> None:
-    """A past run folder: its ``config.yaml`` present and a run config."""
-    from algorithms.past_run import PastRun
+    """A past run folder: its ``config.yaml`` present and a run config. A missing one is answered with the recipe
+    under ``yamls/`` that trains it, where one saves to that folder."""
+    from algorithms.past_run import MissingPastRun, PastRun
+
+    def read() -> dict[str, Any]:
+        try:
+            return PastRun(value).config  # reads and checks config.yaml
+        except MissingPastRun:
+            recipe = recipe_saving_to(value)
+            if recipe is None:
+                raise
+            raise MissingPastRun(value, f'train it with `python launch/train.py {recipe}`') from None
 
     check_location(key, value)
-    named(key, lambda: PastRun(value).config)  # reads and checks config.yaml
+    named(key, read)
 
 
 def _past_runs(key: str, value: Any) -> None:

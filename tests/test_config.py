@@ -6,6 +6,7 @@ from recipes.config import load_config
 from recipes.core.errors import UsageError
 from recipes.registry import ALGORITHMS, BuildContext, build_one
 from recipes.trainer import resolve
+from recipes.validate import recipe_saving_to
 
 
 def test_yaml_then_overrides(tmp_path):
@@ -207,3 +208,17 @@ def test_a_run_folder_without_its_config_is_named(tmp_path):
     with pytest.raises(UsageError, match=f'algorithms.past_run_distillation.run: no past run at {tmp_path} \\(config.yaml is missing'):
         load_config(None, ['data.name=digits', f'algorithms.past_run_distillation.run={tmp_path}'])
     assert [p.name for p in tmp_path.iterdir()] == ['ep1-ba8-rank0.pt']
+
+
+def test_a_missing_past_run_is_answered_with_the_recipe_that_trains_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing under runs/ here
+    with pytest.raises(UsageError, match=(
+            r'algorithms.warm_start.run: no past run at runs/digits-half-past \(config.yaml is missing\): train it with '
+            r'`python launch/train.py yamls/scenarios/digits_new_data_past.yaml`$')):
+        load_config(None, ['data.name=digits', 'algorithms.warm_start.run=runs/digits-half-past'])
+    # A folder no recipe saves to keeps the general hint.
+    with pytest.raises(UsageError, match=r'no past run at runs/elsewhere .* train one with `python launch/train.py yamls/digits/baseline.yaml`'):
+        load_config(None, ['data.name=digits', 'algorithms.warm_start.run=runs/elsewhere'])
+    assert recipe_saving_to('runs/digits-baseline/') == 'yamls/digits/baseline.yaml'
+    assert recipe_saving_to(str(tmp_path / 'runs' / 'digits-baseline')) == 'yamls/digits/baseline.yaml'
+    assert recipe_saving_to('runs/elsewhere') is None
