@@ -79,6 +79,7 @@ class TrainConfig:
     load_weights_only: bool = False
     device_train_microbatch_size: Optional[Union[int, str]] = None
     compile: bool = False  # torch.compile the model's training and evaluation forward (Composer's compile_config)
+    compile_backend: str = 'inductor'  # torch.compile's backend: aot_eager checks tracing where Inductor cannot build
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

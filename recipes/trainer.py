@@ -219,8 +219,8 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     _record_subset(cfg, train_ds)
     optimizer = _optimizer(cfg, model)
     if cfg.compile:
-        log.info('compile: Composer compiles the model (torch.compile); teachers, scorers and attacks run eagerly, '
-                 'and auxiliary BatchNorms take their slicing form')
+        log.info(f'compile: Composer compiles the model (torch.compile, backend {cfg.compile_backend}); teachers, '
+                 'scorers and attacks run eagerly, and auxiliary BatchNorms take their slicing form')
     trainer = Trainer(
         model=model,
         train_dataloader=DataSpec(train_loader),
@@ -238,7 +238,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         device=ctx.device,
         precision=cfg.precision,
         device_train_microbatch_size=cfg.device_train_microbatch_size,
-        compile_config={} if cfg.compile else None,
+        compile_config={'backend': cfg.compile_backend} if cfg.compile else None,
         save_folder=cfg.save_folder,
         save_interval=cfg.save_interval,
         save_filename=cfg.save_filename,

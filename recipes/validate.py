@@ -502,6 +502,13 @@ def _precisions() -> Sequence[str]:
     return [p.value for p in Precision]
 
 
+def _compile_backends() -> Sequence[str]:
+    """torch.compile's registered backends, and the two debugging ones that check tracing without code generation."""
+    import torch._dynamo
+
+    return sorted({*torch._dynamo.list_backends(), 'aot_eager', 'eager'})
+
+
 OPTIMIZERS = ('sgd', 'adamw')
 SCHEDULERS = ('multistep_with_warmup', 'cosine_with_warmup', 'constant')
 WARMUP_SCHEDULERS = ('multistep_with_warmup', 'cosine_with_warmup')
@@ -523,6 +530,7 @@ RULES: dict[str, Any] = {
     'load_weights_only': Flag(),
     'device_train_microbatch_size': MicroBatch(),
     'compile': Flag(),
+    'compile_backend': Choice(_compile_backends),
     'model.name': ModelName(),
     'model.pretrained': Flag(),
     'model.num_classes': Number(2, 100_000, integer=True, optional=True),
