@@ -188,6 +188,40 @@ def test_a_resident_run_trains_without_workers_and_resumes_bit_exactly(tmp_path:
         load_config(None, [*TINY, 'data.resident=true', 'data.augment_on=workers'])
 
 
+def test_a_curriculum_and_replay_train_on_the_resident_path(tmp_path: Path) -> None:
+    """The curriculum's sampler chooses the resident rows of every batch, in its order, and replay appends its bank
+    rows after them; no loader worker runs."""
+    from test_reuse_all import make_scores
+
+    from algorithms.adversarial_replay.bank import BankPart, finish_bank
+    from algorithms.curriculum.curriculum import ScoreCurriculum
+
+    bank = str(tmp_path / 'bank')
+    with BankPart(bank, 0, (3, 32, 32)) as part:
+        part.write(torch.rand(6, 3, 32, 32), torch.arange(6) % 10, torch.arange(6), 0)
+    finish_bank(bank, 1, {'num_classes': 10, 'image_shape': [3, 32, 32], 'checkpoints': ['ep1']})
+    trainer = build_trainer(load_config(None, [
+        *TINY, 'data.resident=true', 'save_folder=null', 'max_duration=3ba', 'eval_interval=3ba',
+        f'algorithms.grand_curriculum.scores={make_scores(tmp_path)}', f'algorithms.adversarial_replay.bank={bank}']))
+    indices: list[torch.Tensor] = []
+    trainer.state.callbacks.append(type('Indices', (Callback,), {
+        'before_forward': lambda self, state, logger: indices.append(state.batch[2].clone())})())
+    trainer.fit()
+    trainer.close()
+    loader = trainer.state.train_dataloader
+    assert isinstance(loader.dataset, ResidentImages) and loader.num_workers == 0
+    curriculum = next(a for a in trainer.state.algorithms if isinstance(a, ScoreCurriculum))
+    positions = list(curriculum.sampler)[: 3 * 32]
+    assert len(indices) == 3
+    for step, index in enumerate(indices):
+        assert len(index) == 32 + 8 and bool((index[32:] < 0).all())  # replay_fraction 0.25: 8 bank rows, last
+        expected = loader.dataset.indices[positions[32 * step : 32 * (step + 1)]]
+        assert torch.equal(index[:32], expected.to(index.device))
+    easiest = set(curriculum.kept[: round(0.2 * len(curriculum.kept))].tolist())
+    assert set(indices[0][:32].tolist()) <= easiest  # the first batch draws from the first pool: the easiest 20%
+    assert torch.isfinite(trainer.state.loss).all()
+
+
 INDUCTOR_ON_THIS_CPU = (
     "torch 2.7.0 Inductor's C++ code for the CPU training graph of resnet_20 does not compile on this project's "
     "machine: CppCompileError, conflicting declaration 'float tmp_acc0_arr [2]'; the forward alone compiles")
