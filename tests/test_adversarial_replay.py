@@ -113,6 +113,28 @@ def test_dual_batchnorm_equals_two_separate_batchnorms(num_aux: int, memory_form
             assert torch.allclose(p.grad, torch.zeros(4) if p_ref.grad is None else p_ref.grad, atol=1e-5)
 
 
+def test_dual_batchnorm_takes_bfloat16_rows_with_float_statistics() -> None:
+    """Under amp_bf16 a BatchNorm gets bfloat16 activations and keeps float parameters and statistics: the copy-free
+    path gives what two nn.BatchNorm2d give then (outputs, input and parameter gradients, running statistics)."""
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm2d(4)
+    dual = DualBatchNorm2d.from_batchnorm(copy.deepcopy(bn))
+    main_ref, aux_ref = copy.deepcopy(bn), copy.deepcopy(bn)
+    x = (torch.randn(10, 4, 5, 5) * 3 + 1).bfloat16().requires_grad_()
+    x_ref = x.detach().clone().requires_grad_()
+    upstream = torch.randn(10, 4, 5, 5)
+    dual.num_aux = 3
+    out = dual(x)
+    (out.float() * upstream).sum().backward()
+    ref = torch.cat([main_ref(x_ref[:7]), aux_ref(x_ref[7:])])
+    (ref.float() * upstream).sum().backward()
+    assert out.dtype == torch.bfloat16 and torch.equal(out, ref) and torch.equal(x.grad, x_ref.grad)
+    for mine, ref_bn in ((dual, main_ref), (dual.aux, aux_ref)):
+        assert mine.running_mean.dtype == torch.float32 and torch.equal(mine.running_mean, ref_bn.running_mean)
+        assert torch.equal(mine.running_var, ref_bn.running_var)
+        assert torch.equal(mine.weight.grad, ref_bn.weight.grad) and torch.equal(mine.bias.grad, ref_bn.bias.grad)
+
+
 def test_dual_batchnorm_slices_when_compiling_or_under_functorch() -> None:
     """The fallback for torch.compile and functorch transforms gives the same numbers as the copy-free path."""
     torch.manual_seed(0)
