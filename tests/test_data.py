@@ -118,6 +118,19 @@ def test_digits_are_converted_once_with_a_fixed_split():
     assert sorted({test[i][1] for i in range(len(test))}) == list(range(10))
 
 
+def test_a_cached_built_in_split_of_another_size_is_written_again(tmp_path):
+    """A cache left by an older version (synthetic data had 4,096 training images) is replaced, not served."""
+    from recipes.core.data.builtin import SYNTHETIC_SIZES, builtin_root
+    from recipes.core.data.mds import split_samples, write_split
+
+    stale = tmp_path / 'mds' / 'synthetic'
+    write_split(str(stale), 'train', np.zeros((16, 32, 32, 3), np.uint8), np.zeros(16, np.int64), progress=False)
+    root = builtin_root('synthetic', str(tmp_path))
+    assert root == str(stale)
+    assert {split: split_samples(root, split) for split in ('train', 'test')} == SYNTHETIC_SIZES == {'train': 50_000, 'test': 10_000}
+    assert len(MDSImageDataset(root, 'train', 100)) == 50_000
+
+
 def test_label_noise_flips_an_exact_seeded_share():
     offsets = noisy_label_offsets(1000, 10, 0.4, seed=5)
     assert (offsets != 0).sum() == 400

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from recipes.core import storage
 from recipes.core.errors import UsageError
 
-__all__ = ['COLUMNS', 'check_folder', 'split_exists', 'split_writer', 'write_split']
+__all__ = ['COLUMNS', 'check_folder', 'split_exists', 'split_samples', 'split_writer', 'write_split']
 
 COLUMNS = {'x': 'ndarray:uint8:32,32,3', 'y': 'int', 'y_coarse': 'int', 'i': 'int'}
 
@@ -58,6 +58,11 @@ def check_folder(folder: str) -> None:
 
 def split_exists(root: str, split: str) -> bool:
     return storage.exists(storage.join(root, split, 'index.json'))
+
+
+def split_samples(root: str, split: str) -> int:
+    """The number of samples ``{root}/{split}``'s index records."""
+    return sum(int(shard['samples']) for shard in json.loads(storage.read_bytes(storage.join(root, split, 'index.json')))['shards'])
 
 
 def write_split(
