@@ -350,10 +350,15 @@ def _registry(section: str) -> Mapping[str, Callable[..., Any]]:
 RECIPES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'yamls')
 
 
+def _place(uri: str) -> str:
+    """``uri`` in one spelling: an S3 URI without a trailing slash, a local path absolute and normalised."""
+    return uri.rstrip('/') if storage.is_s3(uri) else os.path.normpath(os.path.abspath(uri))
+
+
 def recipe_saving_to(folder: str, recipes: str = RECIPES) -> str | None:
     """The recipe under ``recipes`` (``yamls/``) whose ``save_folder`` is ``folder``, as a path from the checkout's
     root (the first in sorted order), or None."""
-    want = folder.rstrip('/') if storage.is_s3(folder) else os.path.normpath(os.path.abspath(folder))
+    want = _place(folder)
     for root, _, files in sorted(os.walk(recipes)):
         for name in sorted(files):
             if not name.endswith('.yaml'):
@@ -364,8 +369,7 @@ def recipe_saving_to(folder: str, recipes: str = RECIPES) -> str | None:
                     saves = (yaml.safe_load(f) or {}).get('save_folder')
             except (OSError, yaml.YAMLError, AttributeError):
                 continue
-            if isinstance(saves, str) and saves and (
-                saves.rstrip('/') if storage.is_s3(saves) else os.path.normpath(os.path.abspath(saves))) == want:
+            if isinstance(saves, str) and saves and _place(saves) == want:
                 return os.path.relpath(path, os.path.dirname(recipes))
     return None
 
@@ -502,6 +506,12 @@ def _precisions() -> Sequence[str]:
     return [p.value for p in Precision]
 
 
+def _augment_places() -> Sequence[str]:
+    from recipes.core.data.device_augment import AUGMENT_ON
+
+    return AUGMENT_ON
+
+
 def _compile_backends() -> Sequence[str]:
     """torch.compile's registered backends, and the two debugging ones that check tracing without code generation."""
     import torch._dynamo
@@ -542,7 +552,7 @@ RULES: dict[str, Any] = {
     'data.num_workers': Number(0, 256, integer=True),
     'data.augment': Flag(),
     'data.resident': Flag(),
-    'data.augment_on': Choice(lambda: __import__('recipes.core.data.device_augment', fromlist=['AUGMENT_ON']).AUGMENT_ON, optional=True),
+    'data.augment_on': Choice(_augment_places, optional=True),
     'data.label_noise': Number(0, 1, high_open=True),
     'data.label_noise_seed': SEED,
     'data.subset_fraction': Number(0, 1, low_open=True),
