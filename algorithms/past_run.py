@@ -31,19 +31,21 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 from torch.torch_version import TorchVersion
 
 from recipes.core import storage
+from recipes.core.artifacts import MAKE_PAST_RUN as MAKE_ONE
+from recipes.core.artifacts import MissingPastRun, read_run_config
 from recipes.core.data import MDSImageDataset, resolve_root
 from recipes.core.data.builtin import default_cache
 from recipes.core.errors import UsageError
 from recipes.core.model import build_model
-from recipes.core.run_files import CONFIG_FILE, METRICS_FILE, read_compute, read_history
+from recipes.core.run_files import METRICS_FILE, read_compute, read_history
 
 __all__ = [
     'CHECKPOINT_ALLOWLIST',
+    'CHECKPOINT_POLICIES',
     'CheckpointQuality',
     'MissingPastRun',
     'PastRun',
@@ -53,16 +55,6 @@ __all__ = [
     'load_model',
     'past_run_cost',
 ]
-
-MAKE_ONE = 'train one with `python launch/train.py yamls/digits/baseline.yaml` (or yamls/baseline.yaml)'
-
-class MissingPastRun(UsageError):
-    """No past run at ``folder`` (its ``config.yaml`` is missing); ``hint`` says how to make one."""
-
-    def __init__(self, folder: str, hint: str = MAKE_ONE) -> None:
-        super().__init__(f'no past run at {folder} ({CONFIG_FILE} is missing): {hint}')
-        self.folder = folder
-
 
 # What a Composer 0.32 checkpoint holds besides tensors: timestamps (timedelta), the torch version, and the numpy
 # RNG state (an ndarray of uint32).
@@ -82,6 +74,13 @@ _FILE = re.compile(r'^ep(\d+)-ba(\d+)-rank0\.pt$')
 # chance (1 / num_classes) and has closed at least FAR_BELOW_BEST of the gap between chance and the run's best.
 NEAR_CHANCE = 0.10
 FAR_BELOW_BEST = 0.5
+
+
+# How a tool chooses checkpoints when told ``auto``, by the run's recorded accuracies (:meth:`PastRun.pick_checkpoints`).
+CHECKPOINT_POLICIES = {
+    'earliest': 'the two earliest usable checkpoints (Data Diet scores a few epochs into training, once past chance)',
+    'earliest_and_best': 'the earliest usable checkpoint and the best-recorded one: two points of its trajectory',
+}
 
 
 @dataclass(frozen=True)
@@ -211,15 +210,8 @@ class PastRun:
 
     @cached_property
     def config(self) -> dict[str, Any]:
-        """The run's resolved config (``config.yaml``)."""
-        storage.check_reachable(self.folder)
-        uri = storage.join(self.folder, CONFIG_FILE)
-        if not storage.exists(uri):
-            raise MissingPastRun(self.folder)
-        config = yaml.safe_load(storage.read_bytes(uri))
-        if not isinstance(config, dict) or 'model' not in config:
-            raise UsageError(f'{uri} is not a run config (no model section): was the folder written by launch/train.py?')
-        return config
+        """The run's resolved config (``config.yaml``); a missing one names the recipe that trains it."""
+        return read_run_config(self.folder)
 
     @property
     def num_classes(self) -> int:
@@ -301,6 +293,23 @@ class PastRun:
     def usable_checkpoints(self) -> list[CheckpointQuality]:
         """The checkpoints whose recorded accuracy is neither near chance nor far below the run's best, oldest first."""
         return [q for q in self.qualities() if q.usable]
+
+    def pick_checkpoints(self, policy: str) -> list[str]:
+        """The checkpoints a tool told ``auto`` uses, by ``policy`` (:data:`CHECKPOINT_POLICIES`), among the usable
+        ones (:meth:`usable_checkpoints`): ``earliest`` takes the two earliest, ``earliest_and_best`` the earliest
+        and the best-recorded."""
+        if policy not in CHECKPOINT_POLICIES:
+            raise ValueError(f'policy={policy!r} is not a checkpoint policy: choose one of {", ".join(CHECKPOINT_POLICIES)}')
+        usable = self.usable_checkpoints()
+        if not usable:
+            raise UsageError(
+                f'--checkpoints auto: past run {self.folder} has no checkpoint with a usable recorded accuracy: '
+                f'look at it with python launch/inspect_run.py {self.folder} and name checkpoints',
+            )
+        if policy == 'earliest':
+            return [q.checkpoint for q in usable[:2]]
+        best = max(usable, key=lambda q: q.accuracy or 0.0)
+        return list(dict.fromkeys([usable[0].checkpoint, best.checkpoint]))
 
     def check(self, name: str, strict: bool = False) -> CheckpointQuality:
         """Report checkpoint ``name``'s quality in one line (rank 0, once per process); refuse it when ``strict``.

@@ -16,7 +16,7 @@ from typing import Any
 
 from recipes.core import storage
 from recipes.core.errors import UsageError
-from recipes.validate import SEED, Number, check_location, check_past_run, named
+from recipes.core.rules import SEED, Number, PastRunFolder, check_location, named
 
 __all__ = ['ARGUMENTS', 'check_arguments']
 
@@ -62,7 +62,7 @@ class PastRuns:
 
     def check(self, key: str, value: Any, args: argparse.Namespace) -> None:
         for folder in value if self.many else [value]:
-            check_past_run(key, folder)
+            PastRunFolder().check(key, folder)
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class NoBank:
     """An output folder that holds no adversarial bank yet."""
 
     def check(self, key: str, value: Any, args: argparse.Namespace) -> None:
-        from algorithms.adversarial_replay.bank import BANK_FILE
+        from recipes.core.artifacts import BANK_FILE
 
         check_location(key, value)
         named(key, storage.check_reachable, value)

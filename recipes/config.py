@@ -1,92 +1,160 @@
 """The run configuration: a strict OmegaConf schema, YAML plus ``key=value`` overrides, one-line errors.
 
-Top-level keys use Composer's Trainer argument names where one exists. ``algorithms``, ``callbacks`` and
-``loggers`` map a registered name to its arguments; :mod:`recipes.registry` checks those.
+Each key is declared once, as a field of :class:`TrainConfig` (or a section of it) with its rule
+(:mod:`recipes.core.rules`) in its type: OmegaConf checks the type, :func:`recipes.validate.check_config` the rule,
+and the docs' table of config keys is generated from the same fields (``docs/config.md``). Top-level keys use
+Composer's Trainer argument names where one exists. ``algorithms``, ``callbacks`` and ``loggers`` map a registered
+name to its arguments, which the registry checks against each class's constructor (:mod:`recipes.registry`).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
 from recipes.core.errors import UsageError, did_you_mean
+from recipes.core.rules import (
+    SEED,
+    Choice,
+    ClassIds,
+    ExistingFile,
+    Filename,
+    Flag,
+    Folder,
+    MDSRoot,
+    MicroBatch,
+    ModelName,
+    Number,
+    OneOf,
+    RunName,
+    TimeList,
+    TimeString,
+    schema_rules,
+)
+from recipes.registry import Entries
+from recipes.validate import check_config
 
-__all__ = ['TrainConfig', 'load_config', 'to_yaml']
+__all__ = ['OPTIMIZERS', 'RULES', 'SCHEDULERS', 'TrainConfig', 'load_config', 'read_yaml', 'to_yaml']
+
+OPTIMIZERS = ('sgd', 'adamw')
+SCHEDULERS = ('multistep_with_warmup', 'cosine_with_warmup', 'constant')
+WARMUP_SCHEDULERS = ('multistep_with_warmup', 'cosine_with_warmup')
+INTERVAL_UNITS = ('ep', 'ba', 'dur')
+BATCH = Number(1, 1_000_000, integer=True)
+
+
+def _data_names() -> list[str]:
+    from recipes.core.data import DATA_SETS
+
+    return list(DATA_SETS)
+
+
+def _precisions() -> list[str]:
+    from composer.core import Precision
+
+    return [p.value for p in Precision]
+
+
+def _augment_places() -> tuple[str, ...]:
+    from recipes.core.data.device_augment import AUGMENT_ON
+
+    return AUGMENT_ON
+
+
+def _compile_backends() -> list[str]:
+    """torch.compile's registered backends, and the two debugging ones that check tracing without code generation."""
+    import torch._dynamo
+
+    return sorted({*torch._dynamo.list_backends(), 'aot_eager', 'eager'})
 
 
 @dataclass
 class ModelConfig:
-    name: str = 'resnet_56'  # resnet_20|32|44|56|110 (CIFAR ResNets) or torchvision/<name> (any torchvision classifier)
-    num_classes: Optional[int] = None  # None: the data set's
-    pretrained: bool = False  # torchvision models only: start from torchvision's ImageNet weights
+    # resnet_20|32|44|56|110 (CIFAR ResNets) or torchvision/<name> (any torchvision classifier)
+    name: Annotated[str, ModelName()] = 'resnet_56'
+    num_classes: Annotated[Optional[int], Number(2, 100_000, integer=True, optional=True)] = None  # None: the data set's
+    pretrained: Annotated[bool, Flag()] = False  # torchvision models only: start from torchvision's ImageNet weights
 
 
 @dataclass
 class DataConfig:
-    name: str = 'cifar100'  # cifar100 | digits | synthetic | images (a folder converted by launch/convert_images.py)
-    remote: Optional[str] = None  # MDS root (folder or s3://) holding train/ and test/; built-in sets need none
-    cache: Optional[str] = None  # local folder for shards read from a remote and for built-in sets
-    global_batch_size: int = 128
-    eval_batch_size: int = 512  # global
-    num_workers: int = 4
-    augment: bool = True
-    augment_on: Optional[str] = None  # workers | device; None: device on GPUs (and with resident), workers on the CPU
-    resident: bool = False  # hold the training split in device memory, serve batches by index without workers
-    label_noise: float = 0.0
-    label_noise_seed: int = 0
-    subset_fraction: float = 1.0  # a class-stratified share of the training split (recorded in subset.json)
-    subset_seed: int = 0
-    classes: Optional[list[int]] = None  # train and evaluate on these class ids only
-    resolution: Optional[int] = None  # data.name=images: side of the crops (None: 224); the 32x32 sets ignore it
+    # cifar100 | digits | synthetic | images (a folder converted by launch/convert_images.py)
+    name: Annotated[str, Choice(_data_names)] = 'cifar100'
+    remote: Annotated[Optional[str], MDSRoot()] = None  # MDS root (folder or s3://) holding train/ and test/; built-in sets need none
+    cache: Annotated[Optional[str], Folder()] = None  # local folder for shards read from a remote and for built-in sets
+    global_batch_size: Annotated[int, BATCH] = 128
+    eval_batch_size: Annotated[int, BATCH] = 512  # global
+    num_workers: Annotated[int, Number(0, 256, integer=True)] = 4
+    augment: Annotated[bool, Flag()] = True
+    # workers | device; None: device on GPUs (and with resident), workers on the CPU
+    augment_on: Annotated[Optional[str], Choice(_augment_places, optional=True)] = None
+    resident: Annotated[bool, Flag()] = False  # hold the training split in device memory, serve batches by index without workers
+    label_noise: Annotated[float, Number(0, 1, high_open=True)] = 0.0
+    label_noise_seed: Annotated[int, SEED] = 0
+    # a class-stratified share of the training split (recorded in subset.json)
+    subset_fraction: Annotated[float, Number(0, 1, low_open=True)] = 1.0
+    subset_seed: Annotated[int, SEED] = 0
+    classes: Annotated[Optional[list[int]], ClassIds()] = None  # train and evaluate on these class ids only
+    # data.name=images: side of the crops (None: 224); the 32x32 sets ignore it
+    resolution: Annotated[Optional[int], Number(8, 4096, integer=True, optional=True)] = None
 
 
 @dataclass
 class OptimizerConfig:
-    name: str = 'sgd'  # sgd | adamw
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5.0e-4
-    nesterov: bool = False
+    name: Annotated[str, OneOf(*OPTIMIZERS)] = 'sgd'
+    lr: Annotated[float, Number(0, 1e3)] = 0.1
+    momentum: Annotated[float, Number(0, 1, high_open=True)] = 0.9
+    weight_decay: Annotated[float, Number(0, 1e3)] = 5.0e-4
+    nesterov: Annotated[bool, Flag()] = False
 
 
 @dataclass
 class SchedulerConfig:
-    name: str = 'multistep_with_warmup'  # multistep_with_warmup | cosine_with_warmup | constant
-    t_warmup: str = '0ep'
-    milestones: list[str] = field(default_factory=lambda: ['80ep', '120ep'])
-    gamma: float = 0.1
-    alpha_f: float = 0.0
+    name: Annotated[str, OneOf(*SCHEDULERS)] = 'multistep_with_warmup'
+    # Composer's scale_schedule_ratio keeps the warmup as it is, so it is placed against the scaled duration
+    t_warmup: Annotated[str, TimeString(INTERVAL_UNITS, zero_ok=True, within_run=True, when=WARMUP_SCHEDULERS,
+                                        scaled=False)] = '0ep'
+    milestones: Annotated[list[str], TimeList(TimeString(INTERVAL_UNITS, within_run=True, when=('multistep_with_warmup',)))] = field(
+        default_factory=lambda: ['80ep', '120ep'])
+    gamma: Annotated[float, Number(0, 1, low_open=True)] = 0.1
+    alpha_f: Annotated[float, Number(0, 1)] = 0.0
 
 
 @dataclass
 class TrainConfig:
-    run_name: Optional[str] = None
-    seed: int = 17
-    max_duration: str = '160ep'
-    scale_schedule_ratio: float = 1.0  # Composer's: scales max_duration and milestones, keeps warmup
-    eval_interval: str = '1ep'
-    precision: Optional[str] = None  # None: fp32 on CPU, amp_bf16 on GPU
-    save_folder: Optional[str] = None  # local folder or s3://bucket/prefix; may use {run_name}
-    save_interval: str = '10ep'
-    save_filename: str = 'ep{epoch}-ba{batch}-rank{rank}.pt'
-    autoresume: bool = False
-    load_path: Optional[str] = None
-    load_weights_only: bool = False
-    device_train_microbatch_size: Optional[Union[int, str]] = None
-    compile: bool = False  # torch.compile the model's training and evaluation forward (Composer's compile_config)
-    compile_backend: str = 'inductor'  # torch.compile's backend: aot_eager checks tracing where Inductor cannot build
+    run_name: Annotated[Optional[str], RunName()] = None
+    seed: Annotated[int, SEED] = 17
+    max_duration: Annotated[str, TimeString(('ep', 'ba'))] = '160ep'
+    # Composer's: scales max_duration and milestones, keeps warmup
+    scale_schedule_ratio: Annotated[float, Number(0, 100, low_open=True)] = 1.0
+    eval_interval: Annotated[str, TimeString(INTERVAL_UNITS)] = '1ep'
+    precision: Annotated[Optional[str], Choice(_precisions, optional=True)] = None  # None: fp32 on CPU, amp_bf16 on GPU
+    save_folder: Annotated[Optional[str], Folder()] = None  # local folder or s3://bucket/prefix; may use {run_name}
+    save_interval: Annotated[str, TimeString(INTERVAL_UNITS)] = '10ep'
+    save_filename: Annotated[str, Filename()] = 'ep{epoch}-ba{batch}-rank{rank}.pt'
+    autoresume: Annotated[bool, Flag()] = False
+    load_path: Annotated[Optional[str], ExistingFile('name an existing checkpoint file or URI', checkpoint=True)] = None
+    load_weights_only: Annotated[bool, Flag()] = False
+    device_train_microbatch_size: Annotated[Optional[Union[int, str]], MicroBatch()] = None
+    # torch.compile the model's training and evaluation forward (Composer's compile_config)
+    compile: Annotated[bool, Flag()] = False
+    # torch.compile's backend: aot_eager checks tracing where Inductor cannot build
+    compile_backend: Annotated[str, Choice(_compile_backends)] = 'inductor'
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    algorithms: dict[str, Any] = field(default_factory=dict)
-    callbacks: dict[str, Any] = field(default_factory=dict)
-    loggers: dict[str, Any] = field(default_factory=dict)
+    algorithms: Annotated[dict[str, Any], Entries('algorithms')] = field(default_factory=dict)
+    callbacks: Annotated[dict[str, Any], Entries('callbacks')] = field(default_factory=dict)
+    loggers: Annotated[dict[str, Any], Entries('loggers')] = field(default_factory=dict)
+
+
+RULES = schema_rules(TrainConfig)  # every dotted key's rule, read off the schema
 
 
 def _node_keys(full_key: str) -> list[str]:
@@ -108,7 +176,7 @@ def _explain(e: OmegaConfBaseException) -> str:
     return f'config key {key!r}: {str(e).splitlines()[0]}' if key != '?' else f'config: {str(e).splitlines()[0]}'
 
 
-def _read_yaml(path: str) -> dict[str, Any]:
+def read_yaml(path: str) -> dict[str, Any]:
     if not os.path.isfile(path):
         raise UsageError(f'recipe {path} does not exist: pass a YAML file such as yamls/digits/baseline.yaml')
     with open(path) as f:
@@ -171,7 +239,7 @@ def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -
             OmegaConf.from_dotlist([override])
         except yaml.YAMLError as e:
             raise UsageError(f'override {override!r} is not valid YAML after the = ({e.problem}): quote the value') from None
-    recipe = _read_yaml(path) if path else {}
+    recipe = read_yaml(path) if path else {}
     try:
         # A recipe marks a value the user must give as ???; an override fills it.
         user = OmegaConf.merge(OmegaConf.create(recipe), OmegaConf.from_dotlist(list(overrides)))
@@ -188,9 +256,7 @@ def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -
         key = _container_mismatch(recipe, overrides)
         raise UsageError(f'config key {key!r}: {str(e).splitlines()[0]}: give it the shape the recipe has') from None
     assert isinstance(cfg, DictConfig)
-    from recipes.validate import check_config  # validate reads the registries, which import the algorithms
-
-    check_config(cfg)
+    check_config(cfg, RULES)
     return cfg
 
 

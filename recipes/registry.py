@@ -1,48 +1,74 @@
-"""Names a recipe may use under ``algorithms``, ``callbacks`` and ``loggers``, and how each is built.
+"""Names a recipe may use under ``algorithms``, ``callbacks`` and ``loggers``: a table of classes.
 
-A builder is ``build(ctx, **args)``: ``ctx`` (:class:`BuildContext`) carries what the run already knows (classes,
-device, training data), ``args`` come from the YAML and are checked against the builder's signature, so a
-misspelled argument or a value of the wrong type is one readable line before anything heavy starts.
-The reuse algorithms add their builders here.
+Each entry is a class whose constructor is the one declaration of its interface (see :mod:`recipes.core.rules`):
+its arguments, their defaults and their rules (``Annotated``), and what it needs from the run being assembled
+(:class:`~recipes.core.rules.FromRun`, filled from :class:`BuildContext`). A YAML entry ``name: {arg: value}`` is
+checked against that declaration before anything heavy starts (an unknown name or argument, a value out of its
+rule, an artifact that is not there: one line naming ``algorithms.NAME.ARG``), then built with the run's values
+filled in. Composer's own classes, which declare no rules, are :class:`Foreign` entries with the few rules they need.
+
+Adding an algorithm is its package plus one line in :data:`ALGORITHMS`.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from composer.algorithms import ChannelsLast, CutMix, LabelSmoothing, MixUp
 from composer.callbacks import LRMonitor, SpeedMonitor
 from composer.loggers import FileLogger, MLFlowLogger, TensorboardLogger, WandBLogger
 from composer.utils import MissingConditionalImportError
+from omegaconf import DictConfig, OmegaConf
 
+from algorithms.adversarial_replay import AdversarialReplay, EvalRobustness
+from algorithms.curriculum import RecordScores, ScoreCurriculum
+from algorithms.distillation import CheckpointMixupTeacher, PastRunDistillation, RandomTeacherDistillation
+from algorithms.warm_start import ShrinkPerturb, WarmStart
 from recipes.core.data import MDSImageDataset
 from recipes.core.errors import UsageError, did_you_mean
+from recipes.core.rules import REQUIRED, Argument, Artifact, Number, Rule, declared
 
-__all__ = ['ALGORITHMS', 'CALLBACKS', 'LOGGERS', 'BuildContext', 'build_all', 'check_arguments']
+__all__ = [
+    'ALGORITHMS', 'CALLBACKS', 'LOGGERS', 'REGISTRIES', 'BuildContext', 'Entries', 'Foreign', 'Registry', 'build_all',
+    'build_one',
+]
 
 
 @dataclass
 class BuildContext:
-    """What a builder may need from the run being assembled."""
+    """What the run being assembled supplies to the arguments its classes mark :class:`~recipes.core.rules.FromRun`."""
 
-    num_classes: int
+    num_classes: int | None
     device: str  # 'cpu' or 'gpu'
     precision: str
-    train_dataset: MDSImageDataset
+    train_dataset: MDSImageDataset | None
     seed: int
     train_batch_size: int | None = None  # per rank; what per-step schedules (a curriculum's pacing) need
     max_duration: str | None = None
 
+    @property
+    def train_split_size(self) -> int | None:
+        """The size of the whole training split (a subset's indices are positions in it)."""
+        return None if self.train_dataset is None else self.train_dataset.split_size
 
-Builder = Callable[..., Any]
+
+@dataclass(frozen=True)
+class Foreign:
+    """A class that declares no rules (Composer's own): the rules of the arguments that need one, whether its repr
+    must spell its arguments (Composer keeps an algorithm's repr in every checkpoint, and its own algorithms' default
+    repr holds an object address, which differs between a run and its resumption), and the extra that installs it."""
+
+    cls: type
+    rules: Mapping[str, Rule] = field(default_factory=dict)
+    spell_repr: bool = False
+    extra: str | None = None  # a tracker's package: pip install -e '.[tracking]'
 
 
 def _spelled(cls: type) -> type:
-    """``cls`` (same name) whose repr spells its arguments: Composer keeps an algorithm's repr in every checkpoint,
-    and its own algorithms' default repr holds an object address, which differs between a run and its resumption."""
+    """``cls`` (same name) whose repr spells its arguments."""
 
     def __init__(self: Any, **kwargs: Any) -> None:
         cls.__init__(self, **kwargs)
@@ -55,228 +81,172 @@ def _spelled(cls: type) -> type:
     return type(cls.__name__, (cls,), {**namespace, '__qualname__': cls.__qualname__})
 
 
-def _plain(cls: type, spell_repr: bool = False) -> Builder:
-    """A builder that passes the YAML arguments straight to ``cls`` (with ``spell_repr``, to :func:`_spelled`)."""
-    made = _spelled(cls) if spell_repr else cls
+class Registry(Mapping[str, type]):
+    """The classes of one config section (``algorithms``, ``callbacks`` or ``loggers``), by YAML name."""
 
-    def build(ctx: BuildContext, **kwargs: Any) -> Any:
-        return made(**kwargs)
+    def __init__(self, section: str, entries: Mapping[str, type | Foreign]) -> None:
+        self.section = section
+        self._entries = dict(entries)
 
-    params = [inspect.Parameter('ctx', inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    params += list(inspect.signature(cls).parameters.values())
-    build.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    build.__doc__ = cls.__doc__
-    return build
+    def __getitem__(self, name: str) -> type:
+        entry = self._entries[name]
+        return entry.cls if isinstance(entry, Foreign) else entry
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
 
-def _tracker(cls: type, name: str) -> Builder:
-    """``_plain(cls)`` for an experiment tracker's logger: without the tracker's package, one line naming the extra."""
-    plain = _plain(cls)
+    def __len__(self) -> int:
+        return len(self._entries)
 
-    def build(ctx: BuildContext, **kwargs: Any) -> Any:
+    def arguments(self, name: str) -> dict[str, Argument]:
+        """Every argument of ``name``'s class as declared, those the run supplies included."""
+        entry = self._entries[self._known(name)]
+        return declared(entry.cls, entry.rules) if isinstance(entry, Foreign) else declared(entry)
+
+    def yaml_arguments(self, name: str) -> dict[str, Argument]:
+        """The arguments a recipe may give ``name``: all but those the run supplies."""
+        return {k: a for k, a in self.arguments(name).items() if a.from_run is None}
+
+    def _known(self, name: str) -> str:
+        if name not in self._entries:
+            names = sorted(self._entries)
+            raise UsageError(f'{self.section}: unknown name {name!r}{did_you_mean(str(name), names)}; registered: {", ".join(names)}')
+        return name
+
+    def check(self, name: str, args: Any, cfg: Any = None, artifacts: bool = True) -> dict[str, Any]:
+        """``args`` (a YAML mapping) checked against ``name``'s declaration: the values to build with.
+
+        Every mistake is one line naming ``{section}.{name}.{argument}``: an unknown argument (with the closest
+        known one), one the run supplies, a required one missing, a value its rule refuses, an artifact that is not
+        there (skipped with ``artifacts=False``).
+        """
+        where = f'{self.section}.{self._known(name)}'
+        if args is not None and not isinstance(args, (Mapping, DictConfig)):
+            raise UsageError(f'{where}={args!r} must be a mapping of arguments, e.g. {{}}')
+        values = OmegaConf.to_container(args, resolve=True) if isinstance(args, DictConfig) else dict(args or {})
+        declared_args = self.arguments(name)
+        for arg in values:
+            if arg not in declared_args:
+                hint = did_you_mean(str(arg), self.yaml_arguments(name))
+                raise UsageError(f'{where}: unknown argument {arg!r}{hint}')
+            if declared_args[arg].from_run:
+                raise UsageError(f'{where}.{arg} is set by the run ({declared_args[arg].from_run}): remove it')
+        for arg, argument in declared_args.items():
+            if argument.from_run is None and argument.default is REQUIRED and arg not in values:
+                raise UsageError(f'{where}: missing argument {arg!r}: give {where}.{arg}')
+        for arg, value in values.items():
+            rule = declared_args[arg].rule
+            if rule is not None and (artifacts or not isinstance(rule, Artifact)):
+                values[arg] = rule.check(f'{where}.{arg}', value, cfg)
+        return values
+
+    def build(self, name: str, args: Any, ctx: BuildContext) -> Any:
+        """The instance of ``name`` for a run: ``args`` checked, the run's values filled in."""
+        values = self.check(name, args)
+        for arg, argument in self.arguments(name).items():
+            if argument.from_run is not None:
+                supplied = getattr(ctx, argument.from_run)
+                if supplied is None and argument.default is REQUIRED:
+                    raise UsageError(f'{self.section}.{name} needs {argument.from_run} from the run, which gave none')
+                values[arg] = supplied if supplied is not None else argument.default
+        entry = self._entries[name]
+        cls = entry.cls if isinstance(entry, Foreign) else entry
+        if isinstance(entry, Foreign) and entry.spell_repr:
+            cls = _spelled(cls)
         try:
-            return plain(ctx, **kwargs)
+            return cls(**values)
         except MissingConditionalImportError:
+            if not isinstance(entry, Foreign) or entry.extra is None:
+                raise
             raise UsageError(
-                f"loggers.{name} needs the {name} package, which is not installed: pip install -e '.[tracking]' "
-                f"(Composer's extras at its pins, mosaicml[{name}]==0.32.1)",
+                f"{self.section}.{name} needs the {name} package, which is not installed: pip install -e '.[{entry.extra}]' "
+                f'(Composer\'s extras at its pins, mosaicml[{name}]==0.32.1)',
             ) from None
+        except (ValueError, TypeError) as e:
+            raise UsageError(f'{self.section}.{name}: {e}') from e
 
-    build.__signature__ = inspect.signature(plain)  # type: ignore[attr-defined]
-    build.__doc__ = cls.__doc__
-    return build
+    def reused_checkpoints(self, name: str, args: Any) -> list[str]:
+        """``RUN:CHECKPOINT`` of each past-run checkpoint ``name`` with ``args`` reuses, read off the declaration:
+        its artifact arguments (with their defaults) say it, never the argument names."""
+        values = {k: a.default for k, a in self.yaml_arguments(name).items() if a.default is not REQUIRED}
+        values.update(args or {})
+        found: list[str] = []
+        for arg, argument in self.arguments(name).items():
+            if isinstance(argument.rule, Artifact) and values.get(arg) is not None:
+                found += argument.rule.reused(values[arg], values)
+        return found
 
-
-# Reuse algorithms: their builders (build(ctx, **args)) go in this section, one function each.
-
-
-def past_run_distillation(
-    ctx: BuildContext,
-    run: str,
-    checkpoint: str = 'latest',
-    temperature: float = 4.0,
-    alpha: float = 0.9,
-    strict: bool = False,
-    until: str | None = None,
-    every: int = 1,
-) -> Any:
-    """KD from checkpoint ``checkpoint`` (``latest``, ``epN``, a file name or URI) of the past run folder ``run``."""
-    from algorithms.distillation import PastRunDistillation
-
-    return PastRunDistillation(run, checkpoint, temperature=temperature, alpha=alpha, num_classes=ctx.num_classes,
-                               strict=strict, until=until, every=every)
-
-
-def random_teacher_distillation(
-    ctx: BuildContext,
-    run: str,
-    seed: int | None = None,
-    temperature: float = 4.0,
-    alpha: float = 0.9,
-    until: str | None = None,
-    every: int = 1,
-) -> Any:
-    """The control: KD from the past run's architecture with random weights (``seed``: the run's seed plus one)."""
-    from algorithms.distillation import RandomTeacherDistillation
-
-    return RandomTeacherDistillation(run, ctx.seed + 1 if seed is None else seed, temperature=temperature,
-                                     alpha=alpha, num_classes=ctx.num_classes, until=until, every=every)
+    @contextlib.contextmanager
+    def registered(self, name: str, entry: type | Foreign) -> Iterator[None]:
+        """``name`` registered for the duration of a ``with`` block (tests, notebooks)."""
+        saved = self._entries.get(name)
+        self._entries[name] = entry
+        try:
+            yield
+        finally:
+            if saved is None:
+                del self._entries[name]
+            else:
+                self._entries[name] = saved
 
 
-def checkpoint_mixup_teacher(
-    ctx: BuildContext,
-    run: str | None = None,
-    checkpoints: Any = (),
-    temperature: float = 4.0,
-    alpha: float = 0.9,
-    mix_alpha: float = 0.4,
-    space: str = 'prob',
-    runs: Any = None,
-    draw: str = 'pair',
-    k: int = 2,
-    strict: bool = False,
-    until: str | None = None,
-    every: int = 1,
-) -> Any:
-    """KD from a per-batch mixture of ``checkpoints`` of the past run ``run`` or of each of ``runs``."""
-    from algorithms.distillation import CheckpointMixupTeacher
-
-    return CheckpointMixupTeacher(
-        run, checkpoints, temperature=temperature, alpha=alpha, mix_alpha=mix_alpha, space=space,
-        num_classes=ctx.num_classes, runs=None if runs is None else [str(r) for r in runs], draw=draw, k=k,
-        strict=strict, until=until, every=every,
-    )
-
-
-def warm_start(ctx: BuildContext, run: str, checkpoint: str = 'latest', strict: bool = False) -> Any:
-    """Start the run from checkpoint ``checkpoint`` of the past run ``run`` (weights and BatchNorm statistics)."""
-    from algorithms.warm_start import WarmStart
-
-    return WarmStart(run, checkpoint, num_classes=ctx.num_classes, strict=strict)
+ALGORITHMS = Registry('algorithms', {
+    'channels_last': Foreign(ChannelsLast, spell_repr=True),
+    'cutmix': Foreign(CutMix, {'alpha': Number(0, 1000, low_open=True)}, spell_repr=True),
+    'label_smoothing': Foreign(LabelSmoothing, {'smoothing': Number(0, 1, high_open=True)}, spell_repr=True),
+    'mixup': Foreign(MixUp, {'alpha': Number(0, 1000, low_open=True)}, spell_repr=True),
+    'grand_curriculum': ScoreCurriculum,
+    'adversarial_replay': AdversarialReplay,
+    'checkpoint_mixup_teacher': CheckpointMixupTeacher,
+    'past_run_distillation': PastRunDistillation,
+    'random_teacher_distillation': RandomTeacherDistillation,
+    'shrink_perturb': ShrinkPerturb,
+    'warm_start': WarmStart,
+})
+CALLBACKS = Registry('callbacks', {
+    'lr_monitor': Foreign(LRMonitor),
+    'speed_monitor': Foreign(SpeedMonitor),
+    'eval_robustness': EvalRobustness,
+    'record_scores': RecordScores,
+})
+LOGGERS = Registry('loggers', {
+    'file': Foreign(FileLogger),
+    'mlflow': Foreign(MLFlowLogger, extra='tracking'),
+    'tensorboard': Foreign(TensorboardLogger, extra='tracking'),
+    'wandb': Foreign(WandBLogger, extra='tracking'),
+})
 
 
-def shrink_perturb(
-    ctx: BuildContext, run: str, checkpoint: str = 'latest', shrink: float = 0.4, perturb: float = 0.1,
-    strict: bool = False,
-) -> Any:
-    """Start the run from ``shrink * past + perturb * fresh`` (Ash & Adams 2020), buffers fresh."""
-    from algorithms.warm_start import ShrinkPerturb
-
-    return ShrinkPerturb(run, checkpoint, shrink=shrink, perturb=perturb, num_classes=ctx.num_classes, strict=strict)
+REGISTRIES = {registry.section: registry for registry in (ALGORITHMS, CALLBACKS, LOGGERS)}
 
 
-def adversarial_replay(ctx: BuildContext, bank: str, replay_fraction: float = 0.25, aux_bn: bool = True) -> Any:
-    """Replay examples from an adversarial bank (``launch/build_adv_bank.py``) in every batch."""
-    from algorithms.adversarial_replay.replay import AdversarialReplay
+@dataclass(frozen=True)
+class Entries(Rule):
+    """A config section ``name: {argument: value}`` of one registry: names registered, arguments declared, values
+    within their rules, artifacts present."""
 
-    return AdversarialReplay(bank, replay_fraction=replay_fraction, aux_bn=aux_bn)
+    section: str
 
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if not isinstance(value, (Mapping, DictConfig)):
+            raise UsageError(f'{key}={value!r} must map registered names to their arguments')
+        registry = REGISTRIES[self.section]
+        for name, args in value.items():
+            registry.check(str(name), args, cfg)
+        return value
 
-def eval_robustness(
-    ctx: BuildContext, eps: float | str = '8/255', steps: int = 10, step_size: float | str | None = None,
-    num_samples: int = 512, batch_size: int = 256,
-) -> Any:
-    """Log clean and PGD accuracy on the first ``num_samples`` test images after each evaluation."""
-    from algorithms.adversarial_replay.pgd import EvalRobustness, parse_pixel_value
+    def describe(self) -> str:
+        return f'`name: {{argument: value}}` of the registered {self.section} ({", ".join(sorted(REGISTRIES[self.section]))})'
 
-    eps = parse_pixel_value(eps, 'callbacks.eval_robustness.eps')
-    step_size = None if step_size is None else parse_pixel_value(step_size, 'callbacks.eval_robustness.step_size')
-    return EvalRobustness(eps=eps, steps=steps, step_size=step_size, num_samples=num_samples, batch_size=batch_size)
-
-
-def grand_curriculum(
-    ctx: BuildContext, scores: str, order: str = 'easy_first', pacing: str = 'linear', start_fraction: float = 0.2,
-    full_at: float = 0.8, prune_fraction: float = 0.0, reweight: str | None = None, balance: str = 'class',
-) -> Any:
-    """Order, pace, prune or reweight the training data by a scores artifact (``launch/score.py``), class by class."""
-    from algorithms.curriculum.curriculum import ScoreCurriculum
-
-    if ctx.train_batch_size is None or ctx.max_duration is None:
-        raise ValueError('a curriculum paces per step: the run must give its batch size per rank and max_duration')
-    return ScoreCurriculum(
-        scores, order=order, pacing=pacing, start_fraction=start_fraction, full_at=full_at,
-        prune_fraction=prune_fraction, reweight=reweight, balance=balance, batch_size=ctx.train_batch_size,
-        max_duration=ctx.max_duration,
-    )
+    def invalid_example(self) -> Any:
+        return {'mixpu': {}} if self.section == 'algorithms' else {'nope': {}}
 
 
-def record_scores(ctx: BuildContext) -> Any:
-    """Keep each example's loss, EL2N and forgetting events in the run's checkpoints (``score.py --method recorded_*``)."""
-    from algorithms.curriculum.record_scores import RecordScores
-
-    return RecordScores(ctx.train_dataset.split_size)  # indices are positions in the whole split, subset or not
+def build_one(section: str, registry: Registry, name: str, args: Any, ctx: BuildContext) -> Any:
+    """The instance of ``name`` from ``registry`` (``section`` names it in messages, as the registry does)."""
+    return registry.build(name, args, ctx)
 
 
-ALGORITHMS: dict[str, Builder] = {
-    'channels_last': _plain(ChannelsLast, spell_repr=True),
-    'cutmix': _plain(CutMix, spell_repr=True),
-    'label_smoothing': _plain(LabelSmoothing, spell_repr=True),
-    'mixup': _plain(MixUp, spell_repr=True),
-    # reuse algorithms
-    'grand_curriculum': grand_curriculum,
-    'adversarial_replay': adversarial_replay,
-    'checkpoint_mixup_teacher': checkpoint_mixup_teacher,
-    'past_run_distillation': past_run_distillation,
-    'random_teacher_distillation': random_teacher_distillation,
-    'shrink_perturb': shrink_perturb,
-    'warm_start': warm_start,
-}
-CALLBACKS: dict[str, Builder] = {
-    'lr_monitor': _plain(LRMonitor),
-    'speed_monitor': _plain(SpeedMonitor),
-    'eval_robustness': eval_robustness,
-    'record_scores': record_scores,
-}
-LOGGERS: dict[str, Builder] = {
-    'file': _plain(FileLogger),
-    'mlflow': _tracker(MLFlowLogger, 'mlflow'),
-    'tensorboard': _tracker(TensorboardLogger, 'tensorboard'),
-    'wandb': _tracker(WandBLogger, 'wandb'),
-}
-
-_SIMPLE = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
-
-
-def _check_types(section: str, name: str, builder: Builder, bound: inspect.BoundArguments) -> None:
-    hints = getattr(builder, '__annotations__', {})
-    for arg, value in bound.arguments.items():
-        expected = hints.get(arg)
-        if isinstance(expected, str):  # postponed annotations: only the simple ones are checked
-            expected = {'int': int, 'float': float, 'str': str, 'bool': bool}.get(expected)
-        accepted = _SIMPLE.get(expected)  # type: ignore[arg-type]
-        if accepted and (not isinstance(value, accepted) or (expected is not bool and isinstance(value, bool))):
-            raise UsageError(f'{section}.{name}.{arg}={value!r} must be a {expected.__name__}')
-
-
-def build_one(section: str, registry: Mapping[str, Builder], name: str, args: Any, ctx: BuildContext) -> Any:
-    if name not in registry:
-        hint = did_you_mean(name, registry)
-        raise UsageError(f'{section}: unknown name {name!r}{hint}; registered: {", ".join(sorted(registry))}')
-    kwargs = dict(args or {})
-    builder = registry[name]
-    check_arguments(section, name, builder, kwargs)
-    try:
-        return builder(ctx, **kwargs)
-    except (ValueError, TypeError) as e:
-        raise UsageError(f'{section}.{name}: {e}') from e
-
-
-def check_arguments(section: str, name: str, builder: Builder, kwargs: Mapping[str, Any]) -> None:
-    """The YAML arguments of ``name`` are the builder's, and the simple ones have the annotated type."""
-    signature = inspect.signature(builder)
-    try:
-        bound = signature.bind(None, **kwargs)
-    except TypeError as e:
-        valid = [p for p in signature.parameters if p not in ('ctx', 'args', 'kwargs')]
-        unknown = [k for k in kwargs if k not in signature.parameters]
-        if unknown:
-            hint = did_you_mean(unknown[0], valid)
-            raise UsageError(f'{section}.{name}: unknown argument {unknown[0]!r}{hint}') from None
-        raise UsageError(f'{section}.{name}: {e}') from None
-    bound.arguments.pop('ctx')
-    _check_types(section, name, builder, bound)
-
-
-def build_all(section: str, registry: Mapping[str, Builder], entries: Mapping[str, Any], ctx: BuildContext) -> list:
+def build_all(section: str, registry: Registry, entries: Mapping[str, Any], ctx: BuildContext) -> list:
     """Build every ``name: args`` entry of a config section, in the YAML's order."""
-    return [build_one(section, registry, name, args, ctx) for name, args in entries.items()]
+    return [registry.build(name, args, ctx) for name, args in entries.items()]

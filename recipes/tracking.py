@@ -21,13 +21,10 @@ from composer.loggers import Logger, MLFlowLogger, WandBLogger
 from composer.utils import dist
 from omegaconf import DictConfig, OmegaConf
 
-from algorithms.adversarial_replay.bank import BANK_FILE
-from algorithms.curriculum.scores import artifact_paths
-from algorithms.distillation.checkpoint_mixup import parse_teachers
 from algorithms.ledger import ComputeLedger
 from recipes.config import to_yaml
-from recipes.core import storage
 from recipes.core.run_files import COMPUTE_FILE, CONFIG_FILE
+from recipes.registry import ALGORITHMS
 
 __all__ = ['RUN_FILES', 'TrackRun', 'flat_params', 'log_files', 'reused_checkpoints']
 
@@ -51,29 +48,14 @@ def flat_params(cfg: DictConfig) -> dict[str, Any]:
     return flat
 
 
-def _metadata(uri: str) -> dict[str, Any]:
-    return json.loads(storage.read_bytes(uri)) if storage.exists(uri) else {}
-
-
 def reused_checkpoints(algorithms: Mapping[str, Any]) -> list[str]:
     """``RUN:CHECKPOINT`` of every past-run checkpoint the ``algorithms`` section of a config reuses.
 
-    Teachers and warm starts name them (``run`` or ``runs`` with ``checkpoint`` or ``checkpoints``, entries
-    ``RUN_FOLDER:CHECKPOINT`` too); a scores artifact and an adversarial bank record the run and checkpoints they were
-    made from in their metadata.
+    Read off each algorithm's declaration (:meth:`recipes.registry.Registry.reused_checkpoints`): its checkpoint
+    arguments against the run(s) they belong to, and the runs and checkpoints a scores artifact or an adversarial
+    bank records in its metadata. An argument's name says nothing: a random-weight teacher names a run and reuses none.
     """
-    found: list[str] = []
-    for args in algorithms.values():
-        args = args or {}
-        if 'run' in args or 'runs' in args:
-            names = args.get('checkpoints') or [args.get('checkpoint', 'latest')]
-            found += [f'{past.folder}:{name}' for past, name in parse_teachers(args.get('run'), args.get('runs'), names)]
-        if 'scores' in args:
-            meta = _metadata(artifact_paths(str(args['scores']))[1])
-            found += [f'{run}:{name}' for run in meta.get('runs', []) for name in meta.get('checkpoints', [])]
-        if 'bank' in args:
-            meta = _metadata(storage.join(str(args['bank']), BANK_FILE))
-            found += [f'{meta["run"]}:{name}' for name in meta.get('checkpoints', [])] if meta.get('run') else []
+    found = [c for name, args in algorithms.items() for c in ALGORITHMS.reused_checkpoints(name, args)]
     return list(dict.fromkeys(found))
 
 

@@ -47,6 +47,7 @@ from algorithms.adversarial_replay.pgd import check_attack, pgd
 from algorithms.ledger import count_flops
 from algorithms.past_run import PastRun
 from recipes.core import storage
+from recipes.core.artifacts import BANK_FILE, BUILD_BANK, require_bank
 from recipes.core.data.dataset import open_mds
 from recipes.core.errors import UsageError
 
@@ -61,9 +62,7 @@ __all__ = [
     'to_uint8',
 ]
 
-BANK_FILE = 'bank.json'
 FORMAT = 'pastrun-adversarial-bank/1'
-BUILD_ONE = 'build one with `python launch/build_adv_bank.py --run RUN --checkpoints ep4,ep8 --out DIR_OR_S3_URI`'
 
 
 def _part_name(rank: int) -> str:
@@ -147,13 +146,11 @@ class AdversarialBank:
     """
 
     def __init__(self, root: str, cache: str | None = None) -> None:
-        storage.check_reachable(root)
+        require_bank(root)
         meta = storage.join(root, BANK_FILE)
-        if not storage.exists(meta):
-            raise UsageError(f'no adversarial bank at {root} ({BANK_FILE} is missing, or the build did not finish): {BUILD_ONE}')
         self.metadata: dict[str, Any] = json.loads(storage.read_bytes(meta))
         if self.metadata.get('format') != FORMAT:
-            raise UsageError(f'{meta} is not an adversarial bank ({FORMAT}): {BUILD_ONE}')
+            raise UsageError(f'{meta} is not an adversarial bank ({FORMAT}): {BUILD_BANK}')
         if int(self.metadata['size']) == 0:
             raise UsageError(f'adversarial bank {root} is empty: rebuild it with a larger --fraction or more checkpoints')
         self._stream = open_mds(root, cache)

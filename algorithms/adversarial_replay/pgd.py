@@ -14,7 +14,7 @@ lives here.
 
 from __future__ import annotations
 
-from fractions import Fraction
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,7 @@ from composer.utils import dist, model_eval_mode
 from torch import Tensor, nn
 
 from recipes.core.errors import UsageError
+from recipes.core.rules import SEED, Number, PixelValue, checked, parse_pixel_value, pixel_text
 
 __all__ = ['EvalRobustness', 'check_attack', 'parse_pixel_value', 'pgd', 'pixel_text', 'robust_accuracy']
 
@@ -59,21 +60,6 @@ def pgd(
             (grad,) = torch.autograd.grad(loss, adversarial)
             adversarial = torch.max(torch.min(adversarial.detach() + step_size * grad.sign(), high), low)
     return adversarial.detach()
-
-
-def parse_pixel_value(text: str | float, name: str) -> float:
-    """``'8/255'``, ``'0.03'`` or a number as a float; anything else is a UsageError naming ``name``."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text)
-    try:
-        return float(Fraction(str(text).strip()))
-    except (ValueError, ZeroDivisionError):
-        raise UsageError(f'{name}={text!r} is not a number: write it as a fraction of the pixel range, e.g. 8/255') from None
-
-
-def pixel_text(value: float) -> str:
-    """``0.0314 (8/255)``: a value as a share of the pixel range and in grey levels."""
-    return f'{value:.4g} ({value * 255:.3g}/255)'
 
 
 def check_attack(eps: float, step_size: float, steps: int, prefix: str = '--') -> None:
@@ -120,6 +106,7 @@ def _network(model: nn.Module) -> nn.Module:
     return model.module
 
 
+@checked
 class EvalRobustness(Callback):
     """Log clean and PGD accuracy on a fixed subset of the evaluation data after each evaluation.
 
@@ -132,19 +119,17 @@ class EvalRobustness(Callback):
 
     def __init__(
         self,
-        eps: float = 8 / 255,
-        steps: int = 10,
-        step_size: float | None = None,
-        num_samples: int = 512,
-        batch_size: int = 256,
-        seed: int = 0,
+        eps: Annotated[float, PixelValue()] = 8 / 255,
+        steps: Annotated[int, Number(1, 10_000, integer=True)] = 10,
+        step_size: Annotated[float | None, PixelValue(optional=True)] = None,
+        num_samples: Annotated[int, Number(1, 10**9, integer=True)] = 512,
+        batch_size: Annotated[int, Number(1, 1_000_000, integer=True)] = 256,
+        seed: Annotated[int, SEED] = 0,
     ) -> None:
         self.eps = eps
         self.step_size = eps / 4 if step_size is None else step_size
         self.steps = steps
         check_attack(self.eps, self.step_size, steps, prefix='eval_robustness.')
-        if num_samples < 1:
-            raise UsageError(f'eval_robustness.num_samples={num_samples} is out of range: use at least 1, e.g. 512')
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.seed = seed

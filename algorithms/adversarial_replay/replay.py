@@ -17,7 +17,7 @@ the same ones as an uninterrupted run, on every rank.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -29,7 +29,9 @@ from torch import Tensor, nn
 
 from algorithms.adversarial_replay.bank import AdversarialBank
 from algorithms.past_run import past_run_cost
+from recipes.core.artifacts import made_from
 from recipes.core.errors import UsageError
+from recipes.core.rules import BankFolder, Number, checked
 
 __all__ = [
     'AdversarialReplay',
@@ -222,6 +224,7 @@ def append_replay(batch: Sequence[Tensor], images: Tensor, labels: Tensor, bank_
     )
 
 
+@checked
 class AdversarialReplay(Algorithm):
     """Append bank examples to every training batch; with ``aux_bn``, normalise them with auxiliary BatchNorms.
 
@@ -239,11 +242,12 @@ class AdversarialReplay(Algorithm):
         aux_bn: give every BatchNorm an auxiliary twin for the bank examples (AdvProp).
     """
 
-    def __init__(self, bank: str, replay_fraction: float = 0.25, aux_bn: bool = True) -> None:
-        if not 0 < replay_fraction <= 1:
-            raise UsageError(
-                f'adversarial_replay.replay_fraction={replay_fraction} is out of range: use a share in (0, 1], e.g. 0.25',
-            )
+    def __init__(
+        self,
+        bank: Annotated[str, BankFolder()],
+        replay_fraction: Annotated[float, Number(0, 1, low_open=True, message='is out of range: use a share in (0, 1], e.g. 0.25')] = 0.25,
+        aux_bn: bool = True,
+    ) -> None:
         self.bank = AdversarialBank(bank)
         self.replay_fraction = replay_fraction
         self.aux_bn = aux_bn
@@ -257,6 +261,10 @@ class AdversarialReplay(Algorithm):
 
     def __repr__(self) -> str:
         return f'AdversarialReplay(bank={self.bank.root!r}, replay_fraction={self.replay_fraction}, aux_bn={self.aux_bn})'
+
+    def reused_checkpoints(self) -> list[str]:
+        """The past-run checkpoints the bank was made against (its metadata)."""
+        return made_from(self.bank.metadata)
 
     def reused_compute(self) -> dict[str, float]:
         """What the bank's attacks cost, and what the past-run checkpoints they were made against cost (ledger)."""

@@ -30,7 +30,7 @@ classes. The first logged metrics give the pool's class histogram (``curriculum/
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -43,8 +43,10 @@ from torch.utils.data import DistributedSampler
 
 from algorithms.curriculum.scores import array_sha256, check_labels, dataset_labels, read_scores
 from algorithms.past_run import past_run_cost
+from recipes.core.artifacts import made_from
 from recipes.core.data import MDSImageDataset
 from recipes.core.errors import UsageError
+from recipes.core.rules import FromRun, Number, OneOf, ScoresFile, checked
 
 __all__ = [
     'BALANCES',
@@ -287,6 +289,7 @@ class CurriculumSampler(DistributedSampler):
         return self.steps_per_epoch * self.batch_size
 
 
+@checked
 class ScoreCurriculum(Algorithm):
     """Train on the data in an order, pace and subset chosen by per-example scores from past runs.
 
@@ -320,27 +323,19 @@ class ScoreCurriculum(Algorithm):
 
     def __init__(
         self,
-        scores: str,
-        order: str = 'easy_first',
-        pacing: str = 'linear',
-        start_fraction: float = 0.2,
-        full_at: float = 0.8,
-        prune_fraction: float = 0.0,
-        reweight: str | None = None,
-        balance: str = 'class',
+        scores: Annotated[str, ScoresFile()],
+        order: Annotated[str, OneOf(*ORDERS, message=f'is not an order: choose one of {", ".join(ORDERS)}')] = 'easy_first',
+        pacing: Annotated[str, OneOf(*PACINGS, message=f'is not a pacing function: choose one of {", ".join(PACINGS)}')] = 'linear',
+        start_fraction: Annotated[float, Number(0, 1, low_open=True, message='is out of range: use a share in (0, 1]')] = 0.2,
+        full_at: Annotated[float, Number(0, 1, low_open=True, message='is out of range: use a share of training in (0, 1]')] = 0.8,
+        prune_fraction: Annotated[float, Number(0, 1, high_open=True, message='is out of range: use a share in [0, 1)')] = 0.0,
+        reweight: Annotated[str | None, OneOf(*REWEIGHTS, optional=True,
+                                              message=f'is not a weighting: choose one of {", ".join(REWEIGHTS)} or null')] = None,
+        balance: Annotated[str, OneOf(*BALANCES, message=f'is not a balance: choose one of {", ".join(BALANCES)}')] = 'class',
         *,
-        batch_size: int,
-        max_duration: str | Time,
+        batch_size: Annotated[int, FromRun('train_batch_size')],
+        max_duration: Annotated[str | Time, FromRun('max_duration')],
     ) -> None:
-        if balance not in BALANCES:
-            raise ValueError(f'balance={balance!r} is not a balance: choose one of {", ".join(BALANCES)}')
-        if order not in ORDERS:
-            raise ValueError(f'order={order!r} is not an order: choose one of {", ".join(ORDERS)}')
-        if reweight is not None and reweight not in REWEIGHTS:
-            raise ValueError(f'reweight={reweight!r} is not a weighting: choose one of {", ".join(REWEIGHTS)} or null')
-        if not 0.0 <= prune_fraction < 1.0:
-            raise ValueError(f'prune_fraction={prune_fraction} is out of range: use a share in [0, 1)')
-        check_pacing(pacing, start_fraction, full_at)
         self.scores_uri = scores
         self.scores, self.metadata = read_scores(scores)
         self.order = order
@@ -392,6 +387,10 @@ class ScoreCurriculum(Algorithm):
             seed=seed,
         )
         return self.sampler
+
+    def reused_checkpoints(self) -> list[str]:
+        """The past-run checkpoints the scores came from (their metadata)."""
+        return made_from(self.metadata)
 
     def reused_compute(self) -> dict[str, float]:
         """What the scores cost to compute, and what the past-run checkpoints they came from cost (ledger)."""

@@ -16,7 +16,7 @@ checkpoint in eval mode (``--method el2n``) is what Data Diet defines, the recor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from torch import Tensor
 
 from algorithms.curriculum.grand import el2n, per_example_loss
 from recipes.core.errors import UsageError
+from recipes.core.rules import FromRun
 
 __all__ = ['RecordScores', 'ScoreRecord', 'example_stats', 'forgetting_scores']
 
@@ -115,7 +116,7 @@ class RecordScores(Callback):
     rank-0 checkpoint restores it exactly; it stays on the training device, so no step waits on a host copy.
     """
 
-    def __init__(self, num_samples: int) -> None:
+    def __init__(self, num_samples: Annotated[int, FromRun('train_split_size')]) -> None:
         self.record = ScoreRecord(num_samples)
 
     def epoch_start(self, state: State, logger: Logger) -> None:

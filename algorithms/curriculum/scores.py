@@ -22,6 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from recipes.core import storage
+from recipes.core.artifacts import MAKE_SCORES, require_scores
+from recipes.core.artifacts import scores_paths as artifact_paths
 from recipes.core.data import MDSImageDataset
 from recipes.core.errors import UsageError
 
@@ -35,15 +37,6 @@ __all__ = [
     'read_scores',
     'write_scores',
 ]
-
-MAKE_SCORES = 'compute it with `python launch/score.py --run RUN --checkpoints auto --method el2n --out PATH.npy`'
-
-
-def artifact_paths(uri: str) -> tuple[str, str]:
-    """``(PATH.npy, PATH.json)`` for an artifact named with or without its ``.npy`` suffix."""
-    base = uri[: -len('.npy')] if uri.endswith('.npy') else uri
-    return f'{base}.npy', f'{base}.json'
-
 
 def array_sha256(array: np.ndarray) -> str:
     """sha256 of an array's values as laid out in its dtype, in index order."""
@@ -77,8 +70,6 @@ def write_scores(uri: str, scores: np.ndarray, metadata: dict[str, Any]) -> None
 def _load_array(npy: str) -> np.ndarray:
     try:
         return np.load(io.BytesIO(storage.read_bytes(npy)), allow_pickle=False)
-    except UsageError:
-        raise UsageError(f'scores file {npy} does not exist although its .json does: {MAKE_SCORES}') from None
     except ValueError as e:
         raise UsageError(f'{npy} is not a .npy array ({e}): {MAKE_SCORES}') from e
 
@@ -91,9 +82,7 @@ def read_scores(uri: str, labels: np.ndarray | None = None) -> tuple[np.ndarray,
     label fingerprint other than the data set's.
     """
     npy, meta = artifact_paths(uri)
-    storage.check_reachable(npy)
-    if not storage.exists(meta):
-        raise UsageError(f'no scores artifact at {npy} ({meta} is missing, or its write did not finish): {MAKE_SCORES}')
+    require_scores(uri)
     try:
         metadata = json.loads(storage.read_bytes(meta))
     except json.JSONDecodeError as e:

@@ -11,7 +11,6 @@ from algorithms.distillation.distillation import (
     PastRunDistillation,
     RandomTeacherDistillation,
     TeacherDistillation,
-    check_kd_args,
     kd_loss,
     teacher_active,
 )
@@ -21,7 +20,6 @@ __all__ = [
     'PastRunDistillation',
     'RandomTeacherDistillation',
     'TeacherDistillation',
-    'check_kd_args',
     'draw_teachers',
     'kd_loss',
     'mix_outputs',

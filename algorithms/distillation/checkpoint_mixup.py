@@ -17,16 +17,18 @@ Functional forms: :func:`mix_teacher_outputs`, :func:`mix_outputs`, :func:`draw_
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from typing import Annotated
 
 import numpy as np
 import torch.nn.functional as F
 from composer.core import State
 from torch import Tensor, nn
 
-from algorithms.distillation.distillation import TeacherDistillation
+from algorithms.distillation.distillation import Every, KDWeight, NumClasses, TeacherDistillation, Temperature, Until
 from algorithms.past_run import PastRun, past_run_cost
+from recipes.core.artifacts import split_checkpoint_entry
+from recipes.core.rules import CheckpointNames, Number, OneOf, PastRunFolder, PastRunFolders, checked
 
 __all__ = [
     'DRAWS',
@@ -102,8 +104,8 @@ def parse_teachers(
     pool = [run if isinstance(run, PastRun) else PastRun(run)] if run is not None else [PastRun(r) for r in runs or []]
     teachers: list[tuple[PastRun, str]] = []
     for entry in (str(c) for c in checkpoints):
-        folder, _, name = entry.rpartition(':')
-        if folder and name and '/' not in name:  # RUN_FOLDER:CHECKPOINT (an s3:// URI alone has a / after its colon)
+        folder, name = split_checkpoint_entry(entry)
+        if folder:
             teachers.append((PastRun(folder), name))
         elif not pool:
             raise ValueError(
@@ -114,6 +116,7 @@ def parse_teachers(
     return teachers
 
 
+@checked
 class CheckpointMixupTeacher(TeacherDistillation):
     """Distil from a random mixture of checkpoints of past runs, redrawn every batch.
 
@@ -134,27 +137,22 @@ class CheckpointMixupTeacher(TeacherDistillation):
 
     def __init__(
         self,
-        run: str | PastRun | None = None,
-        checkpoints: Sequence[str] = (),
-        temperature: float = 4.0,
-        alpha: float = 0.9,
-        mix_alpha: float = 0.4,
-        space: str = 'prob',
-        num_classes: int | None = None,
-        runs: Sequence[str] | None = None,
-        draw: str = 'pair',
-        k: int = 2,
+        run: Annotated[str | PastRun | None, PastRunFolder(optional=True)] = None,
+        checkpoints: Annotated[Sequence[str], CheckpointNames(many=True)] = (),
+        temperature: Temperature = 4.0,
+        alpha: KDWeight = 0.9,
+        mix_alpha: Annotated[float, Number(0, 1000, low_open=True,
+                                           message='is the Beta parameter of lam and must be > 0: for example 0.4')] = 0.4,
+        space: Annotated[str, OneOf(*SPACES, message="is not a mixing space: choose 'prob' or 'logit'")] = 'prob',
+        num_classes: NumClasses = None,
+        runs: Annotated[Sequence[str] | None, PastRunFolders(optional=True)] = None,
+        draw: Annotated[str, OneOf(*DRAWS, message='is not a draw: choose pair, subset or dirichlet')] = 'pair',
+        k: Annotated[int, Number(1, 1000, integer=True)] = 2,
         strict: bool = False,
-        until: str | None = None,
-        every: int = 1,
+        until: Until = None,
+        every: Every = 1,
     ) -> None:
         super().__init__(temperature, alpha, until, every)
-        if not (isinstance(mix_alpha, (int, float)) and math.isfinite(mix_alpha) and mix_alpha > 0):
-            raise ValueError(f'mix_alpha={mix_alpha!r} is the Beta parameter of lam and must be > 0: for example 0.4')
-        if space not in SPACES:
-            raise ValueError(f"space={space!r} is not a mixing space: choose 'prob' or 'logit'")
-        if draw not in DRAWS:
-            raise ValueError(f'draw={draw!r} is not a draw: choose pair, subset or dirichlet')
         teachers = parse_teachers(run, runs, checkpoints)
         if len(teachers) < 2:
             raise ValueError(
@@ -193,6 +191,9 @@ class CheckpointMixupTeacher(TeacherDistillation):
     def reused_compute(self) -> dict[str, float]:
         """What each past run of the pool had spent when its newest teacher checkpoint was saved."""
         return dict(self.reused)
+
+    def reused_checkpoints(self) -> list[str]:
+        return list(self.teacher_names)
 
     def teacher_probs(self, inputs: Tensor, state: State) -> Tensor:
         batch = int(state.timestamp.batch)

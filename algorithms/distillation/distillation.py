@@ -8,13 +8,13 @@ mixture of checkpoints) plugs into by saying how it turns the student's input in
 
 from __future__ import annotations
 
-import math
 from abc import abstractmethod
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
-from composer.core import Algorithm, Event, State, Time, TimeUnit
+from composer.core import Algorithm, Event, State, Time
 from composer.core.precision import get_precision_context
 from composer.loggers import Logger
 from composer.loss import soft_cross_entropy
@@ -25,44 +25,40 @@ from algorithms.past_run import PastRun, frozen, past_run_cost
 from algorithms.protocols import WeightsExamples
 from recipes.core.errors import UsageError
 from recipes.core.model import build_model
+from recipes.core.rules import CheckpointNames, FromRun, Number, PastRunFolder, TimeString, checked
 
 __all__ = [
+    'Every',
+    'KDWeight',
+    'NumClasses',
     'OneTeacher',
     'PastRunDistillation',
     'RandomTeacherDistillation',
     'TeacherDistillation',
-    'check_kd_args',
-    'check_schedule',
+    'Temperature',
+    'Until',
     'distillation_term',
     'kd_loss',
     'teacher_active',
 ]
 
 
-def check_kd_args(temperature: float, alpha: float) -> None:
-    """Refuse a temperature that is not positive and a KD weight outside ``[0, 1]``."""
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f'temperature={temperature!r} must be a number > 0: use 4.0 (the usual choice) or 1.0-20.0')
-    if not (isinstance(alpha, (int, float)) and 0 <= alpha <= 1):
-        raise ValueError(f'alpha={alpha!r} is the weight of the KD term and must lie in [0, 1]: for example 0.9')
+# The arguments every teacher takes, declared once.
+Temperature = Annotated[float, Number(0, 1000, low_open=True,
+                                      message='must be a number > 0: use 4.0 (the usual choice) or 1.0-20.0')]
+KDWeight = Annotated[float, Number(0, 1, message='is the weight of the KD term and must lie in [0, 1]: for example 0.9')]
+Until = Annotated[str | None, TimeString(
+    ('ep',), optional=True,
+    message='must be a time in epochs, such as 40ep: the teacher switches off at an epoch boundary, where the compute '
+            'ledger measures')]
+Every = Annotated[int, Number(1, 10**6, integer=True,
+                              message='must be an integer >= 1: the teacher runs in every every-th epoch (1: all)')]
+NumClasses = Annotated[int | None, FromRun('num_classes')]  # the student's: a teacher of another label space is refused
 
 
-def check_schedule(until: str | None, every: int) -> int | None:
-    """``until`` as a number of epochs (None: the whole run); refuses other units and an ``every`` below 1."""
-    if not (isinstance(every, int) and not isinstance(every, bool) and every >= 1):
-        raise ValueError(f'every={every!r} must be an integer >= 1: the teacher runs in every every-th epoch (1: all)')
-    if until is None:
-        return None
-    try:
-        time: Time | None = Time.from_timestring(str(until))
-    except ValueError:
-        time = None
-    if time is None or time.unit != TimeUnit.EPOCH:
-        raise ValueError(
-            f'until={until!r} must be a time in epochs, such as 40ep: the teacher switches off at an epoch boundary, '
-            'where the compute ledger measures',
-        )
-    return int(time.value)
+def until_epochs(until: str | None) -> int | None:
+    """``until`` (a time in epochs, or None for the whole run) as a number of epochs."""
+    return None if until is None else int(Time.from_timestring(str(until)).value)
 
 
 def teacher_active(epoch: int, until_epochs: int | None, every: int) -> bool:
@@ -100,6 +96,7 @@ def _hard_labels(target: Tensor) -> Tensor:
     return target.argmax(dim=1) if target.ndim == 2 else target
 
 
+@checked
 class TeacherDistillation(Algorithm):
     """Adds a frozen teacher's KD term to the student's loss; subclasses say what the teacher is.
 
@@ -127,13 +124,12 @@ class TeacherDistillation(Algorithm):
       the step, when reading tensors costs no extra sync.
     """
 
-    def __init__(self, temperature: float = 4.0, alpha: float = 0.9, until: str | None = None, every: int = 1) -> None:
-        check_kd_args(temperature, alpha)
+    def __init__(self, temperature: Temperature = 4.0, alpha: KDWeight = 0.9, until: Until = None, every: Every = 1) -> None:
         self.temperature = float(temperature)
         self.alpha = float(alpha)
         self.until = until
         self.every = every
-        self._until_epochs = check_schedule(until, every)
+        self._until_epochs = until_epochs(until)
         self._teacher_probs: Tensor | None = None
         self._batch_terms: list[tuple[int, Tensor, Tensor, Tensor]] = []
 
@@ -226,6 +222,7 @@ class OneTeacher(TeacherDistillation):
         return F.softmax(self.teacher(inputs).float() / self.temperature, dim=1)
 
 
+@checked
 class PastRunDistillation(OneTeacher):
     """Distil from checkpoint ``checkpoint`` of the past run ``run`` (Born-Again Networks when the architectures match).
 
@@ -239,14 +236,14 @@ class PastRunDistillation(OneTeacher):
 
     def __init__(
         self,
-        run: str | PastRun,
-        checkpoint: str = 'latest',
-        temperature: float = 4.0,
-        alpha: float = 0.9,
-        num_classes: int | None = None,
+        run: Annotated[str | PastRun, PastRunFolder()],
+        checkpoint: Annotated[str, CheckpointNames()] = 'latest',
+        temperature: Temperature = 4.0,
+        alpha: KDWeight = 0.9,
+        num_classes: NumClasses = None,
         strict: bool = False,
-        until: str | None = None,
-        every: int = 1,
+        until: Until = None,
+        every: Every = 1,
     ) -> None:
         super().__init__(temperature, alpha, until, every)
         self.past_run = run if isinstance(run, PastRun) else PastRun(run)
@@ -262,6 +259,9 @@ class PastRunDistillation(OneTeacher):
         """FLOPs by source this teacher reuses (see :mod:`algorithms.ledger`)."""
         return dict(self.reused)
 
+    def reused_checkpoints(self) -> list[str]:
+        return [f'{self.past_run.folder}:{self.checkpoint}']
+
 
 def random_network(run: str | PastRun, seed: int) -> nn.Module:
     """A frozen network of the past run's architecture and classes, randomly initialised from ``seed``."""
@@ -271,22 +271,25 @@ def random_network(run: str | PastRun, seed: int) -> nn.Module:
         return frozen(build_model(past.config['model']['name'], past.num_classes).module)
 
 
+@checked
 class RandomTeacherDistillation(OneTeacher):
     """The control of :class:`PastRunDistillation`: the same teacher architecture and cost, no knowledge.
 
-    The teacher is the past run's network randomly initialised from ``seed`` (the run's seed plus one when built
-    from a recipe, so it never equals the student's own initialisation); it reuses no compute, so it reports none.
+    The teacher is the past run's network randomly initialised from ``seed`` (default: the run's seed plus one, so
+    it never equals the student's own initialisation); it reuses no compute, so it reports none: ``run`` names an
+    architecture, no checkpoint.
     """
 
     def __init__(
         self,
-        run: str | PastRun,
-        seed: int,
-        temperature: float = 4.0,
-        alpha: float = 0.9,
-        num_classes: int | None = None,
-        until: str | None = None,
-        every: int = 1,
+        run: Annotated[str | PastRun, PastRunFolder()],
+        seed: Annotated[int | None, Number(0, 2**32 - 1, integer=True, optional=True)] = None,
+        temperature: Temperature = 4.0,
+        alpha: KDWeight = 0.9,
+        num_classes: NumClasses = None,
+        until: Until = None,
+        every: Every = 1,
+        run_seed: Annotated[int, FromRun('seed')] = 0,
     ) -> None:
         super().__init__(temperature, alpha, until, every)
         self.past_run = run if isinstance(run, PastRun) else PastRun(run)
@@ -295,8 +298,8 @@ class RandomTeacherDistillation(OneTeacher):
                 f'past run {self.past_run.folder} has {self.past_run.num_classes} classes but this run has '
                 f'{num_classes}: use a past run trained on the same data set',
             )
-        self.seed = seed
-        self.teacher = random_network(self.past_run, seed)
+        self.seed = run_seed + 1 if seed is None else seed
+        self.teacher = random_network(self.past_run, self.seed)
 
     def __repr__(self) -> str:
         return (f'RandomTeacherDistillation(run={self.past_run.folder!r}, seed={self.seed}, '

@@ -8,7 +8,7 @@ train its own schedule from step 0.
 from __future__ import annotations
 
 import copy
-import math
+from typing import Annotated
 
 import torch
 from composer.core import Algorithm, Event, State
@@ -17,6 +17,7 @@ from torch import nn
 
 from algorithms.past_run import PastRun, past_run_cost
 from recipes.core.errors import UsageError
+from recipes.core.rules import CheckpointNames, FromRun, Number, PastRunFolder, checked
 
 __all__ = ['ShrinkPerturb', 'WarmStart', 'check_same_architecture', 'shrink_perturb']
 
@@ -46,11 +47,10 @@ def shrink_perturb(past: nn.Module, fresh: nn.Module, shrink: float, perturb: fl
     return mixed
 
 
-def _check_factor(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        raise ValueError(f'{name}={value!r} must be a number >= 0: the authors use shrink=0.4, perturb=0.1')
+Factor = Annotated[float, Number(0, 1000, message='must be a number >= 0: the authors use shrink=0.4, perturb=0.1')]
 
 
+@checked
 class WarmStart(Algorithm):
     """Start from checkpoint ``checkpoint`` of the past run ``run``: its parameters and BatchNorm statistics.
 
@@ -60,8 +60,13 @@ class WarmStart(Algorithm):
     is exact. The past run's compute counts as reused (:meth:`reused_compute`).
     """
 
-    def __init__(self, run: str | PastRun, checkpoint: str = 'latest', num_classes: int | None = None,
-                 strict: bool = False) -> None:
+    def __init__(
+        self,
+        run: Annotated[str | PastRun, PastRunFolder()],
+        checkpoint: Annotated[str, CheckpointNames()] = 'latest',
+        num_classes: Annotated[int | None, FromRun('num_classes')] = None,
+        strict: bool = False,
+    ) -> None:
         self.past_run = run if isinstance(run, PastRun) else PastRun(run)
         self.checkpoint = str(checkpoint)
         self.strict = strict
@@ -73,6 +78,9 @@ class WarmStart(Algorithm):
 
     def reused_compute(self) -> dict[str, float]:
         return dict(self.reused)
+
+    def reused_checkpoints(self) -> list[str]:
+        return [f'{self.past_run.folder}:{self.checkpoint}']
 
     def match(self, event: Event, state: State) -> bool:
         return event == Event.INIT
@@ -92,6 +100,7 @@ class WarmStart(Algorithm):
                 value.copy_(start.state_dict()[name])
 
 
+@checked
 class ShrinkPerturb(WarmStart):
     """Start from ``shrink * past + perturb * fresh`` (:func:`shrink_perturb`).
 
@@ -100,10 +109,15 @@ class ShrinkPerturb(WarmStart):
     :class:`WarmStart`.
     """
 
-    def __init__(self, run: str | PastRun, checkpoint: str = 'latest', shrink: float = 0.4, perturb: float = 0.1,
-                 num_classes: int | None = None, strict: bool = False) -> None:
-        _check_factor('shrink', shrink)
-        _check_factor('perturb', perturb)
+    def __init__(
+        self,
+        run: Annotated[str | PastRun, PastRunFolder()],
+        checkpoint: Annotated[str, CheckpointNames()] = 'latest',
+        shrink: Factor = 0.4,
+        perturb: Factor = 0.1,
+        num_classes: Annotated[int | None, FromRun('num_classes')] = None,
+        strict: bool = False,
+    ) -> None:
         super().__init__(run, checkpoint, num_classes=num_classes, strict=strict)
         self.shrink = float(shrink)
         self.perturb = float(perturb)
