@@ -43,6 +43,8 @@ __all__ = [
     'Argument',
     'Artifact',
     'BankFolder',
+    'CheckpointChoice',
+    'CheckpointList',
     'CheckpointNames',
     'Choice',
     'ClassIds',
@@ -754,6 +756,47 @@ class CheckpointNames(Artifact):
             folder, name = artifacts.split_checkpoint_entry(str(entry))
             found += [f'{folder}:{name}'] if folder else [f'{run}:{name}' for run in pool]
         return found
+
+
+@dataclass(frozen=True)
+class CheckpointChoice:
+    """Checkpoints a tool was told to use: ``names`` as given, or none and ``policy``, the choice ``auto`` stands for
+    (``algorithms.past_run.CHECKPOINT_POLICIES``)."""
+
+    names: tuple[str, ...]
+    policy: str | None = None
+
+    def pick(self, run: Any) -> list[str]:
+        """The checkpoint names for past run ``run`` (its ``pick_checkpoints(policy)`` for ``auto``)."""
+        return list(self.names) if self.names else run.pick_checkpoints(self.policy)
+
+
+@dataclass(frozen=True)
+class CheckpointList(Rule):
+    """Comma-separated checkpoint names of a past run (``ep2,ep3``, ``latest``), parsed once into a
+    :class:`CheckpointChoice`; ``auto`` too when ``policy`` names what it chooses. Whether the run holds them is
+    checked against the run (``PastRun.resolve``) by the tool that knows the run."""
+
+    policy: str | None = None
+    single: bool = False
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if isinstance(value, CheckpointChoice):
+            return value
+        text = str(value).strip()
+        if self.policy is not None and text == 'auto':
+            return CheckpointChoice((), self.policy)
+        names = (text,) if self.single else tuple(c.strip() for c in text.split(',') if c.strip())
+        if not names or not all(names):
+            raise UsageError(f'{key}={value!r} names no checkpoint: pass e.g. {key} {"ep2" if self.single else "ep2,ep3"} or latest')
+        return CheckpointChoice(names)
+
+    def describe(self) -> str:
+        many = 'a checkpoint name' if self.single else 'comma-separated checkpoint names'
+        return f'{many} (`ep2`, `latest`, a file name)' + (f', or `auto` ({self.policy})' if self.policy else '')
+
+    def invalid_example(self) -> Any:
+        return ','
 
 
 @dataclass(frozen=True)
