@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from recipes.core.errors import UsageError
+from recipes.core.rules import Artifact, ExistingFile, Folder, LocalFile, MDSRoot, NoBank, arg_type
 
 __all__ = ['ArgumentParser', 'debug_requested', 'run_cli', 'user_error']
 
@@ -83,8 +85,61 @@ def run_cli(main: Callable[[list[str]], int | None], argv: list[str] | None = No
     sys.exit(code or 0)
 
 
+# Rules whose check reads files or S3: their arguments are checked once every other argument has parsed, so a bad
+# number is named without touching storage (and before an unreachable endpoint makes the user wait).
+_READS_STORAGE = (Artifact, ExistingFile, Folder, LocalFile, MDSRoot, NoBank)
+
+
+def _after_parsing(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """The ``type=`` of an argument whose rule reads storage: parsing reads the text, :class:`ArgumentParser` checks
+    it (``.check``, the :func:`arg_type` function) after the other arguments."""
+
+    def read(text: str) -> Any:
+        return convert.rule.from_text(text)  # type: ignore[attr-defined]
+
+    read.rule = convert.rule  # type: ignore[attr-defined]
+    read.check = convert  # type: ignore[attr-defined]
+    read.__name__ = convert.__name__
+    return read
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with its mistakes (unknown option, missing argument, bad int) as a UsageError: one line, exit 2."""
+    """argparse with its mistakes (unknown option, missing argument, bad int, a value its rule refuses) as a
+    UsageError: one line, exit 2.
+
+    An argument declared with ``type=arg_type(rule)`` (:func:`recipes.core.rules.arg_type`) is checked by its rule
+    and arrives as the value the rule returns; a refusal names the argument as written (``--batch_size``, or the
+    positional's name). Rules that read files or S3 (a past run, a bank, a file that must exist) are applied after
+    every other argument has parsed.
+    """
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        rule = getattr(kwargs.get('type'), 'rule', None)
+        if rule is not None:
+            convert = arg_type(rule)  # its own function: the name it reports is this argument's
+            kwargs['type'] = _after_parsing(convert) if isinstance(rule, _READS_STORAGE) else convert
+        action = super().add_argument(*args, **kwargs)
+        if rule is not None:
+            flag = max(action.option_strings, key=len) if action.option_strings else action.dest
+            convert.flag = action.type.flag = flag  # type: ignore[attr-defined, union-attr]
+        return action
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        for action in self._actions:
+            check = getattr(action.type, 'check', None)
+            value = getattr(namespace, action.dest, None)
+            if check is None or value is None or (value is action.default and not isinstance(value, str)):
+                continue  # a default such as None or [] is no text to check
+            try:
+                setattr(namespace, action.dest, [check(v) for v in value] if isinstance(value, list) else check(value))
+            except argparse.ArgumentTypeError as e:
+                self.error(f'argument {argparse._get_action_name(action)}: {e}')
+        return namespace, extras
 
     def error(self, message: str) -> NoReturn:
+        # argparse writes ``argument --run: MESSAGE``; a rule's message names the argument itself (``--run=x ...``).
+        match = re.match(r'argument (\S+): (.*)', message)
+        if match and re.match(rf'{re.escape(match.group(1))}\b', match.group(2)):
+            message = match.group(2)
         raise UsageError(f'{self.prog}: {message} (see {self.prog} --help)')
