@@ -131,13 +131,13 @@ class Registry(Mapping[str, type]):
                 raise UsageError(f'{where}: unknown argument {arg!r}{hint}')
             if declared_args[arg].from_run:
                 raise UsageError(f'{where}.{arg} is set by the run ({declared_args[arg].from_run}): remove it')
-        for arg, argument in declared_args.items():
-            if argument.from_run is None and argument.default is REQUIRED and arg not in values:
-                raise UsageError(f'{where}: missing argument {arg!r}: give {where}.{arg}')
         for arg, value in values.items():
             rule = declared_args[arg].rule
             if rule is not None and (artifacts or not isinstance(rule, Artifact)):
                 values[arg] = rule.check(f'{where}.{arg}', value, cfg)
+        for arg, argument in declared_args.items():
+            if argument.from_run is None and argument.default is REQUIRED and arg not in values:
+                raise UsageError(f'{where}: missing argument {arg!r}: give {where}.{arg}')
         return values
 
     def build(self, name: str, args: Any, ctx: BuildContext) -> Any:

@@ -1,8 +1,10 @@
-"""Property-based tests of the config: every schema key, invalid values refused in one line naming it, valid ones pass.
+"""Property-based tests of the config: every schema key and every registered class's argument, invalid values
+refused in one line naming it, valid ones pass.
 
-Generic over the schema: the keys come from the TrainConfig dataclass (nested), the values from each key's rule
-in ``recipes.validate.RULES``. A key without a rule, or a kind of rule without a generator here, fails a test.
-Values go through ``load_config`` as ``key=value`` overrides, the way a user types them.
+Generic over the declarations: the keys come from the TrainConfig dataclass (nested), the values from each key's rule
+(``recipes.config.RULES``, read off the schema's ``Annotated`` fields); the arguments come from each registered
+class's constructor (``recipes.registry``). A key or argument without a rule, or a kind of rule without a generator
+here, fails a test. Config values go through ``load_config`` as ``key=value`` overrides, the way a user types them.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recipes import validate
-from recipes.config import TrainConfig, load_config
+from recipes.config import RULES, TrainConfig, load_config
+from recipes.core import rules as validate
 from recipes.core.data.mds import write_split
 from recipes.core.errors import UsageError
-from recipes.registry import ALGORITHMS, CALLBACKS, LOGGERS
+from recipes.registry import REGISTRIES, Entries, Foreign
+from test_algorithms import artifacts  # noqa: F401 - the session's past run, scores and bank
 
 SETTINGS = settings(
     max_examples=20, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -141,7 +144,7 @@ def time_values(rule: validate.TimeString, valid: bool, key: str) -> st.SearchSt
     if valid:
         return st.one_of(*(by_unit[u] for u in rule.units))
     bad = [
-        st.sampled_from(['banana', 'ep', '1.5ep', '-3ep', '1e3', '5', '1h', '10sp', '4tok', '2dur', '1.2dur', '3 ep']),
+        st.sampled_from(['banana', 'ep', '1.5ep', '-3ep', '1e3', '5', '1h', '10sp', '4tok', '2dur', '1.2dur']),
         JUNK.filter(lambda s: not _valid_time(s, rule)),
     ]
     if not rule.zero_ok:
@@ -155,7 +158,8 @@ def _valid_time(text: str, rule: validate.TimeString) -> bool:
     from omegaconf import OmegaConf
 
     try:
-        rule.check_one('k', str(OmegaConf.from_dotlist([f'k={text}']).k), OmegaConf.create({'max_duration': '160ep',
+        value = OmegaConf.from_dotlist([f'k={text}']).k
+        rule.check('k', value if value is None else str(value), OmegaConf.create({'max_duration': '160ep',
                         'scheduler': {'name': 'multistep_with_warmup'}}))
         return True
     except Exception:  # noqa: BLE001 - anything the rule refuses, or YAML cannot read, is invalid
@@ -229,29 +233,31 @@ def flag_values(rule: validate.Flag, valid: bool) -> st.SearchStrategy[str]:
     return st.sampled_from(['maybe', '0.5', '[]', '{}', 'null', 'banana', "'yes please'"])
 
 
-def _simple_names(registry: dict[str, Any]) -> list[str]:
-    """Registered names whose builders need no argument (every other argument has a default)."""
-    import inspect
-
-    names = []
-    for name, builder in registry.items():
-        params = list(inspect.signature(builder).parameters.values())[1:]
-        if all(p.default is not inspect.Parameter.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
-            names.append(name)
-    return sorted(names)
+def _simple_names(registry: Any) -> list[str]:
+    """Registered names that need no argument (every argument a recipe gives has a default)."""
+    return sorted(name for name in registry
+                  if all(a.default is not validate.REQUIRED for a in registry.yaml_arguments(name).values()))
 
 
-def entries_values(rule: validate.Entries, valid: bool, files: dict[str, str]) -> st.SearchStrategy[str]:
-    registry = {'algorithms': ALGORITHMS, 'callbacks': CALLBACKS, 'loggers': LOGGERS}[rule.section]
+def declared(section: str, kind: type) -> list[tuple[str, str, Any]]:
+    """``(name, argument, rule)`` of every registered argument of ``section`` whose rule is a ``kind``."""
+    registry = REGISTRIES[section]
+    return [(name, arg, a.rule) for name in registry for arg, a in registry.yaml_arguments(name).items()
+            if isinstance(a.rule, kind)]
+
+
+def entries_values(rule: Entries, valid: bool, files: dict[str, str]) -> st.SearchStrategy[str]:
+    registry = REGISTRIES[rule.section]
     simple = _simple_names(registry)
     if valid:
         return st.lists(st.sampled_from(simple), max_size=3, unique=True).map(
             lambda names: '{' + ', '.join(f'{n}: {{}}' for n in names) + '}')
     unknown = st.from_regex(r'[a-z_]{1,12}', fullmatch=True).filter(lambda n: n not in registry)
-    artifacts = [f'{{{name}: {{{arg}: {files["root"]}/missing}}}}'
-                 for (section, name, arg) in validate.ARTIFACT_ARGUMENTS if section == rule.section]
+    artifacts = [f'{{{name}: {{{arg}: {files["root"]}/missing}}}}'  # a single checkpoint name is not a path to check
+                 for name, arg, kind in declared(rule.section, validate.Artifact)
+                 if not (isinstance(kind, validate.CheckpointNames) and not kind.many)]
     values = [number_values(bounds, False).map(lambda v, name=name, arg=arg: f'{{{name}: {{{arg}: {v}}}}}')
-              for (section, name, arg), bounds in validate.ARGUMENT_VALUES.items() if section == rule.section]
+              for name, arg, bounds in declared(rule.section, validate.Number)]
     return st.one_of(
         *values,
         unknown.map(lambda n: f'{{{n}: {{}}}}'),
@@ -287,7 +293,7 @@ GENERATORS: dict[type, Callable[..., st.SearchStrategy[str]]] = {
     validate.Filename: lambda rule, valid, key, files: filename_values(rule, valid),
     validate.MicroBatch: lambda rule, valid, key, files: micro_values(rule, valid),
     validate.Flag: lambda rule, valid, key, files: flag_values(rule, valid),
-    validate.Entries: lambda rule, valid, key, files: entries_values(rule, valid, files),
+    Entries: lambda rule, valid, key, files: entries_values(rule, valid, files),
 }
 
 KEYS = schema_keys()
@@ -295,12 +301,12 @@ KEYS = schema_keys()
 
 def test_every_schema_key_has_a_rule_and_every_rule_a_key():
     assert len(KEYS) >= 36
-    assert sorted(set(KEYS) - set(validate.RULES)) == [], 'add a rule to recipes.validate.RULES for these keys'
-    assert sorted(set(validate.RULES) - set(KEYS)) == [], 'these rules name no schema key'
+    assert sorted(set(KEYS) - set(RULES)) == [], 'add a rule to the schema field of these keys'
+    assert sorted(set(RULES) - set(KEYS)) == [], 'these rules name no schema key'
 
 
 def test_every_kind_of_rule_has_a_generator():
-    kinds = {type(rule) for rule in validate.RULES.values()}
+    kinds = {type(rule) for rule in RULES.values()}
     assert kinds <= set(GENERATORS), f'add generators to tests/test_fuzz_config.py for {kinds - set(GENERATORS)}'
 
 
@@ -310,7 +316,7 @@ def _override(key: str, value: str) -> list[str]:
 
 @pytest.mark.parametrize('key', KEYS)
 def test_invalid_values_are_one_line_naming_the_key(key, files):
-    rule = validate.RULES[key]
+    rule = RULES[key]
 
     @SETTINGS
     @given(value=GENERATORS[type(rule)](rule, False, key, files))
@@ -327,7 +333,7 @@ def test_invalid_values_are_one_line_naming_the_key(key, files):
 
 @pytest.mark.parametrize('key', KEYS)
 def test_valid_values_pass(key, files):
-    rule = validate.RULES[key]
+    rule = RULES[key]
 
     @SETTINGS
     @given(value=GENERATORS[type(rule)](rule, True, key, files))
@@ -424,3 +430,100 @@ def test_an_s3_path_that_is_missing_names_the_endpoint(s3_bucket: str, s3_server
     assert f'does not exist at {s3_server}' in str(info.value)
     with pytest.raises(UsageError, match=f'no MDS split at {s3_bucket}/data/train'):
         load_config(None, [*BASE, f'data.remote={s3_bucket}/data'])
+
+
+# ----- every registered class's arguments, as the YAML under algorithms:, callbacks: and loggers: gives them
+
+
+def pixel_values(rule: validate.PixelValue, valid: bool) -> st.SearchStrategy[str]:
+    if valid:
+        return st.one_of(st.integers(1, 255).map(lambda k: f'{k}/255'), st.floats(0.001, 1).map(repr),
+                         *([st.just('null')] if rule.optional else []))
+    return st.one_of(st.sampled_from(['0', '-1/255', '2', '256/255', 'abc', '1/0', 'nan', 'inf']),
+                     st.floats(1.0001, 1e6).map(repr))
+
+
+def artifact_values(rule: validate.Artifact, valid: bool, made: dict[str, str]) -> st.SearchStrategy[str]:
+    missing = f'{made["root"]}/missing'
+    if isinstance(rule, validate.CheckpointNames):
+        if valid:
+            return st.sampled_from(['[ep1, ep2]', f'[ep1, {made["past_run"]}:ep2]'] if rule.many else ['ep1', 'latest'])
+        return st.sampled_from([f'[ep1, {missing}:ep2]', 'ep1', '7'] if rule.many else ["''", '[]'])
+    if isinstance(rule, validate.PastRunFolders):
+        return st.just(f'[{made["past_run"]}]') if valid else st.sampled_from([f'[{missing}]', made['past_run'], '7'])
+    kind = {validate.PastRunFolder: 'past_run', validate.ScoresFile: 'scores', validate.BankFolder: 'bank'}[type(rule)]
+    return st.just(made[kind]) if valid else st.sampled_from([missing, "''", 's3://'])
+
+
+ARGUMENT_GENERATORS: dict[type, Callable[..., st.SearchStrategy[str]]] = {
+    validate.Number: lambda rule, valid, made: number_values(rule, valid),
+    validate.Choice: lambda rule, valid, made: choice_values(rule, valid),
+    validate.TimeString: lambda rule, valid, made: time_values(rule, valid, ''),
+    validate.Flag: lambda rule, valid, made: flag_values(rule, valid),
+    validate.PixelValue: lambda rule, valid, made: pixel_values(rule, valid),
+    validate.PastRunFolder: artifact_values,
+    validate.PastRunFolders: artifact_values,
+    validate.CheckpointNames: artifact_values,
+    validate.ScoresFile: artifact_values,
+    validate.BankFolder: artifact_values,
+}
+ARGUMENTS = [(section, name, arg) for section, registry in REGISTRIES.items() for name in registry
+             for arg, a in registry.yaml_arguments(name).items() if a.rule is not None]
+
+
+@pytest.fixture(scope='module')
+def made(artifacts: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Artifacts that exist (the generic tests' past run, scores and bank) and a folder where nothing does."""
+    return {**vars(artifacts), 'root': str(tmp_path_factory.mktemp('nothing'))}
+
+
+def required(section: str, name: str, made: dict[str, str]) -> list[str]:
+    """Valid overrides for the arguments of ``name`` that have no default."""
+    kinds = {validate.PastRunFolder: 'past_run', validate.ScoresFile: 'scores', validate.BankFolder: 'bank'}
+    return [f'{section}.{name}.{arg}={made[kinds[type(a.rule)]]}'
+            for arg, a in REGISTRIES[section].yaml_arguments(name).items() if a.default is validate.REQUIRED]
+
+
+def test_every_argument_of_the_projects_classes_has_a_rule():
+    ours = 0
+    for section, registry in REGISTRIES.items():
+        for name in registry:
+            if isinstance(registry._entries[name], Foreign):
+                continue
+            for arg, argument in registry.yaml_arguments(name).items():
+                ours += 1
+                assert argument.rule is not None, f'{section}.{name}.{arg} declares no rule: give it Annotated[type, Rule]'
+                assert type(argument.rule) in ARGUMENT_GENERATORS, f'add a generator for {type(argument.rule).__name__}'
+    assert ours >= 45
+
+
+@pytest.mark.parametrize(('section', 'name', 'arg'), ARGUMENTS, ids=['.'.join(a) for a in ARGUMENTS])
+def test_invalid_arguments_are_one_line_naming_them(section, name, arg, made):
+    rule = REGISTRIES[section].yaml_arguments(name)[arg].rule
+    if type(rule) not in ARGUMENT_GENERATORS:
+        pytest.skip(f'{type(rule).__name__}: a rule of the config keys, fuzzed above')
+    key = f'{section}.{name}.{arg}'
+
+    @SETTINGS
+    @given(value=ARGUMENT_GENERATORS[type(rule)](rule, False, made))
+    def check(value: str) -> None:
+        with pytest.raises(UsageError) as info:
+            load_config(None, [*BASE, f'{key}={value}'])
+        message = str(info.value)
+        assert '\n' not in message and key in message, (value, message)
+
+    check()
+
+
+@pytest.mark.parametrize(('section', 'name', 'arg'), ARGUMENTS, ids=['.'.join(a) for a in ARGUMENTS])
+def test_valid_arguments_pass(section, name, arg, made):
+    rule = REGISTRIES[section].yaml_arguments(name)[arg].rule
+    if type(rule) not in ARGUMENT_GENERATORS:
+        pytest.skip(f'{type(rule).__name__}: a rule of the config keys, fuzzed above')
+
+    @SETTINGS
+    @given(value=ARGUMENT_GENERATORS[type(rule)](rule, True, made))
+    def check(value: str) -> None:
+        load_config(None, [*BASE, *required(section, name, made), f'{section}.{name}.{arg}={value}'])
+
+    check()
