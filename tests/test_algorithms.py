@@ -16,12 +16,9 @@ import yaml
 from algorithm_settings import SETTINGS, Artifacts
 from conftest import TINY, train_in_process
 
-from algorithms.adversarial_replay.bank import build_bank
-from algorithms.curriculum.scores import dataset_labels, label_fingerprint, write_scores
 from algorithms.past_run import load_checkpoint_state
 from algorithms.protocols import ReusesCompute
 from recipes.config import load_config
-from recipes.core.data import MDSImageDataset, resolve_root
 from recipes.registry import ALGORITHMS
 from recipes.trainer import build_trainer
 
@@ -31,24 +28,6 @@ TWO_BATCHES = ('max_duration=2ba', 'eval_interval=2ba', 'save_interval=1ba')
 # the algorithm works with), except the checkpoint saver's, which holds the run's own paths.
 COMPARED = ('model', 'optimizers', 'schedulers', 'algorithms', 'rng')
 UNCOMPARED_CALLBACKS = {'CheckpointSaver'}
-
-
-@pytest.fixture(scope='session')
-def artifacts(past_run: str, tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
-    """The past run, EL2N-like scores for the digits training split (said to come from the past run's ep1, with a
-    cost) and a one-step bank made against its ep1 and ep2."""
-    folder = tmp_path_factory.mktemp('artifacts')
-    labels = dataset_labels(MDSImageDataset(resolve_root('digits', None), 'train', 10))
-    scores = str(folder / 'el2n.npy')
-    write_scores(scores, np.random.default_rng(0).random(len(labels)).astype(np.float32), {
-        'method': 'el2n',
-        'dataset': {'name': 'digits', 'size': len(labels), 'label_sha256': label_fingerprint(labels)},
-        'runs': [past_run], 'checkpoints': ['ep1'], 'compute': {'flops_estimate': 1.0e9},
-    })
-    bank = str(folder / 'bank')
-    build_bank(past_run, ['ep1', 'ep2'], bank, eps=8 / 255, step_size=2 / 255, steps=1, fraction=0.02,
-               batch_size=64, num_workers=0, progress=False)
-    return Artifacts(past_run=past_run, scores=scores, bank=bank)
 
 
 def recipe(name: str, artifacts: Artifacts, folder: Path) -> str:

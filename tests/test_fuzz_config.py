@@ -28,7 +28,6 @@ from recipes.core import rules as validate
 from recipes.core.data.mds import write_split
 from recipes.core.errors import UsageError
 from recipes.registry import REGISTRIES, Entries, Foreign
-from test_algorithms import artifacts  # noqa: F401 - the session's past run, scores and bank
 
 SETTINGS = settings(
     max_examples=20, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -253,9 +252,9 @@ def entries_values(rule: Entries, valid: bool, files: dict[str, str]) -> st.Sear
         return st.lists(st.sampled_from(simple), max_size=3, unique=True).map(
             lambda names: '{' + ', '.join(f'{n}: {{}}' for n in names) + '}')
     unknown = st.from_regex(r'[a-z_]{1,12}', fullmatch=True).filter(lambda n: n not in registry)
-    artifacts = [f'{{{name}: {{{arg}: {files["root"]}/missing}}}}'  # a single checkpoint name is not a path to check
-                 for name, arg, kind in declared(rule.section, validate.Artifact)
-                 if not (isinstance(kind, validate.CheckpointNames) and not kind.many)]
+    missing = [f'{{{name}: {{{arg}: {files["root"]}/missing}}}}'  # a single checkpoint name is not a path to check
+               for name, arg, kind in declared(rule.section, validate.Artifact)
+               if not (isinstance(kind, validate.CheckpointNames) and not kind.many)]
     values = [number_values(bounds, False).map(lambda v, name=name, arg=arg: f'{{{name}: {{{arg}: {v}}}}}')
               for name, arg, bounds in declared(rule.section, validate.Number)]
     return st.one_of(
@@ -263,7 +262,7 @@ def entries_values(rule: Entries, valid: bool, files: dict[str, str]) -> st.Sear
         unknown.map(lambda n: f'{{{n}: {{}}}}'),
         st.sampled_from(simple).map(lambda n: f'{{{n}: {{no_such_argument: 1}}}}'),
         st.sampled_from(simple).map(lambda n: f'{{{n}: 3}}'),
-        st.sampled_from(['[a, b]', '7', 'banana'] + artifacts),
+        st.sampled_from(['[a, b]', '7', 'banana'] + missing),
     )
 
 

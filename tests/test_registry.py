@@ -84,7 +84,7 @@ def test_an_argument_the_class_gains_is_reachable_from_both_and_checked_by_its_r
         assert presets.preset(recipe).algorithms[0].mode == 'soft'
         for refuse in (lambda: load_config(recipe, ['algorithms.toy.mode=medium']),
                        lambda: presets.preset(recipe, toy={'mode': 'medium'})):
-            with pytest.raises(UsageError, match=r"algorithms.toy.mode='medium' is unknown \(did you mean"):
+            with pytest.raises(UsageError, match=r"algorithms.toy.mode='medium' is unknown: choose one of soft, hard"):
                 refuse()
         with pytest.raises(UsageError, match=r'algorithms.toy.num_classes is set by the run \(num_classes\): remove it'):
             presets.preset(recipe, toy={'num_classes': 3})
