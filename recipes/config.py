@@ -75,83 +75,100 @@ def _compile_backends() -> list[str]:
 
 @dataclass
 class ModelConfig:
-    # resnet_20|32|44|56|110 (CIFAR ResNets) or torchvision/<name> (any torchvision classifier)
-    name: Annotated[str, ModelName()] = 'resnet_56'
-    num_classes: Annotated[Optional[int], Number(2, 100_000, integer=True, optional=True)] = None  # None: the data set's
-    pretrained: Annotated[bool, Flag()] = False  # torchvision models only: start from torchvision's ImageNet weights
+    name: Annotated[str, ModelName(), 'resnet_20/32/44/56/110 (CIFAR ResNets), or `torchvision/<name>` for any '
+                    'torchvision classifier'] = 'resnet_56'
+    num_classes: Annotated[Optional[int], Number(2, 100_000, integer=True, optional=True),
+                           "null: the data set's"] = None
+    pretrained: Annotated[bool, Flag(), "torchvision models: start from torchvision's ImageNet weights"] = False
 
 
 @dataclass
 class DataConfig:
-    # cifar100 | digits | synthetic | images (a folder converted by launch/convert_images.py)
-    name: Annotated[str, Choice(_data_names)] = 'cifar100'
-    remote: Annotated[Optional[str], MDSRoot()] = None  # MDS root (folder or s3://) holding train/ and test/; built-in sets need none
-    cache: Annotated[Optional[str], Folder()] = None  # local folder for shards read from a remote and for built-in sets
-    global_batch_size: Annotated[int, BATCH] = 128
-    eval_batch_size: Annotated[int, BATCH] = 512  # global
-    num_workers: Annotated[int, Number(0, 256, integer=True)] = 4
-    augment: Annotated[bool, Flag()] = True
-    # workers | device; None: device on GPUs (and with resident), workers on the CPU
-    augment_on: Annotated[Optional[str], Choice(_augment_places, optional=True)] = None
-    resident: Annotated[bool, Flag()] = False  # hold the training split in device memory, serve batches by index without workers
-    label_noise: Annotated[float, Number(0, 1, high_open=True)] = 0.0
-    label_noise_seed: Annotated[int, SEED] = 0
-    # a class-stratified share of the training split (recorded in subset.json)
-    subset_fraction: Annotated[float, Number(0, 1, low_open=True)] = 1.0
-    subset_seed: Annotated[int, SEED] = 0
-    classes: Annotated[Optional[list[int]], ClassIds()] = None  # train and evaluate on these class ids only
-    # data.name=images: side of the crops (None: 224); the 32x32 sets ignore it
-    resolution: Annotated[Optional[int], Number(8, 4096, integer=True, optional=True)] = None
+    name: Annotated[str, Choice(_data_names), '`cifar100`, `digits` (built in), `synthetic` (built in, random), '
+                    '`images` (a folder converted by `launch/convert_images.py`; classes from its `classes.json`)'] = 'cifar100'
+    remote: Annotated[Optional[str], MDSRoot(), 'MDS root (folder or `s3://`) with `train/` and `test/`; required for '
+                      'cifar100 and images'] = None
+    cache: Annotated[Optional[str], Folder(), 'local shard cache and built-in data sets (null: `$PASTRUN_CACHE` or '
+                     '`~/.cache/pastrun`)'] = None
+    global_batch_size: Annotated[int, BATCH, 'global; must divide over the ranks'] = 128
+    eval_batch_size: Annotated[int, BATCH, 'global; must divide over the ranks'] = 512
+    num_workers: Annotated[int, Number(0, 256, integer=True), 'loader worker processes per rank'] = 4
+    augment: Annotated[bool, Flag(), '4-pixel pad + random crop + horizontal flip (`images`: RandomResizedCrop + '
+                       'flip)'] = True
+    augment_on: Annotated[Optional[str], Choice(_augment_places, optional=True),
+                          'where augmentation runs: `workers` (per sample, in the loader), `device` (one batched op '
+                          'after the loader; views drawn from seed, rank, epoch and batch); null: `device` on GPUs and '
+                          'with `data.resident`, `workers` on the CPU and for `images`'] = None
+    resident: Annotated[bool, Flag(), 'hold the training split in device memory and serve batches by index, without '
+                        'workers (a split above 4 GiB is streamed, with one logged line)'] = False
+    label_noise: Annotated[float, Number(0, 1, high_open=True), 'share of training labels replaced by a uniformly drawn '
+                           'other class, drawn once from `label_noise_seed`'] = 0.0
+    label_noise_seed: Annotated[int, SEED, 'seed of the label noise (not the run\'s: every seed of a study sees the '
+                                'same noisy labels)'] = 0
+    subset_fraction: Annotated[float, Number(0, 1, low_open=True), 'train on a seeded, class-stratified share of the '
+                               'training split; its indices go to `{save_folder}/subset.json`'] = 1.0
+    subset_seed: Annotated[int, SEED, 'seed of the subset'] = 0
+    classes: Annotated[Optional[list[int]], ClassIds(), 'train and evaluate on these class ids only (labels keep the '
+                       'data set\'s ids)'] = None
+    resolution: Annotated[Optional[int], Number(8, 4096, integer=True, optional=True),
+                          '`images`: side of the crops (null: 224); the 32x32 sets ignore it'] = None
 
 
 @dataclass
 class OptimizerConfig:
-    name: Annotated[str, OneOf(*OPTIMIZERS)] = 'sgd'
-    lr: Annotated[float, Number(0, 1e3)] = 0.1
-    momentum: Annotated[float, Number(0, 1, high_open=True)] = 0.9
-    weight_decay: Annotated[float, Number(0, 1e3)] = 5.0e-4
-    nesterov: Annotated[bool, Flag()] = False
+    name: Annotated[str, OneOf(*OPTIMIZERS), 'the optimizer'] = 'sgd'
+    lr: Annotated[float, Number(0, 1e3), 'peak learning rate'] = 0.1
+    momentum: Annotated[float, Number(0, 1, high_open=True), 'SGD momentum'] = 0.9
+    weight_decay: Annotated[float, Number(0, 1e3), 'weight decay'] = 5.0e-4
+    nesterov: Annotated[bool, Flag(), 'Nesterov momentum (SGD; needs momentum > 0)'] = False
 
 
 @dataclass
 class SchedulerConfig:
-    name: Annotated[str, OneOf(*SCHEDULERS)] = 'multistep_with_warmup'
-    # Composer's scale_schedule_ratio keeps the warmup as it is, so it is placed against the scaled duration
+    name: Annotated[str, OneOf(*SCHEDULERS), "Composer's learning-rate schedulers"] = 'multistep_with_warmup'
     t_warmup: Annotated[str, TimeString(INTERVAL_UNITS, zero_ok=True, within_run=True, when=WARMUP_SCHEDULERS,
-                                        scaled=False)] = '0ep'
-    milestones: Annotated[list[str], TimeList(TimeString(INTERVAL_UNITS, within_run=True, when=('multistep_with_warmup',)))] = field(
+                                        scaled=False),
+                        'linear warmup; `scale_schedule_ratio` keeps it as it is (`dur` scales with the run)'] = '0ep'
+    milestones: Annotated[list[str], TimeList(TimeString(INTERVAL_UNITS, within_run=True, when=('multistep_with_warmup',))),
+                          'multistep: where the learning rate is multiplied by `gamma`'] = field(
         default_factory=lambda: ['80ep', '120ep'])
-    gamma: Annotated[float, Number(0, 1, low_open=True)] = 0.1
-    alpha_f: Annotated[float, Number(0, 1)] = 0.0
+    gamma: Annotated[float, Number(0, 1, low_open=True), 'multistep: the factor at each milestone'] = 0.1
+    alpha_f: Annotated[float, Number(0, 1), 'cosine: the final learning rate as a share of the peak'] = 0.0
 
 
 @dataclass
 class TrainConfig:
-    run_name: Annotated[Optional[str], RunName()] = None
-    seed: Annotated[int, SEED] = 17
-    max_duration: Annotated[str, TimeString(('ep', 'ba'))] = '160ep'
-    # Composer's: scales max_duration and milestones, keeps warmup
-    scale_schedule_ratio: Annotated[float, Number(0, 100, low_open=True)] = 1.0
-    eval_interval: Annotated[str, TimeString(INTERVAL_UNITS)] = '1ep'
-    precision: Annotated[Optional[str], Choice(_precisions, optional=True)] = None  # None: fp32 on CPU, amp_bf16 on GPU
-    save_folder: Annotated[Optional[str], Folder()] = None  # local folder or s3://bucket/prefix; may use {run_name}
-    save_interval: Annotated[str, TimeString(INTERVAL_UNITS)] = '10ep'
-    save_filename: Annotated[str, Filename()] = 'ep{epoch}-ba{batch}-rank{rank}.pt'
-    autoresume: Annotated[bool, Flag()] = False
-    load_path: Annotated[Optional[str], ExistingFile('name an existing checkpoint file or URI', checkpoint=True)] = None
-    load_weights_only: Annotated[bool, Flag()] = False
-    device_train_microbatch_size: Annotated[Optional[Union[int, str]], MicroBatch()] = None
-    # torch.compile the model's training and evaluation forward (Composer's compile_config)
-    compile: Annotated[bool, Flag()] = False
-    # torch.compile's backend: aot_eager checks tracing where Inductor cannot build
-    compile_backend: Annotated[str, Choice(_compile_backends)] = 'inductor'
+    run_name: Annotated[Optional[str], RunName(), 'needed with `autoresume`; `save_folder` may use `{run_name}`'] = None
+    seed: Annotated[int, SEED, 'seeds model init, data order, augmentation and algorithms'] = 17
+    max_duration: Annotated[str, TimeString(('ep', 'ba')), 'how long to train'] = '160ep'
+    scale_schedule_ratio: Annotated[float, Number(0, 100, low_open=True),
+                                    "Composer's: trains `max_duration` x ratio (truncated) and scales the milestones, "
+                                    'keeps the warmup; sweeps set it from their budgets'] = 1.0
+    eval_interval: Annotated[str, TimeString(INTERVAL_UNITS), 'how often to evaluate'] = '1ep'
+    precision: Annotated[Optional[str], Choice(_precisions, optional=True), 'null: fp32 on the CPU, amp_bf16 on GPUs'] = None
+    save_folder: Annotated[Optional[str], Folder(), 'local folder or `s3://bucket/prefix`: checkpoints, `config.yaml`, '
+                           '`metrics.json`, `compute.json`; may use `{run_name}`'] = None
+    save_interval: Annotated[str, TimeString(INTERVAL_UNITS), 'how often to checkpoint'] = '10ep'
+    save_filename: Annotated[str, Filename(), 'checkpoint file name'] = 'ep{epoch}-ba{batch}-rank{rank}.pt'
+    autoresume: Annotated[bool, Flag(), 'continue from the newest checkpoint in `save_folder`'] = False
+    load_path: Annotated[Optional[str], ExistingFile('name an existing checkpoint file or URI', checkpoint=True),
+                         'start from a checkpoint'] = None
+    load_weights_only: Annotated[bool, Flag(), 'with `load_path`: its weights only, not its optimizer or schedule'] = False
+    device_train_microbatch_size: Annotated[Optional[Union[int, str]], MicroBatch(), 'per-device microbatch'] = None
+    compile: Annotated[bool, Flag(), "`torch.compile` the model (Composer's `compile_config`); teachers, scorers and "
+                       'attacks run eagerly'] = False
+    compile_backend: Annotated[str, Choice(_compile_backends), "`torch.compile`'s backend; `aot_eager` traces forward "
+                               'and backward without generating code (a check where Inductor cannot build)'] = 'inductor'
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    algorithms: Annotated[dict[str, Any], Entries('algorithms')] = field(default_factory=dict)
-    callbacks: Annotated[dict[str, Any], Entries('callbacks')] = field(default_factory=dict)
-    loggers: Annotated[dict[str, Any], Entries('loggers')] = field(default_factory=dict)
+    algorithms: Annotated[dict[str, Any], Entries('algorithms'), 'registered name -> its arguments (docs/arguments.md)'] = field(
+        default_factory=dict)
+    callbacks: Annotated[dict[str, Any], Entries('callbacks'), 'registered name -> its arguments (docs/arguments.md)'] = field(
+        default_factory=dict)
+    loggers: Annotated[dict[str, Any], Entries('loggers'), "registered name -> its arguments: Composer's loggers, "
+                       'see Experiment tracking in docs/'] = field(default_factory=dict)
 
 
 RULES = schema_rules(TrainConfig)  # every dotted key's rule, read off the schema

@@ -67,6 +67,7 @@ __all__ = [
     'PixelValue',
     'Rule',
     'RunName',
+    'SchemaField',
     'ScoresFile',
     'Seeds',
     'TimeList',
@@ -79,6 +80,7 @@ __all__ = [
     'parse_pixel_value',
     'pixel_text',
     'rule_of',
+    'schema_fields',
     'schema_rules',
 ]
 
@@ -168,7 +170,9 @@ class Number(Rule):
     def invalid_example(self) -> Any:
         if self.low is not None:
             return int(self.low) - 1 if self.integer else self.low - (1 if not self.low_open else 0)
-        return int(self.high) + 1 if self.integer else (self.high or 0) + 1
+        if self.high is not None:
+            return int(self.high) + 1 if self.integer else self.high + 1
+        return 'abc'
 
     def from_text(self, text: str) -> Any:
         """``int(text)`` or ``float(text)``: a ValueError is argparse's ``invalid int value: 'x'``."""
@@ -574,6 +578,9 @@ class ClassIds(Rule):
     def describe(self) -> str:
         return f'null, or {self.min_count} or more distinct class ids of the data set'
 
+    def invalid_example(self) -> Any:
+        return [0, 1000]
+
 
 @dataclass(frozen=True)
 class ModelName(Rule):
@@ -879,21 +886,39 @@ def rule_of(annotation: Any) -> Rule | FromRun | None:
     return None
 
 
-def schema_rules(schema: type, prefix: str = '') -> dict[str, Rule]:
-    """``{dotted.key: rule}`` of a dataclass schema whose fields carry their rules in ``Annotated`` types; a field
-    whose type is another dataclass is walked (``data.global_batch_size``)."""
+@dataclass(frozen=True)
+class SchemaField:
+    """One key of a dataclass schema: its dotted name, default, rule and the phrase that says what it is for."""
+
+    key: str
+    default: Any
+    rule: Rule
+    doc: str
+
+
+def schema_fields(schema: type, prefix: str = '') -> list[SchemaField]:
+    """Every key of a dataclass schema whose fields carry their rule (and a description, a string) in their
+    ``Annotated`` type; a field whose type is another dataclass is walked (``data.global_batch_size``)."""
     hints = typing.get_type_hints(schema, include_extras=True)
-    found: dict[str, Rule] = {}
+    found: list[SchemaField] = []
     for f in dataclasses.fields(schema):
         hint = hints[f.name]
         if dataclasses.is_dataclass(hint):
-            found.update(schema_rules(hint, f'{prefix}{f.name}.'))
+            found += schema_fields(hint, f'{prefix}{f.name}.')
             continue
         rule = rule_of(hint)
         if not isinstance(rule, Rule):
             raise TypeError(f'{schema.__name__}.{f.name} declares no rule: give its type as Annotated[type, Rule(...)]')
-        found[f'{prefix}{f.name}'] = rule
+        doc = next((m for m in getattr(hint, '__metadata__', ()) if isinstance(m, str)), '')
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else (
+            REQUIRED if f.default is dataclasses.MISSING else f.default)
+        found.append(SchemaField(f'{prefix}{f.name}', default, rule, doc))
     return found
+
+
+def schema_rules(schema: type) -> dict[str, Rule]:
+    """``{dotted.key: rule}`` of a dataclass schema (:func:`schema_fields`)."""
+    return {f.key: f.rule for f in schema_fields(schema)}
 
 
 REQUIRED = inspect.Parameter.empty  # the default of an argument that has none
@@ -989,3 +1014,86 @@ def arg_type(rule: Rule) -> Callable[[str], Any]:
     convert.flag = 'value'  # type: ignore[attr-defined]  # set by recipes.cli.ArgumentParser.add_argument
     convert.__name__ = 'int' if isinstance(rule, Number) and rule.integer else 'float' if isinstance(rule, Number) else 'value'
     return convert
+
+
+# ----- the keys of a sweep YAML (recipes.study.spec) -----------------------------------------------------------------
+# A sweep's lists and its table of recipes, with the refusals its users have always read (tests/test_sweep.py).
+
+_ENTRY_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
+
+
+@dataclass(frozen=True)
+class SweepSeeds(Seeds):
+    """:class:`Seeds` as a sweep's ``seeds:``, a repeat refused as ``seeds [1, 1] repeat a seed``."""
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        whole = isinstance(value, (list, tuple)) and all(isinstance(s, int) and not isinstance(s, bool) for s in value)
+        if whole and len(set(value)) != len(value):
+            raise UsageError(f'{key} {list(value)} repeat a seed: each seed is one independent run')
+        return super().check(key, value, cfg)
+
+
+@dataclass(frozen=True)
+class Budgets(Rule):
+    """A non-empty list of distinct ratios of ``max_duration`` in (0, 100], returned sorted, as floats."""
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if not isinstance(value, (list, tuple)) or not value or not all(
+                isinstance(b, (int, float)) and not isinstance(b, bool) and 0 < b <= 100 for b in value):
+            raise UsageError(f'{key}={value!r} must be a list of ratios of max_duration in (0, 100], e.g. [0.25, 0.5, 1, 2]')
+        if len({f'{b:g}' for b in value}) != len(value):
+            raise UsageError(f'{key}={value} repeats a budget')
+        return sorted(float(b) for b in value)
+
+    def describe(self) -> str:
+        return 'a list of distinct ratios of `max_duration` in (0, 100], e.g. `[0.25, 0.5, 1, 2]`'
+
+    def invalid_example(self) -> Any:
+        return [0.5, 0]
+
+
+@dataclass(frozen=True)
+class OverrideList(Rule):
+    """A YAML list of ``key=value`` strings (a lone string is refused); the config checks the keys and values."""
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise UsageError(f'{key} must be a list of key=value strings, e.g. [data.label_noise=0.4]')
+        for override in value:
+            if '=' not in override or not override.split('=', 1)[0].strip():
+                raise UsageError(f'{key} entry {override!r} is not key=value (for example seed=3)')
+        return list(value)
+
+    def describe(self) -> str:
+        return 'a list of `key=value` strings'
+
+    def invalid_example(self) -> Any:
+        return ['lr']
+
+
+@dataclass(frozen=True)
+class NamedEntries(Rule):
+    """A mapping from names (letters, digits, ``_ . -``: each names a folder) to mappings shaped like ``example``;
+    the entries' own keys are read by the schema of an entry (:func:`recipes.study.spec.read_schema`)."""
+
+    what: str  # what an entry is: 'recipe'
+    example: str  # its shape: '{yaml: PATH, overrides: [...]}'
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if not isinstance(value, dict):
+            raise UsageError(f'{key} must map a name to {self.example}')
+        for name, entry in value.items():
+            if not isinstance(name, str) or not _ENTRY_NAME.fullmatch(name):
+                raise UsageError(f'{self.what} name {name!r} must be letters, digits, _ . or - (it names a folder)')
+            if not isinstance(entry, dict):
+                raise UsageError(f'{key}.{name} must be a mapping {self.example}')
+        return value
+
+    def describe(self) -> str:
+        return f'a mapping from {self.what} names (letters, digits, `_ . -`) to `{self.example}`'
+
+    def invalid_example(self) -> Any:
+        return {'a/b': {}}
+
+
+__all__ += ['Budgets', 'NamedEntries', 'OverrideList', 'SweepSeeds']
