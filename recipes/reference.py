@@ -127,7 +127,8 @@ def write_pages(root: Path = ROOT) -> list[str]:
     for page, make in PAGES.items():
         path = root / page
         text = path.read_text() if path.exists() else ''
-        new = _BLOCK.sub(lambda _: _block(make()), text) if _BLOCK.search(text) else f'{text.rstrip()}\n\n{_block(make())}\n'
+        block = _block(make())
+        new = _BLOCK.sub(lambda _, block=block: block, text) if _BLOCK.search(text) else f'{text.rstrip()}\n\n{block}\n'
         if new != text:
             path.write_text(new)
             changed.append(page)
