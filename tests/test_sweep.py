@@ -19,7 +19,8 @@ from recipes.core import storage
 from recipes.core.errors import UsageError
 from recipes.core.run_files import read_history
 from recipes.study.report import PLOTS
-from recipes.study.sweep import RunState, command, load_sweep, logs_folder, parse_sweep, plan, run_state, run_sweep
+from recipes.study.runner import RunState, command, logs_folder, run_state, run_sweep
+from recipes.study.spec import load_sweep, parse_sweep, plan
 
 RECIPE = 'yamls/digits/baseline.yaml'
 SMOOTHING = 'algorithms.label_smoothing.smoothing=0.1'

@@ -247,7 +247,7 @@ def test_reused_checkpoints_come_from_teacher_arguments_and_the_artifacts_metada
 
 
 def study(tmp_path: Path, *overrides: str):
-    from recipes.study.sweep import Recipe, Sweep, plan
+    from recipes.study.spec import Recipe, Sweep, plan
 
     sweep = Sweep(
         results=str(tmp_path / 'sweep-x'), seeds=(3,), baseline='baseline', budgets=(0.5,),

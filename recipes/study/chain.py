@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipes.study.sweep import RunState, run_state
+from recipes.study.runner import RunState, run_state
 
 __all__ = ['Step', 'digits_reuse_inputs', 'finished', 'run_chain']
 

@@ -40,7 +40,8 @@ from recipes.study.frontier import (
     fit_frontier,
     place,
 )
-from recipes.study.sweep import RunState, budget_label, read_manifest, run_folder, run_state
+from recipes.study.runner import RunState, run_state
+from recipes.study.spec import budget_label, read_manifest, run_folder
 
 __all__ = [
     'ACCOUNTINGS',

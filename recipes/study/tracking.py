@@ -23,15 +23,12 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from omegaconf import OmegaConf
 
-from recipes.config import load_config
 from recipes.core import storage
-
-if TYPE_CHECKING:
-    from recipes.study.sweep import Run, Sweep
+from recipes.study.spec import Run, SweepSpec, budget_label, plan
 
 __all__ = ['REPORT_FOLDER', 'log_report', 'run_tags', 'study_name', 'tracker_overrides']
 
@@ -40,13 +37,11 @@ TENSORBOARD_DIR = 'tensorboard_logs'  # Composer's TensorboardLogger default log
 WANDB_TAG_LENGTH = 64  # W&B refuses longer tags
 
 
-def study_name(sweep: Sweep) -> str:
+def study_name(sweep: SweepSpec) -> str:
     return PurePosixPath(sweep.results.rstrip('/')).name
 
 
-def run_tags(sweep: Sweep, run: Run) -> dict[str, str]:
-    from recipes.study.sweep import budget_label
-
+def run_tags(sweep: SweepSpec, run: Run) -> dict[str, str]:
     return {
         'study': study_name(sweep),
         'recipe': run.recipe,
@@ -57,6 +52,8 @@ def run_tags(sweep: Sweep, run: Run) -> dict[str, str]:
 
 
 def _loggers(yaml: str, overrides: Sequence[str]) -> dict[str, Any]:
+    from recipes.config import load_config  # Composer and torch: seconds, which readers of a results folder do not need
+
     loggers = OmegaConf.to_container(load_config(yaml, list(overrides)).loggers, resolve=True)
     return {name: args or {} for name, args in loggers.items()}  # type: ignore[union-attr]
 
@@ -66,7 +63,7 @@ def _flow(value: Any) -> str:
     return json.dumps(value)
 
 
-def tracker_overrides(sweep: Sweep, run: Run) -> tuple[str, ...]:
+def tracker_overrides(sweep: SweepSpec, run: Run) -> tuple[str, ...]:
     """The ``loggers.*`` overrides that group and tag ``run`` in the trackers its config uses (none without any)."""
     loggers = _loggers(run.yaml, run.overrides)
     study, tags = study_name(sweep), run_tags(sweep, run)
@@ -127,13 +124,11 @@ def _tensorboard_report(args: dict[str, Any], study: str, files: Sequence[Path])
 _REPORTERS = {'mlflow': _mlflow_report, 'wandb': _wandb_report, 'tensorboard': _tensorboard_report}
 
 
-def log_report(sweep: Sweep, files: Sequence[str]) -> list[str]:
+def log_report(sweep: SweepSpec, files: Sequence[str]) -> list[str]:
     """Log the report's ``files`` (local or s3://) as a summary run ``STUDY-report`` in each tracker of the study.
 
     Returns the trackers it logged to; a study whose runs use none logs nothing.
     """
-    from recipes.study.sweep import plan
-
     trackers: dict[str, dict[str, Any]] = {}
     for run in plan(sweep):
         grouped = _loggers(run.yaml, [*run.overrides, *tracker_overrides(sweep, run)])
