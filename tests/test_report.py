@@ -10,7 +10,9 @@ from matplotlib.image import imread
 
 from recipes.core import storage
 from recipes.core.errors import UsageError
-from recipes.study.report import PLOTS, Difference, csv_columns, default_out, summarize, verdict, welch, write_report
+from recipes.study.plots import PLOTS
+from recipes.study.report import default_out, write_report
+from recipes.study.tables import Difference, csv_columns, summarize, verdict, welch
 
 # t quantiles (two-sided 95%), from a t table: 2 degrees of freedom, and the Welch-Satterthwaite degrees of freedom
 # of the final (50/17) and best (578/185) accuracies below.

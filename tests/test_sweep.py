@@ -18,7 +18,7 @@ from recipes.config import load_config
 from recipes.core import storage
 from recipes.core.errors import UsageError
 from recipes.core.run_files import read_history
-from recipes.study.report import PLOTS
+from recipes.study.plots import PLOTS
 from recipes.study.runner import RunState, command, logs_folder, run_state, run_sweep
 from recipes.study.spec import load_sweep, parse_sweep, plan
 

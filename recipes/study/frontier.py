@@ -8,6 +8,10 @@ A compute multiplier M = c* / c: c* is the least baseline compute whose frontier
 accuracy, c the run's compute. M > 1: the run reaches its accuracy with less compute than a fresh run needs.
 Where the run's accuracy lies above the frontier's best, c* > c_max and M is only bounded below (``>``); below
 the frontier's lowest point, c* < c_min and M is bounded above (``<``).
+
+On a sweep's results (:mod:`recipes.study.results`): :func:`frontier_of` is the baseline's finished budgets as a
+:class:`Frontier`, and :func:`place_runs` places a recipe's runs at one budget on it, under one accounting of
+compute (``sunk`` or ``total``), as a :class:`Placement`.
 """
 
 from __future__ import annotations
@@ -15,20 +19,29 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import optimize, stats
+
+if TYPE_CHECKING:
+    from recipes.study.results import Groups, RunResult
 
 __all__ = [
     'ABOVE',
     'BELOW',
     'EXACT',
+    'Frontier',
     'Multiplier',
+    'Placement',
     'accuracy_at_compute',
     'bootstrap_multiplier',
     'compute_multiplier',
     'fit_frontier',
+    'frontier_of',
+    'mean_or_nan',
     'place',
+    'place_runs',
 ]
 
 EXACT, ABOVE, BELOW = '', '>', '<'  # the bound marker: M is the value, at least it, or at most it
@@ -121,3 +134,62 @@ def bootstrap_multiplier(
         rng=np.random.default_rng(seed),
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+# ----- a sweep's runs on its baseline's frontier ---------------------------------------------------------------------
+
+
+def mean_or_nan(values: Sequence[float]) -> float:
+    """The mean of ``values``; NaN for none."""
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """The baseline's budgets: mean compute (its own FLOPs) and mean final accuracy, and each budget's runs."""
+
+    compute: tuple[float, ...]
+    accuracy: tuple[float, ...]
+    runs: tuple[tuple[tuple[float, float], ...], ...]  # per budget, (compute, final accuracy) of each seed
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.compute)
+
+
+def frontier_of(baseline: str, groups: Groups) -> Frontier:
+    """The baseline's finished budgets with compute.json (its sunk and total compute are equal: it reuses nothing)."""
+    points = [
+        rs for (name, _), rs in groups.items()
+        if name == baseline and rs and all(math.isfinite(r.spent) and r.spent > 0 for r in rs)
+    ]
+    return Frontier(
+        compute=tuple(mean_or_nan([r.spent for r in rs]) for rs in points),
+        accuracy=tuple(mean_or_nan([r.final for r in rs]) for rs in points),
+        runs=tuple(tuple((r.spent, r.final) for r in rs) for rs in points),
+    )
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A recipe's mean (compute, final accuracy) against the frontier, under one accounting of compute."""
+
+    compute: float
+    multiplier: float
+    bound: str  # '' exact, '>' at least, '<' at most: outside the frontier's accuracies
+    low: float  # 95% bootstrap interval over seeds
+    high: float
+    vs_frontier: float  # mean final accuracy minus the frontier's accuracy at the same compute; nan outside it
+
+
+def place_runs(frontier: Frontier, runs: Sequence[RunResult], accounting: str) -> Placement | None:
+    """A recipe's runs at one budget on ``frontier``, their compute counted as ``accounting`` (``sunk``/``total``);
+    None without a usable frontier or without every run's compute."""
+    computes = [r.compute(accounting) for r in runs]
+    if not frontier.usable or not runs or not all(math.isfinite(c) and c > 0 for c in computes):
+        return None
+    compute, accuracy = mean_or_nan(computes), mean_or_nan([r.final for r in runs])
+    where = place(frontier.compute, frontier.accuracy, compute, accuracy)
+    low, high = bootstrap_multiplier(frontier.runs, list(zip(computes, [r.final for r in runs], strict=True)))
+    at = accuracy_at_compute(frontier.compute, frontier.accuracy, compute)
+    return Placement(compute, where.value, where.bound, low, high, accuracy - at)
