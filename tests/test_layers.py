@@ -1,5 +1,6 @@
-"""Imports flow one way: recipes.core at the bottom, algorithms above it, run assembly above those, the study above
-them, the entry points (launch/) and benchmarks (bench/) on top; and no module imports itself through others.
+"""Imports flow one way: recipes.core at the bottom, algorithms above it, run assembly above those, the study and the
+docs generator (recipes.reference) above them, the entry points (launch/) and benchmarks (bench/) on top; and no
+module imports itself through others.
 
 Imports are read from the source (every ``import`` and ``from ... import``, at the top of a file or inside a function
 or an ``if TYPE_CHECKING:`` block) and resolved to module names: a relative import against the file's package, and
@@ -15,6 +16,7 @@ ALGORITHMS = ('algorithms',)
 ASSEMBLY = ('recipes.config', 'recipes.registry', 'recipes.trainer', 'recipes.presets', 'recipes.cli',
             'recipes.validate', 'recipes.arguments', 'recipes.tracking', 'recipes.model', 'recipes.data')
 STUDY = ('recipes.study',)
+DOCS = ('recipes.reference',)  # generates docs/ from every declaration: nothing it documents imports it
 ENTRY_POINTS = ('launch', 'bench')  # script folders: a script's module name is its path, launch.sweep
 SOURCES = ('recipes', 'algorithms', *ENTRY_POINTS, 'tests')  # the project's .py files; tests/ as top-level modules
 
@@ -75,19 +77,20 @@ def _check(layer: tuple[str, ...], forbidden: tuple[str, ...], at_least: int) ->
 
 
 def test_core_imports_neither_algorithms_nor_run_assembly_nor_the_study():
-    _check(CORE, (*ALGORITHMS, *ASSEMBLY, *STUDY, *ENTRY_POINTS), at_least=12)
+    _check(CORE, (*ALGORITHMS, *ASSEMBLY, *STUDY, *DOCS, *ENTRY_POINTS), at_least=12)
 
 
 def test_algorithms_import_only_the_core_below_them():
-    _check(ALGORITHMS, (*ASSEMBLY, *STUDY, *ENTRY_POINTS), at_least=12)
+    _check(ALGORITHMS, (*ASSEMBLY, *STUDY, *DOCS, *ENTRY_POINTS), at_least=12)
 
 
 def test_run_assembly_does_not_import_the_study():
-    _check(ASSEMBLY, (*STUDY, *ENTRY_POINTS), at_least=5)
+    _check(ASSEMBLY, (*STUDY, *DOCS, *ENTRY_POINTS), at_least=5)
 
 
 def test_nothing_in_recipes_or_algorithms_imports_the_entry_points_or_benchmarks():
     _check(('recipes', *ALGORITHMS), ENTRY_POINTS, at_least=40)
+    _check(STUDY, DOCS, at_least=8)
     assert len(module_files(*ENTRY_POINTS)) >= 10
 
 
@@ -147,7 +150,7 @@ def test_no_import_cycle_between_project_modules():
 
 
 def test_every_module_belongs_to_a_layer():
-    layers = (*CORE, *ALGORITHMS, *ASSEMBLY, *STUDY, *ENTRY_POINTS)
+    layers = (*CORE, *ALGORITHMS, *ASSEMBLY, *STUDY, *DOCS, *ENTRY_POINTS)
     strays = [name for name, _ in module_files('recipes', 'algorithms', *ENTRY_POINTS)
               if name not in ('recipes', 'algorithms') and not name.startswith(layers)]
     assert not strays, f'modules outside every layer: {strays}; add them to a layer in tests/test_layers.py'
