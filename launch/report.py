@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 
 from recipes.cli import ArgumentParser, run_cli
+from recipes.core.rules import Location, arg_type
 
 
 def main(argv: list[str]) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('results', help='results folder of a sweep, e.g. runs/sweep-digits or s3://BUCKET/sweeps/x')
-    parser.add_argument('--out', default=None, help='where the files go (local folder or s3://)')
+    parser.add_argument('results', type=arg_type(Location()),
+                        help='results folder of a sweep, e.g. runs/sweep-digits or s3://BUCKET/sweeps/x')
+    parser.add_argument('--out', type=arg_type(Location(optional=True)), default=None,
+                        help='where the files go (local folder or s3://)')
     args = parser.parse_args(argv)
-    from recipes.arguments import check_arguments
-
-    check_arguments('report', args)
 
     from recipes.study.report import write_report
 

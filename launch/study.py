@@ -42,8 +42,9 @@ def frontier_steps() -> list[Step]:
     return chain
 
 
-# Scenario sweeps (warm start, shrink-and-perturb, new data, new model): one Step per sweep, each the command a user
-# would type, listed here in the order they run (31 minutes measured, see above).
+# The scenario sweeps (new data, with the warm-start and shrink-and-perturb reuse baselines; new model) and the past
+# run the new-data sweep reuses: one Step each, the command a user would type, in the order they run (31 minutes
+# measured, see above).
 SCENARIO_STEPS: list[Step] = [
     Step('new data: the past run, resnet_20 on a class-stratified half of the training split, 8 epochs',
          ['launch/train.py', 'yamls/scenarios/digits_new_data_past.yaml'], 'runs/digits-half-past'),
@@ -65,7 +66,8 @@ def main() -> int:
             shutil.rmtree(ROOT / folder, ignore_errors=True)
     code = run_chain([*frontier_steps(), *SCENARIO_STEPS], ROOT, 'the study')
     if not code:
-        print('multipliers (clean, noisy): ' + ', '.join(f'{folder}/report/results.md' for folder in RESULTS), flush=True)
+        print('multipliers (clean, noisy, new data, new model): ' + ', '.join(f'{folder}/report/results.md' for folder in RESULTS),
+              flush=True)
     return code
 
 
