@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import re
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 from recipes.core.errors import UsageError
-from recipes.core.rules import Artifact, ExistingFile, Folder, LocalFile, MDSRoot, NoBank, arg_type
+from recipes.core.rules import Artifact, ExistingFile, Folder, LocalFile, MDSRoot, NoBank, Rule
 
 __all__ = ['ArgumentParser', 'debug_requested', 'run_cli', 'user_error']
 
@@ -90,56 +89,57 @@ def run_cli(main: Callable[[list[str]], int | None], argv: list[str] | None = No
 _READS_STORAGE = (Artifact, ExistingFile, Folder, LocalFile, MDSRoot, NoBank)
 
 
-def _after_parsing(convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    """The ``type=`` of an argument whose rule reads storage: parsing reads the text, :class:`ArgumentParser` checks
-    it (``.check``, the :func:`arg_type` function) after the other arguments."""
+class _RuleType:
+    """The ``type=`` :class:`ArgumentParser` gives an argument declared with ``type=arg_type(rule)``.
 
-    def read(text: str) -> Any:
-        return convert.rule.from_text(text)  # type: ignore[attr-defined]
+    The text is read by :meth:`Rule.from_text` (a ValueError is argparse's ``invalid int value: 'many'``) and checked
+    by the rule under the argument's name (``flag``); a refusal is the rule's own one-line UsageError, raised as it
+    is. A rule that reads storage (``later``) only reads the text while parsing: :meth:`check` runs afterwards.
+    """
 
-    read.rule = convert.rule  # type: ignore[attr-defined]
-    read.check = convert  # type: ignore[attr-defined]
-    read.__name__ = convert.__name__
-    return read
+    def __init__(self, rule: Rule, name: str) -> None:
+        self.rule = rule
+        self.flag = 'value'  # the option string (or the positional's name), set by ArgumentParser.add_argument
+        self.later = isinstance(rule, _READS_STORAGE)
+        self.__name__ = name  # argparse names the type in ``invalid int value``
+
+    def __call__(self, text: str) -> Any:
+        value = self.rule.from_text(text)
+        return value if self.later else self.rule.check(self.flag, value)
+
+    def check(self, value: Any) -> Any:
+        return self.rule.check(self.flag, value)
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with its mistakes (unknown option, missing argument, bad int, a value its rule refuses) as a
-    UsageError: one line, exit 2.
+    """argparse with its mistakes (unknown option, missing argument, bad int) as a UsageError: one line, exit 2.
 
     An argument declared with ``type=arg_type(rule)`` (:func:`recipes.core.rules.arg_type`) is checked by its rule
-    and arrives as the value the rule returns; a refusal names the argument as written (``--batch_size``, or the
-    positional's name). Rules that read files or S3 (a past run, a bank, a file that must exist) are applied after
-    every other argument has parsed.
+    and arrives as the value the rule returns; a refusal is the rule's one-line message, naming the argument as
+    declared (``--batch_size``, or the positional's name). Rules that read files or S3 (a past run, a bank, a file
+    that must exist) are applied after every other argument has parsed.
     """
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        rule = getattr(kwargs.get('type'), 'rule', None)
-        if rule is not None:
-            convert = arg_type(rule)  # its own function: the name it reports is this argument's
-            kwargs['type'] = _after_parsing(convert) if isinstance(rule, _READS_STORAGE) else convert
+        declared = kwargs.get('type')
+        rule = getattr(declared, 'rule', None)
+        if isinstance(rule, Rule):
+            kwargs['type'] = _RuleType(rule, getattr(declared, '__name__', 'value'))
         action = super().add_argument(*args, **kwargs)
-        if rule is not None:
-            flag = max(action.option_strings, key=len) if action.option_strings else action.dest
-            convert.flag = action.type.flag = flag  # type: ignore[attr-defined, union-attr]
+        if isinstance(action.type, _RuleType):  # the declared function names it too, as arg_type expects
+            action.type.flag = declared.flag = max(action.option_strings, key=len) if action.option_strings else action.dest
         return action
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
         namespace, extras = super().parse_known_args(args, namespace)
         for action in self._actions:
-            check = getattr(action.type, 'check', None)
             value = getattr(namespace, action.dest, None)
-            if check is None or value is None or (value is action.default and not isinstance(value, str)):
-                continue  # a default such as None or [] is no text to check
-            try:
-                setattr(namespace, action.dest, [check(v) for v in value] if isinstance(value, list) else check(value))
-            except argparse.ArgumentTypeError as e:
-                self.error(f'argument {argparse._get_action_name(action)}: {e}')
+            if not (isinstance(action.type, _RuleType) and action.type.later) or value is None or (
+                    value is action.default and not isinstance(value, str)):
+                continue  # checked while parsing, or a default such as None or [] that is no text to check
+            check = action.type.check
+            setattr(namespace, action.dest, [check(v) for v in value] if isinstance(value, list) else check(value))
         return namespace, extras
 
     def error(self, message: str) -> NoReturn:
-        # argparse writes ``argument --run: MESSAGE``; a rule's message names the argument itself (``--run=x ...``).
-        match = re.match(r'argument (\S+): (.*)', message)
-        if match and re.match(rf'{re.escape(match.group(1))}\b', match.group(2)):
-            message = match.group(2)
         raise UsageError(f'{self.prog}: {message} (see {self.prog} --help)')
