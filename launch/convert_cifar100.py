@@ -6,17 +6,16 @@ Writes ``{out_root}/train`` and ``{out_root}/test`` with columns x (uint8 32x32x
 from __future__ import annotations
 
 from recipes.cli import ArgumentParser, run_cli
+from recipes.core.rules import Location, arg_type
 
 
 def main(argv: list[str]) -> int:
     parser = ArgumentParser(description=__doc__)
-    parser.add_argument('--in_root', required=True, help='folder holding cifar-100-python/ (or to download into)')
-    parser.add_argument('--out_root', required=True, help='output folder or s3://bucket/prefix')
+    parser.add_argument('--in_root', required=True, type=arg_type(Location()),
+                        help='folder holding cifar-100-python/ (or to download into)')
+    parser.add_argument('--out_root', required=True, type=arg_type(Location()), help='output folder or s3://bucket/prefix')
     parser.add_argument('--download', action='store_true', help="fetch the archive with torchvision's downloader")
     args = parser.parse_args(argv)
-    from recipes.arguments import check_arguments
-
-    check_arguments('convert_cifar100', args)
 
     from recipes.core import storage
     from recipes.core.data.cifar100 import convert_cifar100

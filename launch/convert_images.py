@@ -11,19 +11,18 @@ data.remote={out_root} data.resolution=R``.
 from __future__ import annotations
 
 from recipes.cli import ArgumentParser, run_cli
+from recipes.core.rules import SEED, Location, Number, arg_type
 
 
 def main(argv: list[str]) -> int:
     parser = ArgumentParser(description=__doc__)
-    parser.add_argument('--in_root', required=True, help='folder of class sub-folders (or train/ and val/ of them)')
-    parser.add_argument('--out_root', required=True, help='output folder or s3://bucket/prefix')
-    parser.add_argument('--val_fraction', type=float, default=0.1,
+    parser.add_argument('--in_root', required=True, type=arg_type(Location()),
+                        help='folder of class sub-folders (or train/ and val/ of them)')
+    parser.add_argument('--out_root', required=True, type=arg_type(Location()), help='output folder or s3://bucket/prefix')
+    parser.add_argument('--val_fraction', type=arg_type(Number(0, 1, low_open=True, high_open=True)), default=0.1,
                         help='share of each class held out for test when there is no train/ and val/ (default 0.1)')
-    parser.add_argument('--seed', type=int, default=0, help='seed of that held-out share (default 0)')
+    parser.add_argument('--seed', type=arg_type(SEED), default=0, help='seed of that held-out share (default 0)')
     args = parser.parse_args(argv)
-    from recipes.arguments import check_arguments
-
-    check_arguments('convert_images', args)
 
     from recipes.core import storage
     from recipes.core.data.folder import convert_image_folder

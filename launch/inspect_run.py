@@ -9,17 +9,16 @@ from __future__ import annotations
 import argparse
 
 from recipes.cli import ArgumentParser, run_cli
+from recipes.core.rules import Location, PastRunFolder, arg_type
 
 
 def main(argv: list[str]) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('run', help='past run folder or s3:// URI (holds config.yaml, metrics.json, checkpoints)')
-    parser.add_argument('--plot', default='runs.png',
+    parser.add_argument('run', type=arg_type(PastRunFolder()),
+                        help='past run folder or s3:// URI (holds config.yaml, metrics.json, checkpoints)')
+    parser.add_argument('--plot', type=arg_type(Location(empty_is_none=True)), default='runs.png',
                         help='where to draw accuracy against epoch (path or s3:// URI; default runs.png; "" for none)')
     args = parser.parse_args(argv)
-    from recipes.arguments import check_arguments
-
-    check_arguments('inspect_run', args)
 
     from algorithms.past_run import PastRun
     from recipes.core import storage

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from recipes.cli import ArgumentParser, run_cli
+from recipes.core.rules import LocalFile, Overrides, arg_type
 
 
 def main(argv: list[str]) -> int:
     parser = ArgumentParser(description=__doc__)
-    parser.add_argument('recipe', help='YAML recipe, e.g. yamls/digits/baseline.yaml')
-    parser.add_argument('overrides', nargs='*', help='key=value overrides, e.g. seed=3 data.global_batch_size=256')
+    parser.add_argument('recipe', type=arg_type(LocalFile('yamls/digits/baseline.yaml')),
+                        help='YAML recipe, e.g. yamls/digits/baseline.yaml')
+    parser.add_argument('overrides', nargs='*', type=arg_type(Overrides()),
+                        help='key=value overrides, e.g. seed=3 data.global_batch_size=256')
     args = parser.parse_args(argv)
-    from recipes.arguments import check_arguments
-
-    check_arguments('train', args)
 
     from botocore.exceptions import EndpointConnectionError
 

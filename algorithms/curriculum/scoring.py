@@ -32,25 +32,11 @@ from algorithms.past_run import PastRun, load_checkpoint_state
 from recipes.core.data import MDSImageDataset
 from recipes.core.errors import UsageError
 
-__all__ = ['AUTO_COUNT', 'COMPUTED', 'RECORDED', 'auto_checkpoints', 'computed_scores', 'recorded_scores', 'score_runs',
-           'shared_training_labels']
+__all__ = ['COMPUTED', 'RECORDED', 'computed_scores', 'recorded_scores', 'score_runs', 'shared_training_labels']
 
 COMPUTED = ('grand', 'el2n', 'loss')
 RECORDED = ('recorded_el2n', 'forgetting')
 RECORD_KEY = 'RecordScores'  # the record_scores callback's entry in a checkpoint's callbacks state
-AUTO_COUNT = 2  # checkpoints --checkpoints auto scores with
-
-
-def auto_checkpoints(run: PastRun) -> list[str]:
-    """The :data:`AUTO_COUNT` earliest usable checkpoints of ``run``: Data Diet scores a few epochs into training,
-    once the network is past chance (:meth:`PastRun.usable_checkpoints`)."""
-    usable = run.usable_checkpoints()
-    if not usable:
-        raise UsageError(
-            f'--checkpoints auto: past run {run.folder} has no checkpoint with a usable recorded accuracy: '
-            f'look at it with python launch/inspect_run.py {run.folder} and name checkpoints',
-        )
-    return [q.checkpoint for q in usable[:AUTO_COUNT]]
 
 
 def shared_training_labels(runs: Sequence[PastRun]) -> dict[str, Any]:
