@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from algorithms.past_run import PastRun, checkpoint_quality
+from algorithms.past_run import CHECKPOINT_POLICIES, PastRun, checkpoint_quality
 from recipes.core.errors import UsageError
+from recipes.core.rules import CheckpointList
 
 
 def _evals(*accuracies: float, per_epoch: int = 8) -> list[dict]:
@@ -97,3 +98,20 @@ def test_build_adv_bank_strict_exits_2_in_one_line_before_any_attack(rated_run, 
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f'error: past run {run.folder}: checkpoint ep1-') and 'near chance: refused under strict' in line
     assert not out.exists()
+
+
+def test_auto_picks_checkpoints_by_policy_among_the_usable_ones(rated_run):
+    best_first = rated_run((0.95, 0.9))  # both usable; the best is the earliest
+    first, second = best_first.checkpoints()
+    assert best_first.pick_checkpoints('earliest') == [first, second]
+    assert best_first.pick_checkpoints('earliest_and_best') == [first]
+    poor_first = rated_run((0.12, 0.9))  # ep1 near chance: neither policy takes it
+    assert poor_first.pick_checkpoints('earliest') == poor_first.pick_checkpoints('earliest_and_best') == [second]
+    assert CheckpointList(policy='earliest').check('--checkpoints', 'auto').pick(poor_first) == [second]
+    assert CheckpointList(policy='earliest').check('--checkpoints', 'ep1, ep2').pick(poor_first) == ['ep1', 'ep2']
+    for policy in CHECKPOINT_POLICIES:
+        with pytest.raises(UsageError, match=r'^--checkpoints auto: past run .* has no checkpoint with a usable recorded '
+                                             r'accuracy: look at it with python launch/inspect_run.py [^\n]*$'):
+            rated_run((0.12, 0.11)).pick_checkpoints(policy)
+    with pytest.raises(ValueError, match='not a checkpoint policy'):
+        best_first.pick_checkpoints('latest')

@@ -1,18 +1,23 @@
 """Property-based tests of every entry point's arguments, and a handful of real command lines.
 
 Generic over ``launch/``: each script's argparse parser is captured (its ``parse_args`` is intercepted before the
-script does anything), every argument must have a rule in ``recipes.arguments.ARGUMENTS``, and generated invalid
-values must be refused by parsing plus ``check_arguments`` with one line naming the argument, in-process.
+script does anything), every argument must declare its rule (an argparse ``type`` from
+:func:`recipes.core.rules.arg_type`, which carries ``.rule``; ``choices``; or a ``store_true`` flag), and values
+generated from the rule must be refused by parsing with one line naming the argument (invalid ones) or accepted
+(valid ones), in-process. The checks that tie arguments together run in the script after parsing: tested below
+through its ``main``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import math
 import string
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,10 +25,19 @@ from conftest import ROOT, TINY, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recipes import arguments
-from recipes.arguments import ARGUMENTS, check_arguments
+from algorithms.past_run import CHECKPOINT_POLICIES
 from recipes.core.errors import UsageError
-from recipes.validate import Number
+from recipes.core.rules import (
+    CheckpointList,
+    LocalFile,
+    Location,
+    NoBank,
+    Number,
+    Overrides,
+    PastRunFolder,
+    PixelValue,
+    Rule,
+)
 
 SETTINGS = settings(
     max_examples=15, deadline=None, derandomize=True, database=None,
@@ -37,16 +51,23 @@ class _Captured(Exception):
         self.parser = parser
 
 
-def capture_parser(script: str, monkeypatch: pytest.MonkeyPatch) -> argparse.ArgumentParser:
-    """The parser ``launch/{script}.py`` builds, taken at its ``parse_args`` call: nothing after it runs."""
+def load_script(script: str) -> ModuleType:
+    """``launch/{script}.py`` imported in this process (no interpreter start-up)."""
     spec = importlib.util.spec_from_file_location(f'launch_{script}', ROOT / 'launch' / f'{script}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def parser_of(script: str) -> argparse.ArgumentParser:
+    """The parser ``launch/{script}.py`` builds, taken at its ``parse_args`` call: nothing after it runs."""
+    module = load_script(script)
 
     def intercept(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
         raise _Captured(self)
 
-    with monkeypatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch:
         patch.setattr(argparse.ArgumentParser, 'parse_args', intercept)
         patch.setattr(sys, 'argv', [f'{script}.py'])
         try:
@@ -60,18 +81,35 @@ def dests(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     return {a.dest: a for a in parser._actions if a.dest != 'help'}
 
 
-def test_every_entry_point_argument_has_a_rule(monkeypatch):
+def rule_of(action: argparse.Action) -> Rule | None:
+    """The rule an argument's argparse type carries (``arg_type``), or None."""
+    rule = getattr(action.type, 'rule', None)
+    return rule if isinstance(rule, Rule) else None
+
+
+def name_of(action: argparse.Action) -> str:
+    return max(action.option_strings, key=len) if action.option_strings else action.dest
+
+
+def test_every_entry_point_argument_has_a_rule():
     assert len(SCRIPTS) >= 9
     covered = 0
     for script in SCRIPTS:
-        assert script in ARGUMENTS, f'add launch/{script}.py to recipes.arguments.ARGUMENTS'
-        found = set(dests(capture_parser(script, monkeypatch)))
-        assert found == set(ARGUMENTS[script]), (script, found ^ set(ARGUMENTS[script]))
-        covered += len(found)
-        checked = any(not isinstance(rule, arguments.ByParser) for rule in ARGUMENTS[script].values())
-        if checked:
-            assert f'check_arguments({script!r}, args)' in (ROOT / 'launch' / f'{script}.py').read_text(), script
+        source = (ROOT / 'launch' / f'{script}.py').read_text()
+        assert 'check_arguments' not in source and 'recipes.arguments' not in source, script  # one declaration
+        for dest, action in dests(parser_of(script)).items():
+            declared = rule_of(action) is not None or action.choices or isinstance(action, argparse._StoreTrueAction)
+            assert declared, (f'launch/{script}.py: argument {dest} declares no rule: give it type=arg_type(Rule(...)), '
+                              'choices or action="store_true"')
+            covered += 1
     assert covered >= 40
+
+
+def test_auto_checkpoints_name_a_policy():
+    policies = {script: rule_of(dests(parser_of(script))['checkpoints']) for script in ('score', 'build_adv_bank')}
+    assert policies == {'score': CheckpointList(policy='earliest'),
+                        'build_adv_bank': CheckpointList(policy='earliest_and_best')}
+    assert set(CHECKPOINT_POLICIES) == {'earliest', 'earliest_and_best'}
 
 
 # ----- generators of argument values (strings, as typed on a command line)
@@ -106,40 +144,42 @@ def number_values(rule: Number, valid: bool) -> st.SearchStrategy[str]:
     return st.one_of(*outside, JUNK.filter(lambda s: not _float_like(s)))
 
 
-def generator(rule: Any, action: argparse.Action, valid: bool, env: dict[str, str]) -> st.SearchStrategy[Any]:
-    """Values for one argument; a list of strings for ``nargs='*'``."""
-    if isinstance(rule, Number):
-        return number_values(rule, valid)
-    if isinstance(rule, arguments.ByParser):
+def generator(action: argparse.Action, valid: bool, env: dict[str, str]) -> st.SearchStrategy[Any]:
+    """Values for one argument, from its rule; a list of strings for ``nargs='*'``."""
+    rule = rule_of(action)
+    if rule is None:  # argparse itself allows only valid values
         if action.choices:
             return st.sampled_from(list(action.choices)) if valid else JUNK.filter(lambda s: s not in action.choices)
         return st.just(True) if valid else st.sampled_from(['x', 'yes', '1'])
-    if isinstance(rule, arguments.Location):
+    if isinstance(rule, Number):
+        return number_values(rule, valid)
+    if isinstance(rule, Location):
         if valid:
             return st.sampled_from([env['new'], 's3://bucket/prefix'] + ([None] if rule.optional else [])
                                    + ([''] if rule.empty_is_none else []))
         return st.sampled_from(['   ', 's3://', 's3:///prefix'] + ([] if rule.empty_is_none else ['']))
-    if isinstance(rule, arguments.LocalFile):
+    if isinstance(rule, LocalFile):
         if valid:
             return st.just(rule.example)
         return st.sampled_from(['', 'yamls', 'yamls/none.yaml', env['new'] + '.yaml', 's3://bucket/x.yaml'])
-    if isinstance(rule, arguments.PastRuns):
+    if isinstance(rule, PastRunFolder):
         runs = st.sampled_from([env['past'], env['past'] + '/']) if valid else st.sampled_from(
             [env['new'], env['not_a_run'], env['file'], '', 's3://'])
-        return st.lists(runs, min_size=1, max_size=2) if rule.many else runs
-    if isinstance(rule, arguments.Checkpoints):
+        return st.lists(runs, min_size=1, max_size=2) if action.nargs == '*' else runs
+    if isinstance(rule, CheckpointList):  # names only: whether the run holds them is the script's check (below)
         if valid:
-            return st.sampled_from(['ep1', 'latest'] + ([] if rule.single else ['ep1,ep2', 'ep2, ep1']))
-        return st.one_of(st.sampled_from(['ep99', 'ep0', 'nope', ',', ' ']), st.integers(3, 500).map(lambda n: f'ep{n}'))
-    if isinstance(rule, arguments.PixelValue):
+            return st.sampled_from(['ep1', 'latest', 'ep9'] + ([] if rule.single else ['ep1,ep2', 'ep2, ep1'])
+                                   + (['auto'] if rule.policy else []))
+        return st.sampled_from(['', ' ', '  '] + ([] if rule.single else [',', ' , ', ',,']))
+    if isinstance(rule, PixelValue):
         if valid:
             return st.one_of(st.integers(1, 255).map(lambda k: f'{k}/255'), st.floats(0.001, 1).map(repr),
                              *([st.none()] if rule.optional else []))
         return st.one_of(st.sampled_from(['0', '-1/255', '2', '256/255', 'abc', '1/0', 'nan', 'inf', '']),
                          st.floats(1.0001, 1e6).map(repr))
-    if isinstance(rule, arguments.NoBank):
+    if isinstance(rule, NoBank):
         return st.just(env['new']) if valid else st.sampled_from([env['bank'], '', 's3://'])
-    if isinstance(rule, arguments.Overrides):
+    if isinstance(rule, Overrides):
         if valid:
             return st.lists(st.sampled_from(['seed=3', 'max_duration=4ep', 'optimizer.lr=0.05']), max_size=2)
         return st.lists(st.sampled_from(['seed3', '=3', ' =x', 'nothing']), min_size=1, max_size=2)
@@ -193,22 +233,21 @@ def argv_of(parser: argparse.ArgumentParser, values: dict[str, Any]) -> list[str
 
 # demo.py and study.py take only flags and report through argparse itself (usage line, exit 2): not fuzzed here.
 BOUNDARY = [s for s in SCRIPTS if 'run_cli(main)' in (ROOT / 'launch' / f'{s}.py').read_text()]
-CASES = [(script, dest) for script in BOUNDARY for dest in ARGUMENTS.get(script, {})]
+CASES = [(script, dest) for script in BOUNDARY for dest in dests(parser_of(script))]
 
 
 @pytest.mark.parametrize(('script', 'dest'), CASES, ids=[f'{s}:{d}' for s, d in CASES])
-def test_invalid_arguments_are_one_line_naming_them(script, dest, env, monkeypatch):
-    parser = capture_parser(script, monkeypatch)
+def test_invalid_arguments_are_one_line_naming_them(script, dest, env):
+    parser = parser_of(script)
     action = dests(parser)[dest]
-    rule = ARGUMENTS[script][dest]
-    name = action.option_strings[0] if action.option_strings else dest
+    name = name_of(action)
 
     @SETTINGS
-    @given(value=generator(rule, action, False, env))
+    @given(value=generator(action, False, env))
     def check(value: Any) -> None:
         argv = argv_of(parser, {**base_argv(script, env), dest: value})
         with pytest.raises(UsageError) as info:
-            check_arguments(script, parser.parse_args(argv))
+            parser.parse_args(argv)
         message = str(info.value)
         assert '\n' not in message and name in message, (argv, message)
 
@@ -216,26 +255,37 @@ def test_invalid_arguments_are_one_line_naming_them(script, dest, env, monkeypat
 
 
 @pytest.mark.parametrize(('script', 'dest'), CASES, ids=[f'{s}:{d}' for s, d in CASES])
-def test_valid_arguments_pass_their_rule(script, dest, env, monkeypatch):
-    parser = capture_parser(script, monkeypatch)
+def test_valid_arguments_pass_their_rule(script, dest, env):
+    parser = parser_of(script)
     action = dests(parser)[dest]
-    rule = ARGUMENTS[script][dest]
-    name = action.option_strings[0] if action.option_strings else dest
+    rule = rule_of(action)
 
     @SETTINGS
-    @given(value=generator(rule, action, True, env))
+    @given(value=generator(action, True, env))
     def check(value: Any) -> None:
         args = parser.parse_args(argv_of(parser, {**base_argv(script, env), dest: value}))
-        rule.check(name, getattr(args, dest), args)
+        if rule is not None and value is not None:  # the argument arrives as the value its rule returns
+            texts, parsed = (value, getattr(args, dest)) if isinstance(value, list) else ([value], [getattr(args, dest)])
+            assert parsed == [rule.check(name_of(action), rule.from_text(text)) for text in texts], (value, parsed)
 
     check()
 
 
-def test_attack_arguments_are_checked_together(env, monkeypatch):
-    parser = capture_parser('build_adv_bank', monkeypatch)
-    base = base_argv('build_adv_bank', env)
+def test_attack_arguments_are_checked_together(env):
+    main = load_script('build_adv_bank').main
+    argv = argv_of(parser_of('build_adv_bank'), {**base_argv('build_adv_bank', env), 'eps': '2/255', 'step_size': '4/255'})
     with pytest.raises(UsageError, match='--step_size=0.01569 \\(4/255\\) is out of range: use a step in \\(0, eps='):
-        check_arguments('build_adv_bank', parser.parse_args(argv_of(parser, {**base, 'eps': '2/255', 'step_size': '4/255'})))
+        main(argv)
+    assert not Path(env['new']).exists()
+
+
+@pytest.mark.parametrize(('script', 'dest'), [('score', 'checkpoints'), ('build_adv_bank', 'checkpoints'),
+                                              ('eval_robustness', 'checkpoint')])
+def test_checkpoints_the_run_lacks_are_refused_naming_the_argument(script, dest, env):
+    argv = argv_of(parser_of(script), {**base_argv(script, env), dest: 'ep9'})
+    with pytest.raises(UsageError, match=f"^--{dest}: no checkpoint 'ep9' in .* \\(available: ep1, ep2\\)"):
+        load_script(script).main(argv)
+    assert not Path(env['new']).exists()
 
 
 # ----- real command lines: exit 2, one line, nothing written
