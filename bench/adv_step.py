@@ -24,11 +24,11 @@ import copy
 import json
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from common import timed, write_json  # bench/ is this script's directory, first on sys.path
 
 from algorithms.adversarial_replay.bank import AdversarialBank, BankPart, finish_bank
 from algorithms.adversarial_replay.pgd import pgd
@@ -117,13 +117,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, fn in methods.items():
                 for _ in range(args.steps):
-                    if device.type == 'cuda':
-                        torch.cuda.synchronize()
-                    start = time.perf_counter()
-                    fn()
-                    if device.type == 'cuda':
-                        torch.cuda.synchronize()
-                    times[name].append(time.perf_counter() - start)
+                    times[name].append(timed(fn, device))
 
     median = {name: statistics.median(t) for name, t in times.items()}
     record = {
@@ -138,11 +132,8 @@ def main() -> None:
     print(f'{"step":<8} {"seconds":>8} {"x plain":>8}')
     for name in methods:
         print(f'{name:<8} {median[name]:>8.3f} {record["ratio_to_plain"][name]:>8.2f}')
-    text = json.dumps(record, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text + '\n')
+    print(json.dumps(record, indent=1))
+    write_json(record, args.out)
 
 
 if __name__ == '__main__':

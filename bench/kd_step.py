@@ -22,6 +22,7 @@ import time
 
 import torch
 import yaml
+from common import device_name, write_json  # bench/ is this script's directory, first on sys.path
 from composer import Trainer
 from composer.core import Callback, Event, State
 from composer.loggers import Logger
@@ -103,7 +104,7 @@ def main() -> None:
     ratio = {name: step[name] / step['plain'] for name in GOALS}
     ratio_fastest = {name: fastest[name] / fastest['plain'] for name in GOALS}
     result = {
-        'device': torch.cuda.get_device_name() if torch.cuda.is_available() else f'cpu x{os.cpu_count()}',
+        'device': device_name(),
         'model': 'resnet_56',
         'batch': args.batch,
         'timed_steps': args.steps * (args.rounds - 1),
@@ -118,9 +119,7 @@ def main() -> None:
     print(f"{'plain':<28}{step['plain']:>10.3f}{1.0:>8.2f}{fastest['plain']:>10.3f}{1.0:>8.2f}{'':>8}")
     for name, goal in GOALS.items():
         print(f'{name:<28}{step[name]:>10.3f}{ratio[name]:>8.2f}{fastest[name]:>10.3f}{ratio_fastest[name]:>8.2f}{goal:>8.2f}')
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=1)
+    write_json(result, args.json)
 
 
 if __name__ == '__main__':

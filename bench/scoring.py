@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
-from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from common import device_name, timed, write_json  # bench/ is this script's directory, first on sys.path
 
 from algorithms.curriculum.curriculum import CurriculumSampler
 from algorithms.curriculum.grand import el2n, per_example_grad_norms
@@ -28,16 +27,6 @@ from algorithms.curriculum.record_scores import RecordScores
 from recipes.core.model import resnet_cifar
 
 CIFAR_TRAIN = 50_000
-
-
-def _timed(fn: Callable[[], object], device: torch.device) -> float:
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def loop_norms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -108,13 +97,13 @@ def main() -> None:
     seconds: dict[str, list[float]] = {name: [] for name in work}
     for _ in range(args.rounds):
         for name, fn in work.items():
-            seconds[name].append(_timed(fn, device))
+            seconds[name].append(timed(fn, device))
     median = {name: statistics.median(values) for name, values in seconds.items()}
     rate = {name: args.batch / median[name] for name in ('train', 'grand', 'el2n', 'loop')}
     step = median['train']
     sampler = sampler_seconds_per_step(args.batch)
     result = {
-        'device': torch.cuda.get_device_name() if device.type == 'cuda' else f'cpu x{os.cpu_count()}',
+        'device': device_name(),
         'model': 'resnet_56/100',
         'batch': args.batch,
         'rounds': args.rounds,
@@ -139,9 +128,7 @@ def main() -> None:
     print(f"curriculum sampler: {sampler * 1e3:.3f} ms/step = {100 * result['sampler_overhead']:.3f}% of a step (goal < 2%)")
     print(f"record_scores: {result['record_scores_s_per_step'] * 1e3:.3f} ms/step = "
           f"{100 * result['record_scores_overhead']:.3f}% of a step (goal < 3%)")
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=1)
+    write_json(result, args.json)
 
 
 if __name__ == '__main__':

@@ -29,6 +29,7 @@ import statistics
 import time
 
 import torch
+from common import device_name, write_json  # bench/ is this script's directory, first on sys.path
 from composer.core import Callback, State
 from composer.loggers import Logger
 
@@ -157,7 +158,7 @@ def main() -> None:
     load = loader_throughput(args.batch, args.workers, batches=args.loader_batches)
     train_median = statistics.median(train)
     result = {
-        'device': torch.cuda.get_device_name() if device.type == 'cuda' else f'cpu x{os.cpu_count()}',
+        'device': device_name(),
         'model': args.model,
         'batch': args.batch,
         'channels_last': args.channels_last,
@@ -193,9 +194,7 @@ def main() -> None:
     best = max((r for p, r in ratios.items() if p != 'memory'), default=float('nan'))
     print(f"loader / training = {load / train_median:.1f}x (goal >= 5x); best data path / no-data Trainer step = "
           f"{best:.2f}x (goal >= 0.95x)")
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=1)
+    write_json(result, args.json)
 
 
 if __name__ == '__main__':

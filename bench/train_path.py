@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 import torch
-from throughput import BatchTimes  # bench/ is this script's directory, first on sys.path
+from common import device_name, write_json  # bench/ is this script's directory, first on sys.path
+from throughput import BatchTimes
 
 import recipes.trainer
 
@@ -102,14 +103,12 @@ def main() -> None:
             print(json.dumps(record), flush=True)
             runs.append(record)
     result = {
-        'device': torch.cuda.get_device_name() if on_gpu else f'cpu x{os.cpu_count()}',
+        'device': device_name(),
         'recipe': os.path.relpath(args.recipe, ROOT), 'model': args.model or 'recipe', 'channels_last': True,
         'precision': 'amp_bf16' if on_gpu else 'fp32', 'runs': runs,
     }
     print(json.dumps(result))
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=1)
+    write_json(result, args.json)
 
 
 if __name__ == '__main__':

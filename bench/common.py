@@ -1,0 +1,40 @@
+"""What the benches share: the device a result was measured on, the time of one call, the JSON file of a result.
+
+The benches run as scripts (``python bench/NAME.py``), so this directory is first on ``sys.path``: they import it
+as ``common``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = ['device_name', 'timed', 'write_json']
+
+
+def device_name() -> str:
+    """The GPU's name, or ``cpu xN`` with N the machine's logical cores."""
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else f'cpu x{os.cpu_count()}'
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds ``fn()`` took, the GPU's queued work waited for before and after (on a GPU ``device``)."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def write_json(result: dict[str, Any], path: str | None) -> None:
+    """``result`` as indented JSON (one space a level) in file ``path``; nothing when ``path`` is None or empty."""
+    if path:
+        with open(path, 'w') as f:
+            f.write(json.dumps(result, indent=1) + '\n')
