@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = ('recipes.core',)
 ALGORITHMS = ('algorithms',)
 ASSEMBLY = ('recipes.config', 'recipes.registry', 'recipes.trainer', 'recipes.presets', 'recipes.cli',
-            'recipes.validate', 'recipes.arguments', 'recipes.tracking', 'recipes.model', 'recipes.data')
+            'recipes.validate', 'recipes.tracking', 'recipes.model', 'recipes.data')
 STUDY = ('recipes.study',)
 DOCS = ('recipes.reference',)  # generates docs/ from every declaration: nothing it documents imports it
 ENTRY_POINTS = ('launch', 'bench')  # script folders: a script's module name is its path, launch.sweep
