@@ -119,12 +119,12 @@ class EvalRobustness(Callback):
 
     def __init__(
         self,
-        eps: Annotated[float, PixelValue()] = 8 / 255,
-        steps: Annotated[int, Number(1, 10_000, integer=True)] = 10,
-        step_size: Annotated[float | None, PixelValue(optional=True)] = None,
-        num_samples: Annotated[int, Number(1, 10**9, integer=True)] = 512,
-        batch_size: Annotated[int, Number(1, 1_000_000, integer=True)] = 256,
-        seed: Annotated[int, SEED] = 0,
+        eps: Annotated[float, PixelValue(), 'the attack\'s L-inf radius'] = 8 / 255,
+        steps: Annotated[int, Number(1, 10_000, integer=True), 'PGD steps'] = 10,
+        step_size: Annotated[float | None, PixelValue(optional=True), 'null: eps / 4'] = None,
+        num_samples: Annotated[int, Number(1, 10**9, integer=True), 'the first test images attacked'] = 512,
+        batch_size: Annotated[int, Number(1, 1_000_000, integer=True), 'images attacked at once'] = 256,
+        seed: Annotated[int, SEED, 'the random starts\' seed'] = 0,
     ) -> None:
         self.eps = eps
         self.step_size = eps / 4 if step_size is None else step_size

@@ -244,9 +244,11 @@ class AdversarialReplay(Algorithm):
 
     def __init__(
         self,
-        bank: Annotated[str, BankFolder()],
-        replay_fraction: Annotated[float, Number(0, 1, low_open=True, message='is out of range: use a share in (0, 1], e.g. 0.25')] = 0.25,
-        aux_bn: bool = True,
+        bank: Annotated[str, BankFolder(), 'written by launch/build_adv_bank.py'],
+        replay_fraction: Annotated[float, Number(0, 1, low_open=True, message='is out of range: use a share in (0, 1], e.g. 0.25'),
+                                   'bank examples per clean example: a batch gains round(fraction x batch size) rows'] = 0.25,
+        aux_bn: Annotated[bool, 'normalise the bank rows with auxiliary BatchNorms (AdvProp); false for a model without '
+                          'BatchNorm2d'] = True,
     ) -> None:
         self.bank = AdversarialBank(bank)
         self.replay_fraction = replay_fraction

@@ -25,7 +25,15 @@ import torch.nn.functional as F
 from composer.core import State
 from torch import Tensor, nn
 
-from algorithms.distillation.distillation import Every, KDWeight, NumClasses, TeacherDistillation, Temperature, Until
+from algorithms.distillation.distillation import (
+    Every,
+    KDWeight,
+    NumClasses,
+    Strict,
+    TeacherDistillation,
+    Temperature,
+    Until,
+)
 from algorithms.past_run import PastRun, past_run_cost
 from recipes.core.artifacts import split_checkpoint_entry
 from recipes.core.rules import CheckpointNames, Number, OneOf, PastRunFolder, PastRunFolders, checked
@@ -137,18 +145,25 @@ class CheckpointMixupTeacher(TeacherDistillation):
 
     def __init__(
         self,
-        run: Annotated[str | PastRun | None, PastRunFolder(optional=True)] = None,
-        checkpoints: Annotated[Sequence[str], CheckpointNames(many=True)] = (),
+        run: Annotated[str | PastRun | None, PastRunFolder(optional=True), 'the past run whose checkpoints teach; give '
+                       'run or runs, not both'] = None,
+        checkpoints: Annotated[Sequence[str], CheckpointNames(many=True), 'at least two teachers in all; a plain name '
+                               'is taken from run, or from each of runs; RUN_FOLDER:CHECKPOINT names its own run'] = (),
         temperature: Temperature = 4.0,
         alpha: KDWeight = 0.9,
         mix_alpha: Annotated[float, Number(0, 1000, low_open=True,
-                                           message='is the Beta parameter of lam and must be > 0: for example 0.4')] = 0.4,
-        space: Annotated[str, OneOf(*SPACES, message="is not a mixing space: choose 'prob' or 'logit'")] = 'prob',
+                                           message='is the Beta parameter of lam and must be > 0: for example 0.4'),
+                             'the Beta (pair) or Dirichlet concentration of the weights'] = 0.4,
+        space: Annotated[str, OneOf(*SPACES, message="is not a mixing space: choose 'prob' or 'logit'"),
+                         '`prob` mixes the teachers\' softmax outputs, `logit` their logits'] = 'prob',
         num_classes: NumClasses = None,
-        runs: Annotated[Sequence[str] | None, PastRunFolders(optional=True)] = None,
-        draw: Annotated[str, OneOf(*DRAWS, message='is not a draw: choose pair, subset or dirichlet')] = 'pair',
-        k: Annotated[int, Number(1, 1000, integer=True)] = 2,
-        strict: bool = False,
+        runs: Annotated[Sequence[str] | None, PastRunFolders(optional=True), 'a pool of past runs (the seeds of a '
+                        'baseline, say): runs=[a, b], checkpoints=[ep4, ep8] is four teachers'] = None,
+        draw: Annotated[str, OneOf(*DRAWS, message='is not a draw: choose pair, subset or dirichlet'),
+                        '`pair`: two teachers, lam ~ Beta; `subset`: k teachers, equal weights; `dirichlet`: k teachers, '
+                        'Dirichlet weights'] = 'pair',
+        k: Annotated[int, Number(1, 1000, integer=True), 'teachers per batch (2 for pair; 1 to K otherwise)'] = 2,
+        strict: Strict = False,
         until: Until = None,
         every: Every = 1,
     ) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     'OneTeacher',
     'PastRunDistillation',
     'RandomTeacherDistillation',
+    'Strict',
     'TeacherDistillation',
     'Temperature',
     'Until',
@@ -45,15 +46,20 @@ __all__ = [
 
 # The arguments every teacher takes, declared once.
 Temperature = Annotated[float, Number(0, 1000, low_open=True,
-                                      message='must be a number > 0: use 4.0 (the usual choice) or 1.0-20.0')]
-KDWeight = Annotated[float, Number(0, 1, message='is the weight of the KD term and must lie in [0, 1]: for example 0.9')]
+                                      message='must be a number > 0: use 4.0 (the usual choice) or 1.0-20.0'),
+                        'softens teacher and student alike; 4 is the usual choice']
+KDWeight = Annotated[float, Number(0, 1, message='is the weight of the KD term and must lie in [0, 1]: for example 0.9'),
+                     'weight of the KD term; 0 is plain training, bit for bit']
 Until = Annotated[str | None, TimeString(
     ('ep',), optional=True,
     message='must be a time in epochs, such as 40ep: the teacher switches off at an epoch boundary, where the compute '
-            'ledger measures')]
+            'ledger measures'), 'no teacher forward from this epoch on (null: the whole run)']
 Every = Annotated[int, Number(1, 10**6, integer=True,
-                              message='must be an integer >= 1: the teacher runs in every every-th epoch (1: all)')]
+                              message='must be an integer >= 1: the teacher runs in every every-th epoch (1: all)'),
+                  'distil in epochs 0, k, 2k, ... only']
 NumClasses = Annotated[int | None, FromRun('num_classes')]  # the student's: a teacher of another label space is refused
+Strict = Annotated[bool, 'refuse a checkpoint near chance or far below the run\'s best (and one with no recorded '
+                   'accuracy) instead of warning']
 
 
 def until_epochs(until: str | None) -> int | None:
@@ -236,12 +242,13 @@ class PastRunDistillation(OneTeacher):
 
     def __init__(
         self,
-        run: Annotated[str | PastRun, PastRunFolder()],
-        checkpoint: Annotated[str, CheckpointNames()] = 'latest',
+        run: Annotated[str | PastRun, PastRunFolder(), 'the teacher\'s run folder; the teacher is rebuilt from its own '
+                       'config.yaml, so its architecture may differ from the student\'s'],
+        checkpoint: Annotated[str, CheckpointNames(), 'the teacher checkpoint'] = 'latest',
         temperature: Temperature = 4.0,
         alpha: KDWeight = 0.9,
         num_classes: NumClasses = None,
-        strict: bool = False,
+        strict: Strict = False,
         until: Until = None,
         every: Every = 1,
     ) -> None:
@@ -282,8 +289,9 @@ class RandomTeacherDistillation(OneTeacher):
 
     def __init__(
         self,
-        run: Annotated[str | PastRun, PastRunFolder()],
-        seed: Annotated[int | None, Number(0, 2**32 - 1, integer=True, optional=True)] = None,
+        run: Annotated[str | PastRun, PastRunFolder(), 'the past run whose architecture the random teacher has'],
+        seed: Annotated[int | None, Number(0, 2**32 - 1, integer=True, optional=True),
+                        'the random teacher\'s initialisation (null: the run\'s seed + 1, never the student\'s own)'] = None,
         temperature: Temperature = 4.0,
         alpha: KDWeight = 0.9,
         num_classes: NumClasses = None,

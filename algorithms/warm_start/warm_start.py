@@ -48,6 +48,10 @@ def shrink_perturb(past: nn.Module, fresh: nn.Module, shrink: float, perturb: fl
 
 
 Factor = Annotated[float, Number(0, 1000, message='must be a number >= 0: the authors use shrink=0.4, perturb=0.1')]
+Run = Annotated[str | PastRun, PastRunFolder(), 'the past run folder; the same architecture as the model']
+Checkpoint = Annotated[str, CheckpointNames(), 'the checkpoint to start from']
+NumClasses = Annotated[int | None, FromRun('num_classes')]
+Strict = Annotated[bool, 'refuse a checkpoint near chance or far below the run\'s best instead of warning']
 
 
 @checked
@@ -62,10 +66,10 @@ class WarmStart(Algorithm):
 
     def __init__(
         self,
-        run: Annotated[str | PastRun, PastRunFolder()],
-        checkpoint: Annotated[str, CheckpointNames()] = 'latest',
-        num_classes: Annotated[int | None, FromRun('num_classes')] = None,
-        strict: bool = False,
+        run: Run,
+        checkpoint: Checkpoint = 'latest',
+        num_classes: NumClasses = None,
+        strict: Strict = False,
     ) -> None:
         self.past_run = run if isinstance(run, PastRun) else PastRun(run)
         self.checkpoint = str(checkpoint)
@@ -111,12 +115,12 @@ class ShrinkPerturb(WarmStart):
 
     def __init__(
         self,
-        run: Annotated[str | PastRun, PastRunFolder()],
-        checkpoint: Annotated[str, CheckpointNames()] = 'latest',
-        shrink: Factor = 0.4,
-        perturb: Factor = 0.1,
-        num_classes: Annotated[int | None, FromRun('num_classes')] = None,
-        strict: bool = False,
+        run: Run,
+        checkpoint: Checkpoint = 'latest',
+        shrink: Annotated[float, Factor, 'weight of the past parameters'] = 0.4,
+        perturb: Annotated[float, Factor, 'weight of the fresh initialisation'] = 0.1,
+        num_classes: NumClasses = None,
+        strict: Strict = False,
     ) -> None:
         super().__init__(run, checkpoint, num_classes=num_classes, strict=strict)
         self.shrink = float(shrink)

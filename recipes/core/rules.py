@@ -933,10 +933,13 @@ class Argument:
     default: Any
     rule: Rule | None = None
     from_run: str | None = None
+    doc: str = ''  # what it is for: the string in its Annotated type
 
 
 def _plain_rule(hint: Any, optional: bool) -> Rule | None:
     """A rule for a plain ``int``, ``float`` or ``bool`` annotation (Composer's own classes declare no rules)."""
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
         hint, optional = args[0], True
@@ -964,11 +967,12 @@ def declared(cls: type, rules: Mapping[str, Rule] | None = None) -> dict[str, Ar
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         marker = rule_of(hints.get(name))
+        doc = next((m for m in getattr(hints.get(name), '__metadata__', ()) if isinstance(m, str)), '')
         if isinstance(marker, FromRun):
-            found[name] = Argument(name, param.default, from_run=marker.field)
+            found[name] = Argument(name, param.default, from_run=marker.field, doc=doc)
             continue
         rule = (rules or {}).get(name) or marker or _plain_rule(hints.get(name), param.default is None)
-        found[name] = Argument(name, param.default, rule)
+        found[name] = Argument(name, param.default, rule, doc=doc)
     if rules is None:
         _DECLARED[cls] = found
     return found
