@@ -117,8 +117,8 @@ class ShrinkPerturb(WarmStart):
         self,
         run: Run,
         checkpoint: Checkpoint = 'latest',
-        shrink: Annotated[float, Factor, 'weight of the past parameters'] = 0.4,
-        perturb: Annotated[float, Factor, 'weight of the fresh initialisation'] = 0.1,
+        shrink: Annotated[Factor, 'weight of the past parameters'] = 0.4,
+        perturb: Annotated[Factor, 'weight of the fresh initialisation'] = 0.1,
         num_classes: NumClasses = None,
         strict: Strict = False,
     ) -> None:

@@ -966,8 +966,12 @@ def declared(cls: type, rules: Mapping[str, Rule] | None = None) -> dict[str, Ar
     for name, param in inspect.signature(cls).parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
+        metadata = getattr(hints.get(name), '__metadata__', ())
+        stray = [m for m in metadata if not isinstance(m, (Rule, FromRun, str))]
+        if stray:  # Annotated[float, Alias, ...] where Annotated[Alias, ...] was meant: the alias's rule would be lost
+            raise TypeError(f'{cls.__qualname__}.{name}: Annotated metadata {stray[0]!r} is neither a rule nor a description')
         marker = rule_of(hints.get(name))
-        doc = next((m for m in getattr(hints.get(name), '__metadata__', ()) if isinstance(m, str)), '')
+        doc = next((m for m in metadata if isinstance(m, str)), '')
         if isinstance(marker, FromRun):
             found[name] = Argument(name, param.default, from_run=marker.field, doc=doc)
             continue
