@@ -1,7 +1,9 @@
-"""The compute multiplier and the accuracy at equal compute against hand-computed frontiers."""
+"""The compute multiplier and the accuracy at equal compute against hand-computed frontiers, and its interval: paired,
+open where the frontier cannot price an end, and holding its level on simulated studies."""
 
 import math
 
+import numpy as np
 import pytest
 
 from recipes.study.frontier import (
@@ -9,11 +11,12 @@ from recipes.study.frontier import (
     BELOW,
     EXACT,
     accuracy_at_compute,
-    bootstrap_multiplier,
     compute_multiplier,
     fit_frontier,
+    multiplier_interval,
     place,
 )
+from recipes.study.tables import holm
 
 COMPUTE = [1e12, 2e12, 4e12]
 ACCURACY = [0.50, 0.60, 0.70]
@@ -59,18 +62,63 @@ def test_accuracy_at_compute_inside_and_outside_the_frontier():
     assert accuracy_at_compute([1e12, 2e12], [0.7, 0.5], 1.5e12) == pytest.approx(0.6)  # isotonic: flat at 0.6
 
 
-BASELINE_SEEDS = [
-    [(1e12, 0.48), (1e12, 0.50), (1e12, 0.52)],
-    [(2e12, 0.57), (2e12, 0.60), (2e12, 0.63)],
-    [(4e12, 0.69), (4e12, 0.70), (4e12, 0.71)],
-]
-RECIPE_SEEDS = [(1e12, 0.63), (1e12, 0.65), (1e12, 0.67)]
+# Three seeds: each seed's baseline run at the three budgets, and its recipe run (the issue's example on average).
+BASELINE = {1: [(1e12, 0.48), (2e12, 0.57), (4e12, 0.69)], 2: [(1e12, 0.50), (2e12, 0.60), (4e12, 0.70)],
+            3: [(1e12, 0.52), (2e12, 0.63), (4e12, 0.71)]}
+RECIPE = {1: (1e12, 0.67), 2: (1e12, 0.63), 3: (1e12, 0.65)}
 
 
-def test_the_bootstrap_interval_is_seeded_and_contains_the_point_estimate():
-    low, high = bootstrap_multiplier(BASELINE_SEEDS, RECIPE_SEEDS, seed=3)
-    assert (low, high) == bootstrap_multiplier(BASELINE_SEEDS, RECIPE_SEEDS, seed=3)
-    assert (low, high) != bootstrap_multiplier(BASELINE_SEEDS, RECIPE_SEEDS, seed=4)
-    assert low < 2**1.5 < high  # the means are the issue's example
-    assert 1.5 < low and high < 4.0 + 1e-9  # resamples stay between the frontier's bounds
-    assert all(math.isnan(x) for x in bootstrap_multiplier(BASELINE_SEEDS, RECIPE_SEEDS[:1]))  # one seed: none
+def test_the_interval_is_seeded_and_contains_the_point_estimate():
+    interval = multiplier_interval(BASELINE, RECIPE, seed=3)
+    assert interval == multiplier_interval(BASELINE, RECIPE, seed=3)
+    assert (interval.value, interval.bound) == (pytest.approx(2**1.5), EXACT)  # the means are the issue's example
+    assert interval.lo < 2**1.5 < interval.hi
+    # three seeds cannot show M > 1 at 5%: the expanded interval's t with 2 degrees of freedom bounds p below
+    assert 0.05 < interval.p_value < 0.2
+    one = multiplier_interval(BASELINE, {1: RECIPE[1]})
+    assert math.isnan(one.lo) and math.isnan(one.hi) and math.isnan(one.p_value)  # one recipe seed: no interval
+
+
+def test_where_the_frontier_cannot_price_an_end_it_is_open():
+    above = multiplier_interval(BASELINE, {1: (1e12, 0.72), 2: (1e12, 0.75), 3: (1e12, 0.78)})
+    assert above.bound == ABOVE and above.value == pytest.approx(4.0)  # at least c_max / c
+    assert math.isinf(above.hi) and above.one_sided and above.lo >= 2**1.5  # never a cap printed as a limit
+    below = multiplier_interval(BASELINE, {1: (2e12, 0.40), 2: (2e12, 0.42), 3: (2e12, 0.44)})
+    assert below.bound == BELOW and below.lo == 0 and below.hi <= 0.5 + 1e-12  # at most c_min / c
+
+
+def simulated(rng: np.random.Generator, seeds: int, budget: int = 1, seed_effect: float = 0.03, noise: float = 0.02):
+    """A study whose recipe is the baseline at ``budget`` (true M = 1): four budgets, normal noise per run and a
+    normal seed effect that a seed's runs share (its initialisation and data order)."""
+    compute, accuracy = [1e12, 2e12, 4e12, 8e12], [0.45, 0.60, 0.72, 0.80]
+    effect = rng.normal(0, seed_effect, seeds)
+    baseline = {s: [(c, a + effect[s] + rng.normal(0, noise)) for c, a in zip(compute, accuracy, strict=True)]
+                for s in range(seeds)}
+    recipe = {s: (compute[budget], accuracy[budget] + effect[s] + rng.normal(0, noise)) for s in range(seeds)}
+    return baseline, recipe
+
+
+def test_the_interval_holds_its_level_with_ten_seeds():
+    rng = np.random.default_rng(2026)
+    covered = 0
+    for study in range(1000):
+        baseline, recipe = simulated(rng, seeds=10)
+        interval = multiplier_interval(baseline, recipe, seed=study)
+        covered += interval.lo <= 1 <= interval.hi
+    assert covered >= 930, covered  # measured: 947 of 1000 (the plain percentile interval: 902)
+
+
+def test_paired_seeds_narrow_the_interval_against_resampling_them_apart():
+    baseline, recipe = simulated(np.random.default_rng(7), seeds=10, seed_effect=0.05, noise=0.01)
+    paired = multiplier_interval(baseline, recipe)
+    assert paired != multiplier_interval(baseline, recipe, seed=1)  # another resampling seed, other resamples
+    apart = multiplier_interval(baseline, {s + 100: v for s, v in recipe.items()})  # other seeds: no pairing
+    assert paired.value == pytest.approx(apart.value)
+    assert math.log(paired.hi / paired.lo) < 0.5 * math.log(apart.hi / apart.lo)
+
+
+def test_holm_on_four_p_values_computed_by_hand():
+    # sorted: 0.005 <= 0.05/4 and 0.01 <= 0.05/3 are rejected; 0.03 > 0.05/2 stops the procedure, so 0.04 stands too
+    assert holm([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]
+    assert holm([0.01, 0.04, 0.03, 0.005], alpha=0.2) == [True, True, True, True]  # 0.04 <= 0.2/1
+    assert holm([0.02, math.nan]) == [True, False]  # an untested comparison does not count in m

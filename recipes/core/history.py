@@ -4,12 +4,17 @@ Uses ``Event.EVAL_END`` (after each evaluation, all ranks compute the synchronis
 ``Event.FIT_END`` (marks the run finished). The history is part of the callback's ``state_dict``, so a resumed
 run continues it instead of starting over. ``wall_seconds`` is Composer's training wall clock
 (``state.timestamp.total_wct``: evaluation excluded; a checkpoint restores it, so a resumed run continues it). Reports and ``make demo`` read this file; a run folder therefore
-describes itself: ``config.yaml`` for what ran, ``metrics.json`` for what it reached.
+describes itself: ``config.yaml`` for what ran, ``metrics.json`` for what it reached, and on what machine
+(:func:`machine`: the CPU, the GPU, the library versions), since exact figures depend on the floating-point path.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import platform
+from functools import cache
+from importlib import metadata
 from typing import Any
 
 from composer.core import Callback, State
@@ -19,7 +24,29 @@ from composer.utils import dist
 from recipes.core import storage
 from recipes.core.run_files import METRICS_FILE
 
-__all__ = ['RunHistory']
+__all__ = ['RunHistory', 'machine']
+
+LIBRARIES = ('torch', 'mosaicml', 'numpy')  # the versions a run's floating-point results depend on
+
+
+def _cpu() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+    except OSError:
+        names = []
+    return f'{names[0] if names else platform.processor() or platform.machine()} ({os.cpu_count()} cores)'
+
+
+@cache
+def machine() -> dict[str, str]:
+    """What a run's exact figures depend on: the CPU, the GPU (or none) and the versions of Python and
+    :data:`LIBRARIES`."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'
+    versions = {name: metadata.version(name) for name in LIBRARIES}
+    return {'cpu': _cpu(), 'gpu': gpu, 'python': platform.python_version(), **versions}
 
 
 class RunHistory(Callback):
@@ -34,7 +61,7 @@ class RunHistory(Callback):
     def _write(self) -> None:
         if self.run_folder is None or dist.get_global_rank() != 0:
             return
-        body = {'eval': self.evals, 'finished': self.finished, 'wall_seconds': self.wall_seconds}
+        body = {'eval': self.evals, 'finished': self.finished, 'wall_seconds': self.wall_seconds, 'machine': machine()}
         storage.write_bytes(storage.join(self.run_folder, METRICS_FILE), json.dumps(body, indent=1).encode())
 
     def eval_end(self, state: State, logger: Logger) -> None:

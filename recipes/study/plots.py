@@ -19,6 +19,12 @@ from recipes.study.tables import RecipeRow, multiplier_text
 __all__ = ['PLOTS', 'plot_accuracy_vs_time', 'plot_frontier']
 
 PLOTS = ('frontier.png', 'accuracy_vs_epoch.png')  # the files of plot_frontier and plot_accuracy_vs_time
+# Per accounting: what the compute axis counts, and what M > 1 then beats.
+READINGS = {
+    'sunk': ('own FLOPs (the past run and its by-products are paid for)', 'a fresh run of equal new compute'),
+    'fresh': ('own FLOPs + the by-products made anew (scores, banks, caches)', 'it, making the by-products anew'),
+    'total': ('own + every reused FLOP', "spending the past run's compute afresh"),
+}
 
 
 def _png(fig: Figure) -> bytes:
@@ -33,10 +39,10 @@ def _colors(groups: Groups) -> dict[str, str]:
 
 
 def plot_frontier(baseline: str, groups: Groups, rows: Sequence[RecipeRow]) -> bytes:
-    """Two panels (sunk, total compute), log x: the baseline's isotonic frontier with its seed band (min to max
-    seed per budget), each recipe's mean at each budget with its 95% t interval of accuracy."""
-    fig = Figure(figsize=(12, 4.8))
-    axes = fig.subplots(1, 2, sharey=True)
+    """One panel per accounting (sunk, fresh, total compute), log x: the baseline's isotonic frontier with its seed
+    band (min to max seed per budget), each recipe's mean at each budget with its 95% t interval of accuracy."""
+    fig = Figure(figsize=(6 * len(ACCOUNTINGS), 4.8))
+    axes = fig.subplots(1, len(ACCOUNTINGS), sharey=True)
     colors = _colors(groups)
     frontier = frontier_of(baseline, groups)
     for ax, accounting in zip(axes, ACCOUNTINGS, strict=True):
@@ -61,8 +67,7 @@ def plot_frontier(baseline: str, groups: Groups, rows: Sequence[RecipeRow]) -> b
                     transform=ax.transAxes)
         else:
             ax.set_xscale('log')
-        what = 'own FLOPs (the past run is paid for)' if accounting == 'sunk' else 'own + reused FLOPs'
-        reading = 'a fresh run of equal new compute' if accounting == 'sunk' else "spending the past run's compute afresh"
+        what, reading = READINGS[accounting]
         ax.set(xlabel=f'compute per run: {what}', title=f'{accounting}: M > 1 beats {reading}')
         ax.grid(alpha=0.3, which='both')
         ax.legend(fontsize='x-small')

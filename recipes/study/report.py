@@ -25,6 +25,7 @@ from recipes.study.tables import (
     accuracy_table,
     build_rows,
     csv_text,
+    family_size,
     multiplier_table,
     reach_table,
     reference_differences,
@@ -54,13 +55,30 @@ class Report:
 READING = (
     'M: the compute a fresh baseline run needs to reach the recipe\'s mean final accuracy on the baseline\'s '
     'frontier (isotonic in accuracy, linear in log-compute between its budgets, never extrapolated), divided by the '
-    'recipe\'s compute. Sunk counts the run\'s own FLOPs (the past run is already paid for), total adds the FLOPs it '
-    'reuses. M > 1 in sunk: reuse beats a fresh run of the same new compute; M > 1 in total: it also beats '
+    'recipe\'s compute. Sunk counts the run\'s own FLOPs (the past run and its by-products are already paid for); '
+    'fresh adds the by-products a team would make anew for this run (scores, adversarial banks; a teacher cache '
+    'divided over the runs that read it); total adds the past run\'s own training too. M > 1 in sunk: reuse beats a '
+    'fresh run of the same new compute; in fresh: it does so paying for its by-products; in total: it also beats '
     'spending the past run\'s compute afresh. "> x": above the frontier\'s best accuracy, so at least x; "< x": '
-    'below its lowest point. [95%]: bootstrap over seeds (each baseline budget\'s seeds and the recipe\'s, '
-    '1,000 seeded resamples, percentile interval); where it includes 1, this study cannot tell. Δ frontier: mean '
-    'final accuracy minus the frontier\'s at the same compute (— outside the frontier).'
+    'below its lowest point. [95%]: an expanded percentile bootstrap over seeds (2,000 seeded resamples; a seed\'s '
+    'baseline runs and its recipe run resampled together, as they share an initialisation and a data order); '
+    '"[≥ x, one-sided]": the frontier cannot price the upper end. Verdicts: beats or loses where the test of M = 1 '
+    'rejects, Holm-adjusted over the table\'s comparisons in each accounting (the sweep\'s primary comparison at '
+    'the plain 5% level); else cannot tell. Collapsed: runs whose final accuracy lies within 10 points of chance, '
+    'kept in every statistic. Δ frontier: mean final accuracy minus the frontier\'s at the same compute (— outside '
+    'the frontier).'
 )
+
+
+def machines_text(runs: list) -> str:
+    """The machines the runs ran on, with the library versions: exact figures depend on the floating-point path."""
+    seen: dict[str, int] = {}
+    for r in runs:
+        m = r.machine
+        key = (f'{m.get("cpu", "unrecorded CPU")}, GPU {m.get("gpu", "unrecorded")}; Python {m.get("python", "?")}, '
+               f'torch {m.get("torch", "?")}, mosaicml {m.get("mosaicml", "?")}, numpy {m.get("numpy", "?")}')
+        seen[key] = seen.get(key, 0) + 1
+    return '; '.join(f'{key} ({n} runs)' for key, n in seen.items())
 
 
 def write_report(results: str, out: str | None = None) -> Report:
@@ -78,11 +96,13 @@ def write_report(results: str, out: str | None = None) -> Report:
         f'# Results: {results}',
         '',
         f'{len(all_runs)} finished runs; baseline `{baseline}` at budgets '
-        f'{", ".join(budget_label(b) for b in baseline_budgets) or "none"} (ratios of max_duration).',
+        f'{", ".join(budget_label(b) for b in baseline_budgets) or "none"} (ratios of max_duration). '
+        f'Ran on: {machines_text(all_runs)}.',
         '',
         '## Compute multipliers against the fresh-compute frontier',
         '',
         READING,
+        f'This table makes {family_size(rows, baseline)} comparisons per accounting.',
         '',
         summary,
         '',
@@ -110,7 +130,8 @@ def write_report(results: str, out: str | None = None) -> Report:
             f'## Against `{reference}`, the reuse baseline to beat',
             '',
             f'Mean final test accuracy minus `{reference}`\'s at the same budget, in percentage points, 95% Welch '
-            'interval; beats / loses where the interval excludes 0, else cannot tell.',
+            f'interval; beats / loses where the Welch test rejects, Holm-adjusted over the table\'s {len(differences)} '
+            'comparisons, else cannot tell.',
             '',
             reference_table(differences),
             '',

@@ -1,24 +1,39 @@
 """Reading a sweep's results folder (local or ``s3://``): each finished run's evaluations, wall time and compute.
 
 The folder's ``sweep.yaml`` (:func:`recipes.study.spec.read_manifest`) names the recipes, their budgets, the seeds
-and the baseline; each run folder's ``metrics.json`` holds its evaluations and ``compute.json`` (where the run
-recorded one) the FLOPs it spent and reused. Runs that have not finished, or never evaluated, are left out and named.
+and the baseline; each run folder's ``metrics.json`` holds its evaluations and the machine it ran on,
+``config.yaml`` its number of classes (chance), and ``compute.json`` (where the run recorded one) the FLOPs it spent
+and reused, by source. Runs that have not finished, or never evaluated, are left out and named.
+
+A run's compute is counted three ways (:data:`ACCOUNTINGS`): ``sunk``, the FLOPs it spent itself (the past run and
+its by-products are already paid for); ``fresh``, sunk plus the by-products of the past run that a team reusing it
+would make anew for this run (scores, adversarial banks, teacher caches: every reused source but the past run's own
+training; a source that several runs of the study read, a teacher cache, is divided over them); ``total``, fresh plus
+the past run's training up to the checkpoints reused.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+import yaml
+
+from recipes.core import storage
 from recipes.core.errors import UsageError
-from recipes.core.run_files import read_compute, read_history
+from recipes.core.run_files import CONFIG_FILE, read_compute, read_history
 from recipes.study.runner import RunState, run_state
 from recipes.study.spec import budget_label, read_manifest, run_folder
 
-__all__ = ['ACCOUNTINGS', 'Groups', 'RunResult', 'collect', 'time_unit']
+__all__ = ['ACCOUNTINGS', 'COLLAPSE_MARGIN', 'PAST_RUN', 'SHARED', 'Groups', 'RunResult', 'collect', 'time_unit']
 
-ACCOUNTINGS = ('sunk', 'total')  # the two ways RunResult.compute counts a run's compute
+ACCOUNTINGS = ('sunk', 'fresh', 'total')  # the three ways RunResult.compute counts a run's compute
+PAST_RUN = 'past run '  # the ledger's source name of a past run's own training
+SHARED = ('cache ',)  # sources many runs read at once (a teacher cache): fresh divides them over those runs
+COLLAPSE_MARGIN = 0.10  # a run whose final accuracy is within this of chance has collapsed
 NAN = math.nan
 
 
@@ -35,6 +50,10 @@ class RunResult:
     wall_seconds: float
     spent: float  # FLOPs; nan without compute.json
     reused: float
+    reused_by_source: Mapping[str, float] = field(default_factory=dict)  # compute.json's reused, FLOPs by source
+    chance: float = NAN  # 1 / the run's number of classes
+    machine: Mapping[str, Any] = field(default_factory=dict)  # metrics.json's machine: CPU, GPU, library versions
+    shared_by: Mapping[str, int] = field(default_factory=dict)  # per shared source, how many runs of the study read it
 
     @property
     def final(self) -> float:
@@ -44,9 +63,22 @@ class RunResult:
     def best(self) -> float:
         return max(self.accuracies)
 
+    @property
+    def collapsed(self) -> bool:
+        """Its final accuracy lies within :data:`COLLAPSE_MARGIN` of chance: the run did not learn."""
+        return self.final < self.chance + COLLAPSE_MARGIN
+
     def compute(self, accounting: str) -> float:
-        """FLOPs of the run: ``sunk`` counts what it spent, ``total`` adds what it reused."""
-        return self.spent if accounting == 'sunk' else self.spent + self.reused
+        """FLOPs of the run counted as ``sunk``, ``fresh`` or ``total`` (see the module's docstring)."""
+        if accounting == 'sunk':
+            return self.spent
+        if accounting == 'total':
+            return self.spent + self.reused
+        if accounting != 'fresh':
+            raise ValueError(f'accounting={accounting!r}: choose one of {", ".join(ACCOUNTINGS)}')
+        made_anew = sum(flops / (self.shared_by.get(source, 1) if source.startswith(SHARED) else 1)
+                        for source, flops in self.reused_by_source.items() if not source.startswith(PAST_RUN))
+        return self.spent + made_anew
 
     def times(self, unit: str) -> tuple[int, ...]:
         return self.epochs if unit == 'epoch' else self.batches
@@ -65,12 +97,22 @@ class RunResult:
 Groups = dict[tuple[str, float], list[RunResult]]  # (recipe, budget) -> its finished runs, in sweep order
 
 
+def _chance(folder: str) -> float:
+    uri = storage.join(folder, CONFIG_FILE)
+    if not storage.exists(uri):
+        return NAN
+    classes = (yaml.safe_load(storage.read_bytes(uri)) or {}).get('model', {}).get('num_classes')
+    return 1.0 / int(classes) if classes else NAN
+
+
 def _read_run(recipe: str, budget: float, seed: int, folder: str, history: dict) -> RunResult:
     evals = history['eval']
     spent = reused = NAN
+    by_source: dict[str, float] = {}
     compute = read_compute(folder)
     if compute is not None:
         spent, reused = float(compute['spent_total']), float(compute['reused_total'])
+        by_source = {str(k): float(v) for k, v in compute.get('reused', {}).items()}
     return RunResult(
         recipe=recipe,
         budget=budget,
@@ -81,6 +123,9 @@ def _read_run(recipe: str, budget: float, seed: int, folder: str, history: dict)
         wall_seconds=float(history['wall_seconds']),
         spent=spent,
         reused=reused,
+        reused_by_source=by_source,
+        chance=_chance(folder),
+        machine=history.get('machine', {}),
     )
 
 
@@ -106,6 +151,8 @@ def collect(results: str) -> tuple[str, Groups, list[str]]:
                 runs.append(_read_run(name, budget, seed, folder, history))
     if not any(groups.values()):
         raise UsageError(f'no finished runs in {results}: run launch/sweep.py on its sweep YAML first')
+    readers = Counter(s for rs in groups.values() for r in rs for s in r.reused_by_source if s.startswith(SHARED))
+    groups = {key: [replace(r, shared_by=dict(readers)) for r in rs] for key, rs in groups.items()}
     return sweep.baseline, groups, left_out
 
 

@@ -2,12 +2,16 @@
 and their markdown tables and CSV.
 
 Per recipe and budget, over its seeds: final- and best-evaluation test accuracy (mean, standard deviation with ddof
-1, 95% t interval of the mean: ``scipy.stats.t.interval``); the difference to the baseline at the same budget with
-the 95% Welch interval (``scipy.stats.ttest_ind(equal_var=False)``); the compute multipliers against the baseline's
-frontier (:mod:`recipes.study.frontier`), counting compute two ways: ``sunk`` (the run's own FLOPs; the past run is
-already paid for) and ``total`` (its own plus the FLOPs it reuses), each with a 95% bootstrap interval over seeds,
-and the accuracy difference to the frontier at equal compute; and the team's own metric, the time and FLOPs to
-first reach the baseline's mean final accuracy of each budget.
+1, 95% t interval of the mean: ``scipy.stats.t.interval``; the median; how many runs collapsed, their final accuracy
+within 10 points of chance, all of them kept in every statistic); the difference to the baseline at the same budget
+with the 95% Welch interval (``scipy.stats.ttest_ind(equal_var=False)``); the compute multipliers against the
+baseline's frontier (:mod:`recipes.study.frontier`) in the three accountings of :mod:`recipes.study.results`
+(``sunk``, ``fresh``, ``total``), each with its 95% interval over seeds, its verdict (beats, loses, cannot tell) and
+the accuracy difference to the frontier at equal compute; and the team's own metric, the time and FLOPs to first
+reach the baseline's mean final accuracy of each budget.
+
+Verdicts are adjusted for the number of comparisons a table makes (:func:`holm`, per accounting): a sweep's
+``primary`` comparison is judged at the plain 95% level, every other one within its family.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import csv
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import stats
@@ -26,6 +30,7 @@ from recipes.study.results import ACCOUNTINGS, Groups
 from recipes.study.spec import budget_label
 
 __all__ = [
+    'ALPHA',
     'Difference',
     'Reach',
     'RecipeRow',
@@ -34,6 +39,7 @@ __all__ = [
     'build_rows',
     'csv_columns',
     'csv_text',
+    'holm',
     'multiplier_table',
     'multiplier_text',
     'reach_table',
@@ -45,7 +51,21 @@ __all__ = [
 ]
 
 LEVEL = 0.95
+ALPHA = 1 - LEVEL  # the family-wise error rate of each table's verdicts
 NAN = math.nan
+
+
+def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:
+    """Holm's step-down procedure: which of ``p_values`` are rejected with the family-wise error rate held at
+    ``alpha``. Sorted ascending, the i-th smallest (from 0) is rejected while ``p <= alpha / (m - i)``; the first that
+    is not stops the procedure. NaN p-values (no test) are never rejected and do not count in ``m``."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    rejected = [False] * len(p_values)
+    for rank, (p, i) in enumerate(tested):
+        if p > alpha / (len(tested) - rank):
+            break
+        rejected[i] = True
+    return rejected
 
 
 @dataclass(frozen=True)
@@ -73,12 +93,13 @@ def summarize(values: Sequence[float]) -> Summary:
 
 @dataclass(frozen=True)
 class Difference:
-    """``mean(a) - mean(b)`` with its 95% Welch interval and degrees of freedom."""
+    """``mean(a) - mean(b)`` with its 95% Welch interval, degrees of freedom and two-sided p-value."""
 
     diff: float
     low: float
     high: float
     df: float
+    p_value: float = NAN
 
 
 def welch(a: Sequence[float], b: Sequence[float]) -> Difference:
@@ -87,10 +108,10 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Difference:
     if len(x) < 2 or len(y) < 2:
         return Difference(diff, NAN, NAN, NAN)
     if x.var() == 0 and y.var() == 0:
-        return Difference(diff, diff, diff, math.inf)
+        return Difference(diff, diff, diff, math.inf, 0.0 if diff else 1.0)
     test = stats.ttest_ind(x, y, equal_var=False)
     interval = test.confidence_interval(LEVEL)
-    return Difference(diff, float(interval.low), float(interval.high), float(test.df))
+    return Difference(diff, float(interval.low), float(interval.high), float(test.df), float(test.pvalue))
 
 
 @dataclass(frozen=True)
@@ -108,6 +129,8 @@ class RecipeRow:
     recipe: str
     budget: float
     final: Summary
+    median: float  # of the final accuracies
+    collapsed: int  # runs whose final accuracy lies within 10 points of chance (kept in every statistic)
     best: Summary
     final_vs_baseline: Difference | None  # against the baseline at the same budget; None on the baseline's rows
     best_vs_baseline: Difference | None
@@ -116,9 +139,42 @@ class RecipeRow:
     reused: float
     placements: dict[str, Placement | None]  # per accounting; None on the baseline's rows or without compute
     reach: tuple[Reach, ...]  # one per target: the baseline's mean final accuracy at each of its budgets
+    verdicts: dict[str, str] = field(default_factory=dict)  # per accounting: beats, loses or cannot tell (Holm)
+    primary: bool = False  # the sweep's primary comparison: judged at the plain level, outside the family
 
 
-def build_rows(baseline: str, groups: Groups, unit: str) -> tuple[Frontier, list[RecipeRow]]:
+def verdict_of(p: Placement | None, rejected: bool) -> str:
+    """``beats`` or ``loses`` where the test of M = 1 is rejected (its interval then lies above or below 1)."""
+    if p is None or not rejected:
+        return 'cannot tell'
+    return 'beats' if p.interval.lo > 1 else 'loses'
+
+
+def judge(rows: list[RecipeRow], baseline: str) -> list[RecipeRow]:
+    """``rows`` with each recipe's verdict per accounting: the primary row at the plain level, the others
+    Holm-adjusted within their accounting's family (every non-baseline row with a placement)."""
+    judged = {id(r): dict.fromkeys(ACCOUNTINGS, '') for r in rows}
+    for accounting in ACCOUNTINGS:
+        family = [r for r in rows if r.recipe != baseline and not r.primary and r.placements[accounting] is not None]
+        rejected = holm([r.placements[accounting].interval.p_value for r in family])  # type: ignore[union-attr]
+        for r, reject in zip(family, rejected, strict=True):
+            judged[id(r)][accounting] = verdict_of(r.placements[accounting], reject)
+        for r in rows:
+            p = r.placements[accounting]
+            if r.primary and p is not None:
+                judged[id(r)][accounting] = verdict_of(p, p.interval.p_value < ALPHA)
+    return [replace(r, verdicts=judged[id(r)]) for r in rows]
+
+
+def family_size(rows: Sequence[RecipeRow], baseline: str) -> int:
+    """How many comparisons each accounting's verdicts are adjusted for."""
+    return sum(1 for r in rows if r.recipe != baseline and not r.primary and r.placements['sunk'] is not None)
+
+
+def build_rows(baseline: str, groups: Groups, unit: str,
+               primary: tuple[str, float] | None = None) -> tuple[Frontier, list[RecipeRow]]:
+    """The rows of every recipe and budget with finished runs, placed on ``baseline``'s frontier and judged
+    (:func:`judge`); ``primary`` is the sweep's primary comparison, ``(recipe, budget)``."""
     frontier = frontier_of(baseline, groups)
     targets = [mean_or_nan([r.final for r in rs]) for (name, _), rs in groups.items() if name == baseline and rs]
     rows = []
@@ -135,6 +191,8 @@ def build_rows(baseline: str, groups: Groups, unit: str) -> tuple[Frontier, list
             recipe=name,
             budget=budget,
             final=summarize(finals),
+            median=float(np.median(finals)),
+            collapsed=sum(r.collapsed for r in rs),
             best=summarize(bests),
             final_vs_baseline=None if name == baseline else welch(finals, [r.final for r in base]),
             best_vs_baseline=None if name == baseline else welch(bests, [r.best for r in base]),
@@ -143,8 +201,9 @@ def build_rows(baseline: str, groups: Groups, unit: str) -> tuple[Frontier, list
             reused=mean_or_nan([r.reused for r in rs]),
             placements={a: None if name == baseline else place_runs(frontier, rs, a) for a in ACCOUNTINGS},
             reach=tuple(reach),
+            primary=(name, budget) == primary,
         ))
-    return frontier, rows
+    return frontier, judge(rows, baseline)
 
 
 def _pct(x: float) -> str:
@@ -167,12 +226,25 @@ def _times(x: float) -> str:
     return f'{x:.2f}'
 
 
+def interval_text(lo: float, hi: float) -> str:
+    """``[1.08, 1.51]``; ``[≥ 1.54, one-sided]`` where the frontier cannot price the upper end (above its best),
+    ``[≤ 0.91, one-sided]`` where it cannot price the lower one (below its lowest point)."""
+    if math.isnan(lo):
+        return '[—]'
+    if math.isinf(hi):
+        return f'[≥ {_times(lo)}, one-sided]'
+    if lo == 0:
+        return f'[≤ {_times(hi)}, one-sided]'
+    return f'[{_times(lo)}, {_times(hi)}]'
+
+
 def multiplier_text(p: Placement | None) -> str:
-    """``2.83 [2.10, 3.41]``; ``> 4.00 [...]`` above the frontier's best accuracy, ``< 1.00 [...]`` below its lowest."""
+    """``2.83 [2.10, 3.41]``; ``> 4.00 [≥ 3.10, one-sided]`` above the frontier's best accuracy (the value is a lower
+    bound), ``< 1.00 [...]`` below its lowest point (an upper bound)."""
     if p is None:
         return '—'
     bound = f'{p.bound} ' if p.bound else ''
-    return f'{bound}{_times(p.multiplier)} {_interval(p.low, p.high, _times)}'
+    return f'{bound}{_times(p.multiplier)} {interval_text(p.interval.lo, p.interval.hi)}'
 
 
 def _diff(d: Difference | None) -> str:
@@ -184,28 +256,37 @@ def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
     return '\n'.join(out + ['| ' + ' | '.join(cells) + ' |' for cells in lines])
 
 
+def _judged(p: Placement | None, verdict_: str, primary: bool) -> str:
+    if p is None:
+        return '—'
+    return f'{multiplier_text(p)}: {verdict_}{" (primary)" if primary else ""}'
+
+
 def multiplier_table(rows: Sequence[RecipeRow]) -> str:
-    """The answer first: per recipe and budget, the compute multipliers and the accuracy gap at equal compute."""
+    """The answer first: per recipe and budget, the final accuracy (mean ± sd, median, collapsed runs) and the compute
+    multiplier in each accounting with its interval and verdict."""
     lines = []
     for r in rows:
-        sunk, total = r.placements['sunk'], r.placements['total']
         lines.append([
             r.recipe, budget_label(r.budget), str(r.final.n), f'{_pct(r.final.mean)} ± {_pct(r.final.std)}',
-            multiplier_text(sunk), multiplier_text(total),
-            '—' if sunk is None else _signed(sunk.vs_frontier), '—' if total is None else _signed(total.vs_frontier),
+            _pct(r.median), f'{r.collapsed} of {r.final.n}',
+            *(_judged(r.placements[a], r.verdicts.get(a, ''), r.primary) for a in ACCOUNTINGS),
+            '—' if r.placements['sunk'] is None else _signed(r.placements['sunk'].vs_frontier),
         ])
     header = [
-        'recipe', 'budget', 'n', 'final acc %', 'M sunk [95%]', 'M total [95%]', 'Δ frontier pp (sunk)',
-        'Δ frontier pp (total)',
+        'recipe', 'budget', 'n', 'final acc % (mean ± sd)', 'median %', 'collapsed',
+        *(f'M {a} [95%]: verdict' for a in ACCOUNTINGS), 'Δ frontier pp (sunk)',
     ]
     return _table(header, lines)
 
 
-def verdict(d: Difference) -> str:
-    """``beats`` or ``loses`` where the 95% interval of a difference excludes 0, else ``cannot tell``."""
+def verdict(d: Difference, rejected: bool | None = None) -> str:
+    """``beats`` or ``loses`` where the difference is significant, else ``cannot tell``: where the 95% interval
+    excludes 0, or, given ``rejected`` (a Holm decision on its p-value), where it was rejected."""
     if math.isnan(d.low):
         return 'cannot tell'
-    return 'beats' if d.low > 0 else 'loses' if d.high < 0 else 'cannot tell'
+    significant = (d.low > 0 or d.high < 0) if rejected is None else rejected
+    return 'cannot tell' if not significant else 'beats' if d.diff > 0 else 'loses'
 
 
 def reference_differences(reference: str, baseline: str, groups: Groups) -> list[tuple[str, float, int, Difference]]:
@@ -221,8 +302,11 @@ def reference_differences(reference: str, baseline: str, groups: Groups) -> list
 
 
 def reference_table(differences: Sequence[tuple[str, float, int, Difference]]) -> str:
-    lines = [[name, budget_label(b), str(n), _diff(d), verdict(d)] for name, b, n, d in differences]
-    return _table(['recipe', 'budget', 'n', 'Δ final pp vs reference (95% CI)', 'verdict'], lines)
+    """The differences with their verdicts, Holm-adjusted over the table's rows."""
+    rejected = holm([d.p_value for *_, d in differences])
+    lines = [[name, budget_label(b), str(n), _diff(d), verdict(d, reject)]
+             for (name, b, n, d), reject in zip(differences, rejected, strict=True)]
+    return _table(['recipe', 'budget', 'n', 'Δ final pp vs reference (95% CI)', 'verdict (Holm)'], lines)
 
 
 def accuracy_table(rows: Sequence[RecipeRow]) -> str:
@@ -259,13 +343,14 @@ def csv_columns(baseline_budgets: Sequence[float]) -> list[str]:
     placement = [
         f'{name}{suffix}' for a in ACCOUNTINGS
         for name, suffix in ((f'multiplier_{a}', ''), (f'multiplier_{a}', '_lo'), (f'multiplier_{a}', '_hi'),
-                             (f'multiplier_{a}', '_bound'), (f'compute_{a}', ''), (f'acc_vs_frontier_{a}', ''))
+                             (f'multiplier_{a}', '_bound'), (f'multiplier_{a}', '_p'), (f'verdict_{a}', ''),
+                             (f'compute_{a}', ''), (f'acc_vs_frontier_{a}', ''))
     ]
     reach = [
         f'reach_b{budget_label(b)}_{what}' for b in baseline_budgets for what in ('target', 'time', 'flops', 'reached')
     ]
     return [
-        'recipe', 'budget', 'n',
+        'recipe', 'budget', 'n', 'primary', 'collapsed', 'final_median',
         'final_mean', 'final_std', 'final_ci_low', 'final_ci_high',
         'best_mean', 'best_std', 'best_ci_low', 'best_ci_high',
         'final_diff', 'final_diff_low', 'final_diff_high', 'best_diff', 'best_diff_low', 'best_diff_high',
@@ -294,13 +379,14 @@ def csv_text(
         placements = []
         for a in ACCOUNTINGS:
             p = r.placements[a]
-            placements += [''] * 6 if p is None else [
-                cell(p.multiplier), cell(p.low), cell(p.high), p.bound, cell(p.compute), cell(p.vs_frontier),
+            placements += [''] * 8 if p is None else [
+                cell(p.multiplier), cell(p.interval.lo), cell(p.interval.hi), p.bound, cell(p.interval.p_value),
+                r.verdicts.get(a, ''), cell(p.compute), cell(p.vs_frontier),
             ]
         reach = [x for t in r.reach for x in (cell(t.target), cell(t.time), cell(t.flops), t.reached)]
         ref = (vs_reference or {}).get((r.recipe, r.budget))
         writer.writerow([
-            r.recipe, budget_label(r.budget), r.final.n,
+            r.recipe, budget_label(r.budget), r.final.n, 'yes' if r.primary else '', r.collapsed, cell(r.median),
             *(cell(x) for s in (r.final, r.best) for x in (s.mean, s.std, s.low, s.high)),
             *diffs, cell(r.wall_seconds), cell(r.spent), cell(r.reused), *placements, unit, *reach,
             *(['', '', ''] if ref is None else [cell(ref.diff), cell(ref.low), cell(ref.high)]),
