@@ -24,12 +24,13 @@ from recipes.study.tables import (
     RecipeRow,
     accuracy_table,
     build_rows,
+    csv_records,
     csv_text,
     family_size,
-    multiplier_table,
     reach_table,
     reference_differences,
     reference_table,
+    summary_table,
 )
 
 __all__ = ['Report', 'accuracy_at_compute', 'compute_multiplier', 'default_out', 'write_report']
@@ -91,7 +92,10 @@ def write_report(results: str, out: str | None = None) -> Report:
     _, rows = build_rows(baseline, groups, unit)
     baseline_budgets = [b for (name, b), rs in groups.items() if name == baseline and rs]
 
-    summary = multiplier_table(rows)
+    reference = read_manifest(results).reference
+    differences = reference_differences(reference, baseline, groups) if reference else []
+    csv_body = csv_text(rows, baseline_budgets, unit, {(n, b): d for n, b, _, d in differences})
+    summary = summary_table(csv_records(csv_body))
     text = [
         f'# Results: {results}',
         '',
@@ -123,8 +127,6 @@ def write_report(results: str, out: str | None = None) -> Report:
         reach_table(rows, baseline_budgets, unit),
         '',
     ]
-    reference = read_manifest(results).reference
-    differences = reference_differences(reference, baseline, groups) if reference else []
     if differences:
         text += [
             f'## Against `{reference}`, the reuse baseline to beat',
@@ -142,7 +144,7 @@ def write_report(results: str, out: str | None = None) -> Report:
 
     files = {
         'results.md': markdown.encode(),
-        'results.csv': csv_text(rows, baseline_budgets, unit, {(n, b): d for n, b, _, d in differences}).encode(),
+        'results.csv': csv_body.encode(),
         PLOTS[0]: plot_frontier(baseline, groups, rows),
         PLOTS[1]: plot_accuracy_vs_time(groups, unit),
     }

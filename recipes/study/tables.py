@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -38,13 +38,15 @@ __all__ = [
     'accuracy_table',
     'build_rows',
     'csv_columns',
+    'csv_records',
     'csv_text',
     'holm',
-    'multiplier_table',
+    'multiplier_cell',
     'multiplier_text',
     'reach_table',
     'reference_differences',
     'reference_table',
+    'summary_table',
     'summarize',
     'verdict',
     'welch',
@@ -238,13 +240,15 @@ def interval_text(lo: float, hi: float) -> str:
     return f'[{_times(lo)}, {_times(hi)}]'
 
 
-def multiplier_text(p: Placement | None) -> str:
+def multiplier_cell(value: float, lo: float, hi: float, bound: str) -> str:
     """``2.83 [2.10, 3.41]``; ``> 4.00 [≥ 3.10, one-sided]`` above the frontier's best accuracy (the value is a lower
     bound), ``< 1.00 [...]`` below its lowest point (an upper bound)."""
-    if p is None:
-        return '—'
-    bound = f'{p.bound} ' if p.bound else ''
-    return f'{bound}{_times(p.multiplier)} {interval_text(p.interval.lo, p.interval.hi)}'
+    return f'{f"{bound} " if bound else ""}{_times(value)} {interval_text(lo, hi)}'
+
+
+def multiplier_text(p: Placement | None) -> str:
+    """:func:`multiplier_cell` of a placement; ``—`` for none."""
+    return '—' if p is None else multiplier_cell(p.multiplier, p.interval.lo, p.interval.hi, p.bound)
 
 
 def _diff(d: Difference | None) -> str:
@@ -256,28 +260,37 @@ def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
     return '\n'.join(out + ['| ' + ' | '.join(cells) + ' |' for cells in lines])
 
 
-def _judged(p: Placement | None, verdict_: str, primary: bool) -> str:
-    if p is None:
-        return '—'
-    return f'{multiplier_text(p)}: {verdict_}{" (primary)" if primary else ""}'
+def _number(text: str) -> float:
+    return float(text) if text else NAN
 
 
-def multiplier_table(rows: Sequence[RecipeRow]) -> str:
-    """The answer first: per recipe and budget, the final accuracy (mean ± sd, median, collapsed runs) and the compute
-    multiplier in each accounting with its interval and verdict."""
-    lines = []
-    for r in rows:
-        lines.append([
-            r.recipe, budget_label(r.budget), str(r.final.n), f'{_pct(r.final.mean)} ± {_pct(r.final.std)}',
-            _pct(r.median), f'{r.collapsed} of {r.final.n}',
-            *(_judged(r.placements[a], r.verdicts.get(a, ''), r.primary) for a in ACCOUNTINGS),
-            '—' if r.placements['sunk'] is None else _signed(r.placements['sunk'].vs_frontier),
-        ])
+def summary_table(records: Sequence[Mapping[str, str]]) -> str:
+    """The answer first, from the rows of ``results.csv`` (:func:`csv_text`), so that the report and the results page
+    built from a committed CSV print the same table: per recipe and budget, the final accuracy (mean ± sd, median,
+    collapsed runs) and the compute multiplier in each accounting with its interval and verdict."""
+
+    def judged(row: Mapping[str, str], a: str) -> str:
+        if not row[f'multiplier_{a}']:
+            return '—'
+        cell = multiplier_cell(*(_number(row[f'multiplier_{a}{end}']) for end in ('', '_lo', '_hi')),
+                               row[f'multiplier_{a}_bound'])
+        return f'{cell}: {row[f"verdict_{a}"]}{" (primary)" if row["primary"] else ""}'
+
+    lines = [[
+        row['recipe'], row['budget'], row['n'], f'{_pct(_number(row["final_mean"]))} ± {_pct(_number(row["final_std"]))}',
+        _pct(_number(row['final_median'])), f'{row["collapsed"]} of {row["n"]}', *(judged(row, a) for a in ACCOUNTINGS),
+        _signed(_number(row['acc_vs_frontier_sunk'])) if row['multiplier_sunk'] else '—',
+    ] for row in records]
     header = [
         'recipe', 'budget', 'n', 'final acc % (mean ± sd)', 'median %', 'collapsed',
         *(f'M {a} [95%]: verdict' for a in ACCOUNTINGS), 'Δ frontier pp (sunk)',
     ]
     return _table(header, lines)
+
+
+def csv_records(text: str) -> list[dict[str, str]]:
+    """The rows of a ``results.csv`` text."""
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def verdict(d: Difference, rejected: bool | None = None) -> str:
