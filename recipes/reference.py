@@ -1,5 +1,5 @@
 """The reference pages of ``docs/``, generated from the declarations: the config keys, the registered classes'
-arguments, and the message each rule gives for a value it refuses.
+arguments, and the message each rule gives for a value it refuses; and the results page, from the studies' reports.
 
 Each page holds prose written by hand and one block between :data:`BEGIN` and :data:`END` that this module writes:
 ``python -m recipes.reference`` rewrites the blocks in place, and ``tests/test_docs.py`` fails when a page's block
@@ -20,6 +20,7 @@ from recipes.config import TrainConfig
 from recipes.core.errors import UsageError
 from recipes.core.rules import REQUIRED, Rule, schema_fields
 from recipes.registry import REGISTRIES
+from recipes.study.results_page import results_tables
 
 __all__ = ['BEGIN', 'END', 'PAGES', 'arguments_page', 'arguments_table', 'config_page', 'errors_page', 'stale_pages', 'write_pages']
 
@@ -108,6 +109,7 @@ PAGES: dict[str, Callable[[], str]] = {
     'docs/config.md': config_page,
     'docs/arguments.md': arguments_page,
     'docs/errors.md': errors_page,
+    'docs/results.md': results_tables,  # from docs/results/*.csv, which make study publishes
     # each method card's table of its algorithms' arguments
     'algorithms/distillation/README.md': lambda: arguments_table([
         ('algorithms', 'past_run_distillation'), ('algorithms', 'checkpoint_mixup_teacher'),

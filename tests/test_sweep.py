@@ -64,7 +64,7 @@ def test_sweep_trains_every_budget_and_seed_then_reports_the_multipliers(tmp_pat
             assert ('label_smoothing' in cfg.algorithms) == (recipe == 'smoothing')
 
     report = results / 'report'
-    assert sorted(os.listdir(report)) == sorted(['results.md', 'results.csv', *PLOTS])
+    assert sorted(os.listdir(report)) == sorted(['results.md', 'results.csv', 'meta.json', *PLOTS])
     assert all((report / p).read_bytes().startswith(b'\x89PNG') for p in PLOTS)
     with open(report / 'results.csv', newline='') as f:
         rows = {(row['recipe'], row['budget']): row for row in csv.DictReader(f)}

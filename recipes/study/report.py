@@ -4,13 +4,15 @@
 recipe's runs on the baseline's frontier (:mod:`recipes.study.frontier`), and writes ``results.md`` (the tables of
 :mod:`recipes.study.tables`: the compute multipliers first, then test accuracy, the time and FLOPs to the baseline's
 accuracies, and the comparison with the sweep's ``reference`` where it names one), ``results.csv``, and the plots of
-:mod:`recipes.study.plots` (``frontier.png``, ``accuracy_vs_epoch.png``). Runs that have not finished are listed
+:mod:`recipes.study.plots` (``frontier.png``, ``accuracy_vs_epoch.png``), and ``meta.json`` (the number of runs, the
+machines they ran on, the comparisons the verdicts are adjusted for). Runs that have not finished are listed
 under the tables. The frontier's pure functions, :func:`compute_multiplier` and :func:`accuracy_at_compute`, are
 importable from here too.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -33,7 +35,9 @@ from recipes.study.tables import (
     summary_table,
 )
 
-__all__ = ['Report', 'accuracy_at_compute', 'compute_multiplier', 'default_out', 'write_report']
+__all__ = ['META', 'Report', 'accuracy_at_compute', 'compute_multiplier', 'default_out', 'write_report']
+
+META = 'meta.json'  # what the tables rest on: runs, machines, comparisons (the results page reads it)
 
 
 def default_out(results: str) -> str:
@@ -142,8 +146,12 @@ def write_report(results: str, out: str | None = None) -> Report:
         text += [f'Not in the tables: {", ".join(left_out)}.', '']
     markdown = '\n'.join(text)
 
+    meta = {'results': results, 'runs': len(all_runs), 'machines': machines_text(all_runs),
+            'comparisons': family_size(rows, baseline), 'baseline': baseline,
+            'baseline_budgets': [budget_label(b) for b in baseline_budgets], 'left_out': left_out}
     files = {
         'results.md': markdown.encode(),
+        META: json.dumps(meta, indent=1).encode(),
         'results.csv': csv_body.encode(),
         PLOTS[0]: plot_frontier(baseline, groups, rows),
         PLOTS[1]: plot_accuracy_vs_time(groups, unit),
