@@ -152,24 +152,29 @@ def test_recipes_train_with_the_baselines_settings_unless_they_declare_their_own
 
 def test_a_resumed_sweep_reuses_tuned_yaml_tunes_only_new_budgets_and_refuses_another_tune_spec(tmp_path, monkeypatch):
     sweep = stand_in(tmp_path, monkeypatch, accuracy='lr * budget')
-    assert sweep({**GOOD, 'tune': TUNE})[0] == 0
-    code, runs = sweep({**GOOD, 'tune': TUNE})
+    recipes = {'b': {'yaml': RECIPE}, 'k': {'yaml': RECIPE, 'budgets': [1]}}
+    assert sweep({**GOOD, 'tune': TUNE, 'recipes': recipes})[0] == 0
+    code, runs = sweep({**GOOD, 'tune': TUNE, 'recipes': recipes})
     assert (code, runs) == (0, [])  # every run finished: nothing trains, tuned.yaml is read back
-    code, runs = sweep({**GOOD, 'budgets': [1, 2], 'tune': TUNE})
+    code, runs = sweep({**GOOD, 'budgets': [1, 2], 'tune': TUNE, 'recipes': recipes})
     assert code == 0 and [r['run_name'] for r in runs] == [
         'tune-b-b2-p1-s101', 'tune-b-b2-p2-s101', 'tune-b-b2-p3-s101',
         'tune-b-b2-p1-s102', 'tune-b-b2-p2-s102', 'tune-b-b2-p3-s102', 'b-b2-s1']
     assert sorted(read_tuned(str(tmp_path / 'results')).choices) == [('b', 1.0), ('b', 2.0)]
 
-    other = {**TUNE, 'grid': {'optimizer.lr': [0.05, 0.1]}}
-    with pytest.raises(UsageError) as e:
-        sweep({**GOOD, 'tune': other})
     results = tmp_path / 'results'
+    how = (f'to retune, give the sweep a new results folder, or delete {results}/tuned.yaml, {results}/tuning and the '
+           'evaluation runs trained with its settings')
+    with pytest.raises(UsageError) as e:
+        sweep({**GOOD, 'tune': {**TUNE, 'grid': {'optimizer.lr': [0.05, 0.1]}}})
     assert str(e.value) == (
         f"{results}/tuned.yaml was tuned with tune: {{seeds: [101, 102], grid: {{optimizer.lr: [0.05, 0.1, 0.2]}}}}, not "
-        "this sweep's {seeds: [101, 102], grid: {optimizer.lr: [0.05, 0.1]}}: to retune, give the sweep a new results "
-        f'folder, or delete {results}/tuned.yaml, {results}/tuning and the evaluation runs trained with its settings'
+        f"this sweep's {{seeds: [101, 102], grid: {{optimizer.lr: [0.05, 0.1]}}}}: {how}"
     )
+    with pytest.raises(UsageError) as e:  # k's runs trained with the baseline's settings
+        sweep({**GOOD, 'tune': TUNE, 'recipes': {'b': {'yaml': RECIPE}, 'k': {'yaml': RECIPE, 'tune': True}}})
+    assert str(e.value) == (
+        f'{results}/tuned.yaml has k train with the settings tuned for b, not for k as this sweep says: {how}')
 
 
 def test_a_dry_run_shows_the_tuning_runs_and_says_the_evaluation_runs_wait_on_them(tmp_path, monkeypatch, capsys):

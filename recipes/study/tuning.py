@@ -192,7 +192,8 @@ def _flow(value: Any) -> str:
 
 
 def check_tuned(sweep: SweepSpec, earlier: Tuned) -> None:
-    """Refuse ``tuned.yaml`` made with another tune spec than ``sweep``'s (its tune, or a tuned recipe's grid)."""
+    """Refuse ``tuned.yaml`` made with another tune spec than ``sweep``'s: its tune, a tuned recipe's grid, or which
+    tuned recipe's settings a recipe trains with."""
     uri = storage.join(sweep.results, TUNED_FILE)
     how = (f'to retune, give the sweep a new results folder, or delete {uri}, {storage.join(sweep.results, "tuning")} '
            'and the evaluation runs trained with its settings')
@@ -202,6 +203,10 @@ def check_tuned(sweep: SweepSpec, earlier: Tuned) -> None:
         if name in sweep.recipes and sweep.tuned_by(name) == name and grid != sweep.grid_of(name):
             raise UsageError(f'{uri} tuned {name} over the grid {_flow(grid)}, not this sweep\'s '
                              f'{_flow(sweep.grid_of(name))}: {how}')
+    for name, tuned_by in earlier.uses.items():
+        if name in sweep.recipes and sweep.tuned_by(name) != tuned_by:
+            raise UsageError(f'{uri} has {name} train with the settings tuned for {tuned_by}, not for '
+                             f'{sweep.tuned_by(name)} as this sweep says: {how}')
 
 
 def with_choices(sweep: SweepSpec, earlier: Tuned | None, choices: Sequence[Choice]) -> Tuned:
