@@ -513,9 +513,9 @@ def _runs_to_check(sweep: SweepSpec) -> list[tuple[Run, str]]:
     for name in sweep.recipes if sweep.tune is not None else ():
         first = next(run for (recipe, _), run in firsts.items() if recipe == name)
         grid = sweep.grid_of(sweep.tuned_by(name))
-        for number, point in enumerate(grid_points(grid), 1):
+        for label, point in grid_points(grid).items():
             run = replace(first, overrides=(*first.overrides, *point))
-            found.append((run, f' at tuning point p{number} ({" ".join(point)})'))
+            found.append((run, f' at tuning point {label} ({" ".join(point)})'))
     return found
 
 
@@ -575,10 +575,12 @@ def _value_text(value: Any) -> str:
     return json.dumps(value)
 
 
-def grid_points(grid: dict[str, list[Any]]) -> list[tuple[str, ...]]:
-    """Every setting of ``grid`` as ``key=value`` overrides, in grid order (the last key varying fastest)."""
-    return [tuple(f'{key}={_value_text(v)}' for key, v in zip(grid, values, strict=True))
-            for values in itertools.product(*grid.values())]
+def grid_points(grid: dict[str, list[Any]]) -> dict[str, tuple[str, ...]]:
+    """Every setting of ``grid`` as ``key=value`` overrides, in grid order (the last key varying fastest), by its
+    label: ``p1``, ``p2``, ..."""
+    settings = itertools.product(*grid.values())
+    return {f'p{number}': tuple(f'{key}={_value_text(v)}' for key, v in zip(grid, values, strict=True))
+            for number, values in enumerate(settings, 1)}
 
 
 def _past_of(sweep: SweepSpec, seed: int) -> str:
@@ -634,6 +636,6 @@ def tuning_plan(sweep: SweepSpec, pairs: Sequence[tuple[str, float]]) -> list[Ru
             for name in sweep.recipes:
                 if (name, budget) not in pairs:
                     continue
-                for number, point in enumerate(grid_points(sweep.grid_of(name)), 1):
-                    runs.append(_run(sweep, name, budget, seed, point, f'p{number}'))
+                for label, point in grid_points(sweep.grid_of(name)).items():
+                    runs.append(_run(sweep, name, budget, seed, point, label))
     return runs

@@ -40,7 +40,7 @@ import yaml
 
 from recipes.core import storage
 from recipes.core.errors import UsageError
-from recipes.core.run_files import read_history
+from recipes.core.run_files import METRICS_FILE, read_history
 from recipes.study.spec import SweepSpec, budget_label, grid_points, plain, tuning_folder
 
 __all__ = ['TUNED_FILE', 'Choice', 'Point', 'Tuned', 'check_tuned', 'choose', 'read_tuned', 'with_choices', 'write_tuned']
@@ -109,7 +109,7 @@ def _pick(points: Sequence[Point]) -> tuple[int, str]:
 
 
 def _final_accuracy(folder: str) -> float:
-    history = read_history(folder) if storage.exists(storage.join(folder, 'metrics.json')) else {}
+    history = read_history(folder) if storage.exists(storage.join(folder, METRICS_FILE)) else {}
     if not history.get('finished') or not history.get('eval'):
         raise UsageError(f'tuning run {folder} has not finished with an evaluation: start the sweep again to train it')
     return float(history['eval'][-1]['accuracy'])
@@ -120,10 +120,8 @@ def choose(sweep: SweepSpec, recipe: str, budget: float) -> Choice:
     assert sweep.tune is not None and sweep.tune.seeds is not None
     seeds = sweep.tune.seeds
     runs = tuning_folder(sweep.results, recipe, budget)
-    points = tuple(
-        Point(f'p{number}', overrides, {seed: _final_accuracy(storage.join(runs, f'p{number}', f'seed{seed}')) for seed in seeds})
-        for number, overrides in enumerate(grid_points(sweep.grid_of(recipe)), 1)
-    )
+    points = tuple(Point(label, overrides, {seed: _final_accuracy(storage.join(runs, label, f'seed{seed}')) for seed in seeds})
+                   for label, overrides in grid_points(sweep.grid_of(recipe)).items())
     best, tie = _pick(points)
     return Choice(recipe, budget, points, best, tie, runs, tuple(seeds))
 
