@@ -5,10 +5,14 @@ Runs go one after another (each under ``composer -n ranks`` when ranks > 1), or 
 (``scale_schedule_ratio``). Finished runs are skipped and a run that died resumes from its newest checkpoint,
 so an interrupted sweep is continued by the same command; stopping the sweep (Ctrl-C, SIGTERM) stops the runs it
 started. ``key=value`` overrides apply to every run. The sweep YAML's keys: :mod:`recipes.study.spec`.
+With ``tune``, the tuning runs train first, into ``{results}/tuning/...``; the setting each budget's best mean
+final accuracy chose goes to ``{results}/tuned.yaml`` and into every evaluation run's overrides, and a resumed sweep
+reads it back instead of tuning again.
 When every run has finished, the report (``launch/report.py RESULTS``) is written, logged as a summary run to the
 trackers the runs use, and its first table printed: per recipe and budget, the compute multipliers against the
 baseline's frontier.
-``--dry_run`` prints each run's state and command, and starts nothing and writes nothing.
+``--dry_run`` prints each run's state and command (the tuning runs first; evaluation runs wait on unfinished
+tuning), and starts nothing and writes nothing.
 """
 
 from __future__ import annotations

@@ -1104,4 +1104,84 @@ class NamedEntries(Rule):
         return {'a/b': {}}
 
 
-__all__ += ['Budgets', 'NamedEntries', 'OverrideList', 'SweepSeeds']
+
+@dataclass(frozen=True)
+class Section(Rule):
+    """A mapping shaped like ``example``, whose own keys the schema of the section reads
+    (:func:`recipes.study.spec.read_schema`); also ``true`` where ``true_means`` says what it stands for."""
+
+    example: str  # its shape: '{seeds: [...], grid: {KEY: [VALUES]}}'
+    true_means: str = ''  # what `true` stands for ('the sweep's grid'); '' where only a mapping will do
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if isinstance(value, dict) or (self.true_means and value is True):
+            return value
+        alternative = f', or true ({self.true_means})' if self.true_means else ''
+        raise UsageError(f'{key}={value!r} must be a mapping {self.example}{alternative}')
+
+    def describe(self) -> str:
+        return f'a mapping `{self.example}`' + (f', or `true` ({self.true_means})' if self.true_means else '')
+
+    def invalid_example(self) -> Any:
+        return 'yes'
+
+
+_CONFIG_KEY = re.compile(r'[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*')
+
+
+def _is_setting(value: Any) -> bool:
+    """A value a grid may try: a YAML scalar other than null, or a list of them (``[0.5dur, 0.75dur]``)."""
+    scalar = (str, int, float, bool)
+    return isinstance(value, scalar) or (isinstance(value, list) and all(isinstance(v, scalar) for v in value))
+
+
+@dataclass(frozen=True)
+class Grid(Rule):
+    """A mapping from config keys to non-empty lists of distinct values to try (YAML scalars, or lists of them); a
+    key in ``reserved`` (one the sweep sets for every run) is refused. The config checks the keys and values."""
+
+    reserved: tuple[str, ...] = ()
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        example = '{optimizer.lr: [0.05, 0.1, 0.2], scheduler.t_warmup: [0.1dur, 0.25dur]}'
+        if not isinstance(value, dict) or not value:
+            raise UsageError(f'{key}={value!r} must map config keys to lists of values, e.g. {example}')
+        for name, values in value.items():
+            if not isinstance(name, str) or not _CONFIG_KEY.fullmatch(name):
+                raise UsageError(f'{key} key {name!r} is not a config key such as optimizer.lr')
+            if name in self.reserved:
+                raise UsageError(f'{key}.{name}: the sweep sets {name} for every run ({", ".join(self.reserved)}): '
+                                 'tune another key')
+            if not isinstance(values, list) or not values or not all(map(_is_setting, values)):
+                raise UsageError(f'{key}.{name}={values!r} must be a non-empty list of values, e.g. [0.05, 0.1, 0.2]')
+            if len({repr(v) for v in values}) != len(values):
+                raise UsageError(f'{key}.{name}={values} repeats a value: each value is tried once')
+        return {name: list(values) for name, values in value.items()}
+
+    def describe(self) -> str:
+        return 'a mapping from config keys to lists of values, e.g. `{optimizer.lr: [0.05, 0.1, 0.2]}`'
+
+    def invalid_example(self) -> Any:
+        return {'optimizer.lr': []}
+
+
+@dataclass(frozen=True)
+class PastValues(Rule):
+    """A non-empty list of distinct YAML scalars, one per past run: what ``{past}`` stands for in a sweep's overrides."""
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        scalar = (str, int, float, bool)
+        if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, scalar) for v in value):
+            raise UsageError(f'{key}={value!r} must be a list of values, one per past run, e.g. [17, 18, 19]')
+        if len({str(v) for v in value}) != len(value):
+            raise UsageError(f'{key}={list(value)} repeats a value: each one names a different past run')
+        return list(value)
+
+    def describe(self) -> str:
+        return 'a list of distinct values (YAML scalars), one per past run, e.g. `[17, 18, 19]`'
+
+    def invalid_example(self) -> Any:
+        return [17, 17]
+
+
+__all__ += ['Budgets', 'Grid', 'NamedEntries', 'OverrideList', 'PastValues', 'Section', 'SweepSeeds']

@@ -1,5 +1,9 @@
 """Running a sweep (:mod:`recipes.study.spec`): every run of its plan not yet finished, one or ``parallel`` at a time.
 
+A sweep with ``tune`` trains its tuning runs first, chooses each tuned recipe's settings per budget and writes
+them to ``tuned.yaml`` (:mod:`recipes.study.tuning`), then trains the evaluation runs with them; a resumed sweep
+reads ``tuned.yaml`` back and trains no tuning run for a choice it holds.
+
 Each run is ``launch/train.py YAML overrides...`` in its own process (under ``composer -n ranks`` when ranks > 1),
 named, grouped and tagged in the trackers its config uses (:mod:`recipes.study.tracking`). A run's state is read off
 its folder: new, died (started, not finished: ``autoresume`` continues it from its newest checkpoint) or finished
@@ -19,8 +23,9 @@ from pathlib import Path
 from recipes.core import storage
 from recipes.core.errors import UsageError
 from recipes.core.run_files import CONFIG_FILE, METRICS_FILE, read_history
-from recipes.study.spec import SWEEP_FILE, Run, SweepSpec, budget_label, plan
+from recipes.study.spec import SWEEP_FILE, Run, SweepSpec, plan, tuned_pairs, tuning_plan
 from recipes.study.tracking import tracker_overrides
+from recipes.study.tuning import TUNED_FILE, Tuned, check_tuned, choose, read_tuned, with_choices, write_tuned
 
 __all__ = ['RunState', 'command', 'logs_folder', 'run_state', 'run_sweep']
 
@@ -77,20 +82,10 @@ def _wait_for_one(active: dict[subprocess.Popen, tuple[Run, float]], parallel: i
         time.sleep(0.2)
 
 
-def run_sweep(sweep: SweepSpec, train_script: str, dry_run: bool = False) -> int:
-    """Train every run that has not finished, ``sweep.parallel`` at a time; the exit status of the first failure, or 0.
-
-    After a failure no further run starts and the runs in flight finish. An exception while runs train (Ctrl-C, or
-    SIGTERM turned into SystemExit by ``launch/sweep.py``) terminates them before it propagates. ``dry_run`` prints
-    each run's state and command and starts nothing.
-    """
-    storage.check_reachable(sweep.results)
-    runs = plan(sweep)
-    if not dry_run:
-        storage.write_bytes(storage.join(sweep.results, SWEEP_FILE), sweep.to_yaml().encode())
+def _train(runs: list[Run], sweep: SweepSpec, train_script: str, dry_run: bool, phase: str) -> tuple[int, int]:
+    """Train every run of ``runs`` that has not finished, ``sweep.parallel`` at a time; ``(exit status of the first
+    failure or 0, runs skipped as finished)``. ``phase`` heads each run's line (``tuning ``, or '')."""
     logs = logs_folder(sweep.results)
-    if sweep.parallel > 1 and not dry_run:
-        print(f'sweep: {sweep.parallel} runs at a time, each writing its output to {logs}/RUN.log', flush=True)
     active: dict[subprocess.Popen, tuple[Run, float]] = {}
     skipped, code = 0, 0
     failed: Run | None = None
@@ -105,10 +100,7 @@ def run_sweep(sweep: SweepSpec, train_script: str, dry_run: bool = False) -> int
             state = run_state(run.folder)
             argv = command(replace(run, overrides=(*run.overrides, *tracker_overrides(sweep, run))), sweep.ranks, train_script)
             action = {RunState.NEW: 'start', RunState.DIED: 'resume (started, not finished)', RunState.FINISHED: 'skipped (finished)'}
-            print(
-                f'\n=== [{number}/{len(runs)}] {run.recipe} budget {budget_label(run.budget)} seed {run.seed}: '
-                f'{action[state]}  {run.folder}', flush=True,
-            )
+            print(f'\n=== {phase}[{number}/{len(runs)}] {run.title}: {action[state]}  {run.folder}', flush=True)
             if state is RunState.FINISHED:
                 skipped += 1
                 continue
@@ -131,6 +123,62 @@ def run_sweep(sweep: SweepSpec, train_script: str, dry_run: bool = False) -> int
             'finished runs are skipped and this one resumes',
             file=sys.stderr, flush=True,
         )
+    return code, skipped
+
+
+def _tune(sweep: SweepSpec, train_script: str, dry_run: bool) -> tuple[Tuned | None, int]:
+    """Train the tuning runs of every choice ``tuned.yaml`` lacks, choose, and write ``tuned.yaml``: ``(what it
+    holds, 0)``, or ``(None, exit status)`` after a failure; ``(None, 0)`` for a dry run with tuning runs to train."""
+    earlier = read_tuned(sweep.results)
+    if earlier is not None:
+        check_tuned(sweep, earlier)
+    pending = [pair for pair in tuned_pairs(sweep) if earlier is None or pair not in earlier.choices]
+    if not pending:
+        print(f'tuning: {storage.join(sweep.results, TUNED_FILE)} holds every choice; no tuning run trains', flush=True)
+    runs = tuning_plan(sweep, pending)
+    code, skipped = _train(runs, sweep, train_script, dry_run, 'tuning ')
+    if code:
+        return None, code
+    if runs:
+        verb = 'to train' if dry_run else 'trained'
+        print(f'\ntuning: {len(runs)} runs, {skipped} already finished, {len(runs) - skipped} {verb}', flush=True)
+    if dry_run and skipped < len(runs):
+        return None, 0
+    result = with_choices(sweep, earlier, [choose(sweep, recipe, budget) for recipe, budget in pending])
+    if not dry_run:
+        write_tuned(sweep.results, result)
+    for recipe, budget in pending:
+        print('tuned ' + result.choices[recipe, budget].summary(), flush=True)
+    return result, 0
+
+
+def run_sweep(sweep: SweepSpec, train_script: str, dry_run: bool = False) -> int:
+    """Train every run that has not finished, ``sweep.parallel`` at a time; the exit status of the first failure, or 0.
+
+    With ``tune``, the tuning runs train first and their choice (``tuned.yaml``, :mod:`recipes.study.tuning`) goes
+    into every evaluation run's overrides. After a failure no further run starts and the runs in flight finish. An
+    exception while runs train (Ctrl-C, or SIGTERM turned into SystemExit by ``launch/sweep.py``) terminates them
+    before it propagates. ``dry_run`` prints each run's state and command and starts nothing; the evaluation runs
+    of a sweep whose tuning runs have not all finished wait on them.
+    """
+    storage.check_reachable(sweep.results)
+    if not dry_run:
+        storage.write_bytes(storage.join(sweep.results, SWEEP_FILE), sweep.to_yaml().encode())
+    if sweep.parallel > 1 and not dry_run:
+        print(f'sweep: {sweep.parallel} runs at a time, each writing its output to {logs_folder(sweep.results)}/RUN.log',
+              flush=True)
+    tuned: Tuned | None = None
+    if sweep.tune is not None:
+        tuned, code = _tune(sweep, train_script, dry_run)
+        if code:
+            return code
+        if tuned is None:
+            print(f'sweep: {len(plan(sweep))} evaluation runs wait on tuning: they train with the settings chosen from '
+                  f'the tuning runs above ({storage.join(sweep.results, TUNED_FILE)})', flush=True)
+            return 0
+    runs = plan(sweep, tuned.overrides() if tuned else None)
+    code, skipped = _train(runs, sweep, train_script, dry_run, '')
+    if code:
         return code
     verb = 'to train' if dry_run else 'trained'
     print(f'\nsweep: {len(runs)} runs, {skipped} already finished, {len(runs) - skipped} {verb}', flush=True)

@@ -1,7 +1,8 @@
 """A sweep's specification: its YAML keys, each declared once with its rule, and the runs they plan.
 
 A sweep YAML names the results folder (local or ``s3://``), the seeds, the recipe the others are compared with,
-and each recipe as a training YAML plus ``key=value`` overrides::
+and each recipe as a training YAML plus ``key=value`` overrides; optionally the settings to tune first, the past
+runs its seeds spread over, and its primary comparison::
 
     results: runs/sweep-digits
     ranks: 1
@@ -10,31 +11,55 @@ and each recipe as a training YAML plus ``key=value`` overrides::
     budgets: [0.25, 0.5, 1, 2]
     baseline: baseline
     reference: warm_start
+    primary: {recipe: kd, budget: 0.5}
+    tune:
+      seeds: [101, 102, 103]
+      grid: {optimizer.lr: [0.05, 0.1, 0.2], scheduler.t_warmup: [0.1dur, 0.25dur]}
+    past: [17, 18, 19]
     overrides: [data.label_noise=0.4]
     recipes:
       baseline: {yaml: yamls/digits/baseline.yaml}
-      kd: {yaml: yamls/digits/kd.yaml, overrides: [algorithms.past_run_distillation.alpha=0.5], budgets: [0.5, 1]}
+      kd: {yaml: yamls/digits/kd.yaml, overrides: ['algorithms.past_run_distillation.run=runs/digits-s{past}'],
+           budgets: [0.5, 1], tune: true}
       warm_start: {yaml: yamls/digits/baseline.yaml, overrides: [algorithms.warm_start.run=runs/digits-baseline]}
 
-Each key is a field of :class:`SweepSpec` (an entry of ``recipes:``, of :class:`RecipeSpec`) whose type carries its
-rule from :mod:`recipes.core.rules`: ``ranks: Annotated[int, Number(1, integer=True, ...)] = 1``. One reader,
-:func:`read_schema`, applies them: an unknown key is refused with the closest known one, a key without a default
-needs a value, a key left out or given as null takes its default, and each value passes its field's rule (and
-arrives as the value the rule returns). Then the rules that tie keys together (:data:`CROSS_KEY_CHECKS`) run on the
-whole sweep. A new key is one annotated field, plus a function marked :func:`cross_key` if it constrains others.
+Each key is a field of :class:`SweepSpec` (an entry of ``recipes:``, of :class:`RecipeSpec`; ``tune:``, of
+:class:`TuneSpec`; ``primary:``, of :class:`PrimarySpec`) whose type carries its rule from
+:mod:`recipes.core.rules` and what it is for: ``ranks: Annotated[int, Number(1, integer=True, ...), '1, or N: ...']
+= 1``. One reader, :func:`read_schema`, applies them: an unknown key is refused with the closest known one, a key
+without a default needs a value, a key left out or given as null takes its default, each value passes its field's
+rule (and arrives as the value the rule returns), and a mapping whose type is a dataclass is read the same way.
+Then the rules that tie keys together (:data:`CROSS_KEY_CHECKS`) run on the whole sweep. A new key is one annotated
+field, plus a function marked :func:`cross_key` if it constrains others.
 
 A budget is a ratio of each recipe's own ``max_duration``, applied as Composer's ``scale_schedule_ratio`` (the
-duration and the scheduler's milestones scale, the warmup does not). The baseline trains at every budget (it is
-the frontier the report places the others on); another recipe may narrow the list with its own ``budgets``.
-Run ``(recipe, budget, seed)`` lives in ``{results}/{recipe}/b{budget}/seed{seed}`` and is ``launch/train.py YAML``
-with the sweep's overrides, then the recipe's, then the command line's, then ``seed``, ``scale_schedule_ratio``,
-``run_name``, ``save_folder`` and ``autoresume=true`` (set by the sweep alone; later overrides win), so starting
-the sweep again skips the runs whose ``metrics.json`` says finished and continues a run that died from its newest
-checkpoint (:mod:`recipes.study.runner`). The effective sweep is written to ``{results}/sweep.yaml``
-(:meth:`SweepSpec.to_yaml`): the report reads the recipes, seeds and baseline from there (:func:`read_manifest`).
+duration and the scheduler's milestones scale, the warmup does not, unless given in ``dur``). The baseline trains at
+every budget (it is the frontier the report places the others on); another recipe may narrow the list with its own
+``budgets``. Evaluation run ``(recipe, budget, seed)`` lives in ``{results}/{recipe}/b{budget}/seed{seed}`` and is
+``launch/train.py YAML`` with the sweep's overrides, then the recipe's, then the command line's, then the tuned
+settings (below), then ``seed``, ``scale_schedule_ratio``, ``run_name``, ``save_folder`` and ``autoresume=true``
+(set by the sweep alone; later overrides win), so starting the sweep again skips the runs whose ``metrics.json``
+says finished and continues a run that died from its newest checkpoint (:mod:`recipes.study.runner`). The
+effective sweep is written to ``{results}/sweep.yaml`` (:meth:`SweepSpec.to_yaml`): the report reads the recipes,
+seeds and baseline from there (:func:`read_manifest`).
+
+``tune`` (optional) tunes the frontier before the evaluation runs: for each budget, the baseline trains once per
+point of ``grid`` (every combination of its values, the last key varying fastest) and tuning seed, in
+``{results}/tuning/{recipe}/b{budget}/p{N}/seed{seed}`` (:func:`tuning_plan`); the point with the best mean final
+accuracy is chosen (ties: the first in grid order) and recorded in ``{results}/tuned.yaml``
+(:mod:`recipes.study.tuning`), and every recipe's evaluation runs at that budget train with it. A recipe with its own
+``tune`` (``true``: the sweep's grid; or a grid of its own with as many points, on the same tuning seeds) is tuned
+the same way and trains with its own choice. Tuning seeds and evaluation seeds never overlap.
+
+``past`` (optional) lists what ``{past}`` stands for in the sweep's and recipes' overrides: the runs of seed s
+(evaluation or tuning) get ``past[s mod len(past)]``, so a study spreads several past runs (their teachers, scores,
+banks) over its seeds (quote an override that holds ``{past}`` inside a ``[...]`` list: YAML reads braces there).
+``{past}`` without ``past``, and ``past`` without ``{past}``, are refused.
 
 ``reference`` (optional) names a second recipe every other one is compared with at the same budget: the reuse
-baseline a method must beat (``warm_start``), beside the fresh baseline's frontier.
+baseline a method must beat (``warm_start``), beside the fresh baseline's frontier. ``primary`` (optional) names the
+one comparison the study is designed to test, a recipe other than the baseline at one of its budgets; the report
+reads it from ``sweep.yaml``.
 
 ``parallel: N`` trains N runs at once (one process each, ``ranks: 1`` only), each with ``OMP_NUM_THREADS`` set to
 its share of the CPU cores, and writes each run's output to ``{logs}/{run name}.log`` instead of the terminal.
@@ -44,6 +69,8 @@ Small models on a few CPU cores gain most: one run cannot keep two cores busy.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 import os
 import types
 import typing
@@ -58,36 +85,50 @@ from recipes.core.errors import UsageError, did_you_mean
 from recipes.core.rules import (
     Budgets,
     Folder,
+    Grid,
     Location,
     NamedEntries,
     Number,
     OverrideList,
+    PastValues,
     RunName,
+    Section,
     SweepSeeds,
     rule_of,
 )
 
 __all__ = [
     'CROSS_KEY_CHECKS',
+    'PAST',
     'SET_BY_SWEEP',
     'SWEEP_FILE',
+    'TUNING_FOLDER',
+    'PrimarySpec',
     'Recipe',
     'RecipeSpec',
     'Run',
     'Sweep',
     'SweepSpec',
+    'TuneSpec',
     'budget_label',
     'cross_key',
+    'grid_points',
     'load_sweep',
     'parse_sweep',
+    'plain',
     'plan',
     'read_manifest',
     'read_schema',
     'run_folder',
+    'tuned_pairs',
+    'tuning_folder',
+    'tuning_plan',
 ]
 
 SWEEP_FILE = 'sweep.yaml'
 SET_BY_SWEEP = ('seed', 'scale_schedule_ratio', 'run_name', 'save_folder', 'autoresume')
+TUNING_FOLDER = 'tuning'  # {results}/tuning/{recipe}/b{budget}/p{N}/seed{S}: the tuning runs
+PAST = '{past}'  # in the sweep's and recipes' overrides: the past run of each seed, past[seed mod len(past)]
 
 
 def budget_label(budget: float) -> str:
@@ -95,28 +136,72 @@ def budget_label(budget: float) -> str:
     return f'{budget:g}'
 
 
+@dataclass(frozen=True, kw_only=True)
+class TuneSpec:
+    """``tune:``, the settings tried before the evaluation runs: per budget, each point of ``grid`` on each seed of
+    ``seeds``. A recipe's own ``tune`` may leave ``seeds`` out: it tunes on the sweep's."""
+
+    seeds: Annotated[tuple[int, ...] | None, SweepSeeds(),
+                     'tuning seeds, none of them an evaluation seed; in a recipe\'s tune, optional and the sweep\'s'] = None
+    grid: Annotated[dict[str, list[Any]], Grid(SET_BY_SWEEP),
+                    'config key -> the values to try; the grid is every combination, the last key varying fastest; '
+                    'give times in `dur` (`0.1dur`) to scale with the budget']
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrimarySpec:
+    """``primary:``, the one comparison a study is designed to test: a recipe against the frontier at a budget."""
+
+    recipe: Annotated[str, RunName(), 'a recipe other than the baseline']
+    budget: Annotated[float, Number(0, 100, low_open=True), 'one of that recipe\'s budgets']
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, 'budget', float(self.budget))
+
+
 @dataclass(frozen=True)
 class RecipeSpec:
-    """One entry of ``recipes:``: a training YAML, the overrides of its runs and, optionally, its budgets."""
+    """One entry of ``recipes:``: a training YAML, the overrides of its runs and, optionally, its budgets and tuning."""
 
-    yaml: Annotated[str, Location()]  # relative to the directory the sweep starts in; load_sweep checks it exists
-    overrides: Annotated[tuple[str, ...], OverrideList()] = ()
-    budgets: Annotated[tuple[float, ...] | None, Budgets()] = None  # None: every budget of the sweep
+    yaml: Annotated[str, Location(), 'the training YAML, relative to the directory the sweep starts in']
+    overrides: Annotated[tuple[str, ...], OverrideList(),
+                         '`key=value` for its runs, after the sweep\'s; may hold `{past}`'] = ()
+    budgets: Annotated[tuple[float, ...] | None, Budgets(),
+                       'narrows the sweep\'s budgets for this recipe (the baseline trains at every one)'] = None
+    tune: Annotated[bool | TuneSpec | None, Section('{grid: {KEY: [VALUES]}}', "the sweep's grid"),
+                    'tune this recipe itself, on the sweep\'s tuning seeds: `true` for the sweep\'s grid, or a grid '
+                    'of its own with as many points; without it, it trains with the baseline\'s tuned settings'] = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class SweepSpec:
     """A sweep YAML's keys (see the module's docstring), in the order ``sweep.yaml`` writes them."""
 
-    results: Annotated[str, Folder(optional=False)]
-    ranks: Annotated[int, Number(1, integer=True, message='must be a whole number >= 1 (processes per run)')] = 1
-    parallel: Annotated[int, Number(1, integer=True, message='must be a whole number >= 1 (runs trained at once)')] = 1
-    seeds: Annotated[tuple[int, ...], SweepSeeds()]
-    budgets: Annotated[tuple[float, ...], Budgets()] = (1.0,)
-    baseline: Annotated[str, RunName()]
-    reference: Annotated[str | None, RunName()] = None  # a reuse baseline (warm_start) all others are compared with
-    overrides: Annotated[tuple[str, ...], OverrideList()] = ()
-    recipes: Annotated[dict[str, RecipeSpec], NamedEntries('recipe', '{yaml: PATH, overrides: [...]}')]
+    results: Annotated[str, Folder(optional=False),
+                       'local folder or `s3://bucket/prefix`; the sweep writes `sweep.yaml` there']
+    ranks: Annotated[int, Number(1, integer=True, message='must be a whole number >= 1 (processes per run)'),
+                     '1, or N: each run under `composer -n N`'] = 1
+    parallel: Annotated[int, Number(1, integer=True, message='must be a whole number >= 1 (runs trained at once)'),
+                        '1, or N runs at once (`ranks: 1` only), each with `OMP_NUM_THREADS` = its share of the cores '
+                        'and its output in `RESULTS/logs/RUN.log`'] = 1
+    seeds: Annotated[tuple[int, ...], SweepSeeds(), 'the evaluation seeds, one independent run each']
+    budgets: Annotated[tuple[float, ...], Budgets(), 'ratios of each recipe\'s `max_duration`'] = (1.0,)
+    baseline: Annotated[str, RunName(), 'the recipe the others are compared with; it trains at every budget']
+    reference: Annotated[str | None, RunName(),
+                         'a second recipe (a reuse baseline such as `warm_start`) every other one is compared with at '
+                         'the same budget'] = None
+    primary: Annotated[PrimarySpec | None, Section('{recipe: NAME, budget: B}'),
+                       'the comparison the study is designed to test: a recipe and one of its budgets; the report reads '
+                       'it from `sweep.yaml`'] = None
+    tune: Annotated[TuneSpec | None, Section('{seeds: [...], grid: {KEY: [VALUES]}}'),
+                    'tune the frontier first: per budget, the baseline over the grid on the tuning seeds; the best '
+                    'mean final accuracy wins (`RESULTS/tuned.yaml`), and every evaluation run trains with it'] = None
+    past: Annotated[tuple[Any, ...] | None, PastValues(),
+                    'what `{past}` in the overrides stands for: evaluation (and tuning) seed s gets past[s mod '
+                    'len(past)]'] = None
+    overrides: Annotated[tuple[str, ...], OverrideList(), '`key=value` for every run; may hold `{past}`'] = ()
+    recipes: Annotated[dict[str, RecipeSpec], NamedEntries('recipe', '{yaml: PATH, overrides: [...]}'),
+                       'name -> `{yaml: PATH, overrides: [...], budgets: [...], tune: ...}`']
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'results', self.results.rstrip('/') or self.results)
@@ -124,25 +209,36 @@ class SweepSpec:
     def budgets_of(self, recipe: str) -> tuple[float, ...]:
         return self.recipes[recipe].budgets or self.budgets
 
+    def tuned_by(self, recipe: str) -> str:
+        """The recipe whose tuned settings ``recipe``'s runs train with: itself where it declares ``tune``, else the
+        baseline."""
+        return recipe if self.recipes[recipe].tune is not None else self.baseline
+
+    def grid_of(self, recipe: str) -> dict[str, list[Any]]:
+        """The grid a tuned recipe is tuned over: its own, else the sweep's (``tune`` must be set)."""
+        own = self.recipes[recipe].tune
+        assert self.tune is not None, 'grid_of needs the sweep\'s tune'
+        return own.grid if isinstance(own, TuneSpec) else self.tune.grid
+
     def to_yaml(self) -> str:
         """The sweep as ``sweep.yaml`` holds it: every key but those that are null, which :func:`parse_sweep` reads
         back to the same sweep."""
-        return yaml.safe_dump(_plain(self), sort_keys=False)
+        return yaml.safe_dump(plain(self), sort_keys=False)
 
 
 Sweep = SweepSpec  # the names the study's modules and tests have always used
 Recipe = RecipeSpec
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A spec's value as YAML writes it: a dataclass as a mapping of its fields that are not None, tuples as lists."""
     if dataclasses.is_dataclass(value):
         fields = ((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
-        return {name: _plain(v) for name, v in fields if v is not None}
+        return {name: plain(v) for name, v in fields if v is not None}
     if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     return value
 
 
@@ -156,11 +252,14 @@ def _keys(schema: type) -> list[str]:
 
 
 def _typed(hint: Any, value: Any, key: str) -> Any:
-    """``value`` (as its rule returned it) in the field's type: a tuple for ``tuple[...]``, and for a mapping of names
-    to a dataclass, each entry read by :func:`read_schema`."""
+    """``value`` (as its rule returned it) in the field's type: a tuple for ``tuple[...]``, a mapping for a dataclass
+    read by :func:`read_schema`, and for a mapping of names to a dataclass, each entry read so."""
     base = typing.get_args(hint)[0]  # Annotated[base, rule]
-    if typing.get_origin(base) in (typing.Union, types.UnionType):  # X | None
-        base = next(a for a in typing.get_args(base) if a is not type(None))
+    members = typing.get_args(base) if typing.get_origin(base) in (typing.Union, types.UnionType) else (base,)
+    section = next((m for m in members if dataclasses.is_dataclass(m)), None)
+    if section is not None and isinstance(value, dict):
+        return read_schema(section, value, f'{key}.')
+    base = next(m for m in members if m is not type(None))  # X | None
     origin, args = typing.get_origin(base), typing.get_args(base)
     if origin is tuple:
         return tuple(value)
@@ -270,6 +369,82 @@ def _overrides_leave_the_sweeps_keys(sweep: SweepSpec) -> None:
     _leave_the_sweeps_keys('overrides', sweep.overrides)
 
 
+@cross_key
+def _tuning_seeds_stand_apart(sweep: SweepSpec) -> None:
+    tune = sweep.tune
+    if tune is None:
+        return
+    top = max(sweep.seeds)
+    suggestion = list(range(top + 1, top + 1 + len(tune.seeds or (0, 0, 0))))
+    if tune.seeds is None:
+        raise UsageError(f'tune.seeds needs a value: list the tuning seeds, none of them in seeds, e.g. {suggestion}')
+    shared = sorted(set(tune.seeds) & set(sweep.seeds))
+    if shared:
+        raise UsageError(
+            f'tune.seeds {list(tune.seeds)} share {", ".join(map(str, shared))} with seeds {list(sweep.seeds)}: '
+            f'tune on seeds no evaluation run uses, e.g. {suggestion}',
+        )
+    if TUNING_FOLDER in sweep.recipes:
+        raise UsageError(f'recipe {TUNING_FOLDER!r} would share its folder with the tuning runs: rename it')
+
+
+@cross_key
+def _recipes_tune_with_equal_effort(sweep: SweepSpec) -> None:
+    for name, recipe in sweep.recipes.items():
+        own, key = recipe.tune, f'recipes.{name}.tune'
+        if own is None:
+            continue
+        if sweep.tune is None:
+            raise UsageError(f'{key} needs the sweep\'s tune (tuning seeds and grid): add tune: {{seeds: [...], grid: '
+                             f'{{...}}}}, or remove {key}')
+        if name == sweep.baseline:
+            raise UsageError(f'{key}: the baseline is tuned by the sweep\'s tune: remove {key}')
+        if not isinstance(own, TuneSpec):
+            continue
+        if own.seeds is not None and sorted(own.seeds) != sorted(sweep.tune.seeds or ()):
+            raise UsageError(
+                f'{key}.seeds {list(own.seeds)} are not tune.seeds {list(sweep.tune.seeds or ())}: every tuned recipe '
+                f'tunes on the sweep\'s tuning seeds (equal tuning effort), so remove {key}.seeds',
+            )
+        mine, theirs = len(grid_points(own.grid)), len(grid_points(sweep.tune.grid))
+        if mine != theirs:
+            raise UsageError(
+                f'{key}.grid has {mine} points and tune.grid {theirs}: equal tuning effort needs as many, so give it '
+                f'{theirs} (or write tune: true for the sweep\'s grid)',
+            )
+
+
+def _uses_past(overrides: Sequence[str]) -> bool:
+    return any(PAST in override for override in overrides)
+
+
+@cross_key
+def _past_fills_the_placeholders(sweep: SweepSpec) -> None:
+    users = ['overrides'] * _uses_past(sweep.overrides) + [
+        f'recipes.{name}.overrides' for name, recipe in sweep.recipes.items() if _uses_past(recipe.overrides)]
+    if users and sweep.past is None:
+        raise UsageError(f'{users[0]} holds {PAST} but the sweep has no past: list what it stands for, one value per '
+                         'past run, e.g. past: [17, 18, 19] (seed s gets past[s mod 3])')
+    if sweep.past is not None and not users:
+        raise UsageError(f'past {list(sweep.past)} fills no override: write {PAST} where an override names a past run, '
+                         f'e.g. algorithms.past_run_distillation.run=runs/digits-baseline-s{PAST}')
+
+
+@cross_key
+def _primary_is_a_comparison(sweep: SweepSpec) -> None:
+    primary = sweep.primary
+    if primary is None:
+        return
+    others = [name for name in sweep.recipes if name != sweep.baseline]
+    if primary.recipe not in others:
+        raise UsageError(f'primary.recipe {primary.recipe!r} must be one of the recipes compared with the baseline '
+                         f'({", ".join(others) or "none"})')
+    budgets = sweep.budgets_of(primary.recipe)
+    if primary.budget not in budgets:
+        raise UsageError(f'primary.budget {budget_label(primary.budget)} is not a budget of {primary.recipe} '
+                         f'({", ".join(map(budget_label, budgets))}): name one of them')
+
+
 # ----- reading a sweep -----------------------------------------------------------------------------------------------
 
 
@@ -312,19 +487,36 @@ def load_sweep(path: str, extra_overrides: Sequence[str] = ()) -> SweepSpec:
     recipes = {name: replace(r, overrides=r.overrides + extra) for name, r in sweep.recipes.items()}  # command line wins
     sweep = replace(sweep, recipes=recipes)
 
+    for name, recipe in sweep.recipes.items():
+        if not os.path.isfile(recipe.yaml):
+            raise UsageError(
+                f'{path}: recipes.{name}.yaml={recipe.yaml} does not exist (paths are relative to {os.getcwd()})',
+            )
     from recipes.config import load_config  # Composer and torch: seconds, which reading a manifest does not need
 
-    first = {run.recipe: run for run in reversed(plan(sweep))}  # each recipe's first run, in sweep order
-    for run in (first[name] for name in sweep.recipes):
-        if not os.path.isfile(run.yaml):
-            raise UsageError(
-                f'{path}: recipes.{run.recipe}.yaml={run.yaml} does not exist (paths are relative to {os.getcwd()})',
-            )
+    for run, what in _runs_to_check(sweep):
         try:
             load_config(run.yaml, run.overrides)
         except UsageError as e:
-            raise UsageError(f'{path}: recipe {run.recipe!r}: {e}') from None
+            raise UsageError(f'{path}: recipe {run.recipe!r}{what}: {e}') from None
     return sweep
+
+
+def _runs_to_check(sweep: SweepSpec) -> list[tuple[Run, str]]:
+    """A run per recipe and past run (the first seed's of each), and per grid point of the settings it may be tuned
+    to: each with what to add to a message about it."""
+    firsts: dict[tuple[str, str], Run] = {}
+    for run in plan(sweep):  # in sweep order
+        past = _past_of(sweep, run.seed) if sweep.past is not None else ''
+        firsts.setdefault((run.recipe, past), run)
+    found = [(run, f' with past {past}' if past else '') for (_, past), run in firsts.items()]
+    for name in sweep.recipes if sweep.tune is not None else ():
+        first = next(run for (recipe, _), run in firsts.items() if recipe == name)
+        grid = sweep.grid_of(sweep.tuned_by(name))
+        for label, point in grid_points(grid).items():
+            run = replace(first, overrides=(*first.overrides, *point))
+            found.append((run, f' at tuning point {label} ({" ".join(point)})'))
+    return found
 
 
 def read_manifest(results: str) -> SweepSpec:
@@ -345,31 +537,105 @@ class Run:
     seed: int
     folder: str
     yaml: str
-    overrides: tuple[str, ...]  # the sweep's, the recipe's, the command line's, then the keys the sweep sets
+    overrides: tuple[str, ...]  # the sweep's, the recipe's, the command line's, tuned ones, then the keys the sweep sets
+    point: str = ''  # a tuning run's grid point (p1, p2, ...); '' for an evaluation run
 
     @property
     def name(self) -> str:
+        if self.point:
+            return f'tune-{self.recipe}-b{budget_label(self.budget)}-{self.point}-s{self.seed}'
         return f'{self.recipe}-b{budget_label(self.budget)}-s{self.seed}'
+
+    @property
+    def title(self) -> str:
+        """``kd budget 0.5 seed 3``; ``baseline budget 0.5 p2 seed 101`` for a tuning run."""
+        point = f' {self.point}' if self.point else ''
+        return f'{self.recipe} budget {budget_label(self.budget)}{point} seed {self.seed}'
 
 
 def run_folder(results: str, recipe: str, budget: float, seed: int) -> str:
     return storage.join(results, recipe, f'b{budget_label(budget)}', f'seed{seed}')
 
 
-def plan(sweep: SweepSpec) -> list[Run]:
-    """Every run of the sweep, seed by seed (then budget, then recipe), so a sweep stopped early has a frontier
-    and comparable recipes for its first seeds."""
+def tuning_folder(results: str, recipe: str, budget: float, point: str = '', seed: int | None = None) -> str:
+    """``{results}/tuning/{recipe}/b{budget}``, and below it ``/{point}/seed{seed}`` for one tuning run."""
+    folder = storage.join(results, TUNING_FOLDER, recipe, f'b{budget_label(budget)}')
+    return storage.join(folder, point, f'seed{seed}') if point else folder
+
+
+def _value_text(value: Any) -> str:
+    """``value`` as the text after ``key=`` that the override parser (YAML) reads back as ``value``: a string as it
+    is unless YAML would read it as something else (``0.1dur`` stays, ``'17'`` is quoted), the rest as JSON."""
+    if isinstance(value, str):
+        try:
+            if yaml.safe_load(value) == value:
+                return value
+        except yaml.YAMLError:
+            pass
+    return json.dumps(value)
+
+
+def grid_points(grid: dict[str, list[Any]]) -> dict[str, tuple[str, ...]]:
+    """Every setting of ``grid`` as ``key=value`` overrides, in grid order (the last key varying fastest), by its
+    label: ``p1``, ``p2``, ..."""
+    settings = itertools.product(*grid.values())
+    return {f'p{number}': tuple(f'{key}={_value_text(v)}' for key, v in zip(grid, values, strict=True))
+            for number, values in enumerate(settings, 1)}
+
+
+def _past_of(sweep: SweepSpec, seed: int) -> str:
+    """What ``{past}`` stands for in ``seed``'s runs: ``past[seed mod len(past)]``, as text."""
+    assert sweep.past is not None
+    value = sweep.past[seed % len(sweep.past)]
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _run(sweep: SweepSpec, recipe: str, budget: float, seed: int, tuned: Sequence[str], point: str = '') -> Run:
+    """One run: the sweep's and the recipe's overrides (``{past}`` filled for ``seed``), ``tuned`` (a grid point's,
+    or the tuned settings), then the keys the sweep sets."""
+    folder = tuning_folder(sweep.results, recipe, budget, point, seed) if point else run_folder(sweep.results, recipe, budget, seed)
+    run = Run(recipe, budget, seed, folder, sweep.recipes[recipe].yaml, (), point)
+    given = (*sweep.overrides, *sweep.recipes[recipe].overrides)
+    if sweep.past is not None:
+        given = tuple(o.replace(PAST, _past_of(sweep, seed)) for o in given)
+    fixed = (
+        f'seed={seed}', f'scale_schedule_ratio={budget_label(budget)}', f'run_name={run.name}',
+        f'save_folder={folder}', 'autoresume=true',
+    )
+    return replace(run, overrides=(*given, *tuned, *fixed))
+
+
+def plan(sweep: SweepSpec, tuned: dict[tuple[str, float], tuple[str, ...]] | None = None) -> list[Run]:
+    """Every evaluation run of the sweep, seed by seed (then budget, then recipe), so a sweep stopped early has a
+    frontier and comparable recipes for its first seeds. ``tuned``: the settings each recipe trains with at each
+    budget, from tuning (:class:`recipes.study.tuning.Tuned`), after the overrides the sweep was given."""
     runs = []
     for seed in sweep.seeds:
         for budget in sweep.budgets:
-            for name, recipe in sweep.recipes.items():
-                if budget not in sweep.budgets_of(name):
+            for name in sweep.recipes:
+                if budget in sweep.budgets_of(name):
+                    runs.append(_run(sweep, name, budget, seed, (tuned or {}).get((name, budget), ())))
+    return runs
+
+
+def tuned_pairs(sweep: SweepSpec) -> list[tuple[str, float]]:
+    """``(recipe, budget)`` of each tuned recipe (the baseline, and those that declare ``tune``) at each of its
+    budgets; none without the sweep's ``tune``."""
+    if sweep.tune is None:
+        return []
+    return [(name, budget) for name in sweep.recipes if sweep.tuned_by(name) == name for budget in sweep.budgets_of(name)]
+
+
+def tuning_plan(sweep: SweepSpec, pairs: Sequence[tuple[str, float]]) -> list[Run]:
+    """The tuning runs of ``pairs`` (``(recipe, budget)``, from :func:`tuned_pairs`): each point of the recipe's grid
+    on each tuning seed, seed by seed (then budget, recipe, point), in ``{results}/tuning/...``."""
+    assert sweep.tune is not None and sweep.tune.seeds is not None
+    runs = []
+    for seed in sweep.tune.seeds:
+        for budget in sweep.budgets:
+            for name in sweep.recipes:
+                if (name, budget) not in pairs:
                     continue
-                folder = run_folder(sweep.results, name, budget, seed)
-                run = Run(name, budget, seed, folder, recipe.yaml, ())
-                fixed = (
-                    f'seed={seed}', f'scale_schedule_ratio={budget_label(budget)}', f'run_name={run.name}',
-                    f'save_folder={folder}', 'autoresume=true',
-                )
-                runs.append(replace(run, overrides=(*sweep.overrides, *recipe.overrides, *fixed)))
+                for label, point in grid_points(sweep.grid_of(name)).items():
+                    runs.append(_run(sweep, name, budget, seed, point, label))
     return runs

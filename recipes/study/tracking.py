@@ -8,9 +8,9 @@ usually given once in the sweep's ``overrides`` or on the command line). :func:`
   holds one folder per run;
 - tags ``study``, ``recipe``, ``seed``, ``budget`` and ``scenario`` (MLflow tags; W&B tags ``recipe:kd`` ...). The
   scenario is what the study changes in every run, its ``overrides`` (``data.label_noise=0.4``) but the trackers'
-  ``loggers.*``, or ``default``.
+  ``loggers.*``, or ``default``. A tuning run (``tune``) also has the tag ``tuning``, its grid point (``p2``).
 
-Runs are named ``RECIPE-bBUDGET-sSEED`` by the sweep; each run logs its resolved config as hyperparameters and its
+Runs are named ``RECIPE-bBUDGET-sSEED`` by the sweep (tuning runs ``tune-RECIPE-bBUDGET-pN-sSEED``); each run logs its resolved config as hyperparameters and its
 files (:mod:`recipes.tracking`). After the report, :func:`log_report` opens one more run per tracker, ``STUDY-report``
 in the same group, holding the report's tables and plots.
 """
@@ -48,6 +48,7 @@ def run_tags(sweep: SweepSpec, run: Run) -> dict[str, str]:
         'seed': str(run.seed),
         'budget': budget_label(run.budget),
         'scenario': ' '.join(o for o in sweep.overrides if not o.startswith('loggers.')) or 'default',
+        **({'tuning': run.point} if run.point else {}),
     }
 
 
