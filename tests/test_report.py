@@ -78,7 +78,7 @@ def test_statistics_match_hand_computed_values(tmp_path):
     fabricate(results)
     report = write_report(results)
     out = Path(results) / 'report'
-    assert sorted(p.name for p in out.iterdir()) == sorted(['results.md', 'results.csv', *PLOTS])
+    assert sorted(p.name for p in out.iterdir()) == sorted(['results.md', 'results.csv', 'meta.json', *PLOTS])
     assert report.unit == 'epoch'
     rows = read_csv(out / 'results.csv')
     assert list(rows) == ['baseline', 'kd', 'weak']
@@ -168,7 +168,7 @@ def test_s3_results_give_the_same_table(tmp_path, s3_bucket):
     write_report(local)
     write_report(remote, out=str(tmp_path / 'from-s3'))
     assert read_csv(tmp_path / 'from-s3' / 'results.csv') == read_csv(Path(local) / 'report' / 'results.csv')
-    assert {p.name for p in (tmp_path / 'from-s3').iterdir()} == {'results.md', 'results.csv', *PLOTS}
+    assert {p.name for p in (tmp_path / 'from-s3').iterdir()} == {'results.md', 'results.csv', 'meta.json', *PLOTS}
 
 
 def test_too_few_seeds_give_no_interval_and_equal_runs_a_point_interval():
@@ -218,7 +218,7 @@ def test_multipliers_place_a_recipe_on_the_baseline_frontier(tmp_path):
                 {'spent_total': spent, 'reused_total': reused}).encode())
     report = write_report(results)
     out = Path(results) / 'report'
-    assert sorted(p.name for p in out.iterdir()) == sorted(['results.md', 'results.csv', *PLOTS])
+    assert sorted(p.name for p in out.iterdir()) == sorted(['results.md', 'results.csv', 'meta.json', *PLOTS])
     with open(out / 'results.csv', newline='') as f:
         reader = csv.DictReader(f)
         assert reader.fieldnames == csv_columns([0.5, 1.0, 2.0])
