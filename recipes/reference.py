@@ -18,9 +18,10 @@ from omegaconf import OmegaConf
 
 from recipes.config import TrainConfig
 from recipes.core.errors import UsageError
-from recipes.core.rules import REQUIRED, Rule, schema_fields
+from recipes.core.rules import REQUIRED, Rule, SchemaField, schema_fields
 from recipes.registry import REGISTRIES
 from recipes.study.results_page import results_tables
+from recipes.study.spec import PrimarySpec, RecipeSpec, SweepSpec, TuneSpec
 
 __all__ = ['BEGIN', 'END', 'PAGES', 'arguments_page', 'arguments_table', 'config_page', 'errors_page', 'stale_pages', 'write_pages']
 
@@ -34,6 +35,7 @@ def _cell(text: Any) -> str:
 
 
 def _code(value: Any) -> str:
+    value = list(value) if isinstance(value, tuple) else value
     text = 'null' if value is None else str(value).lower() if isinstance(value, bool) else str(value)
     return f'`` {_cell(text)} ``' if '`' in text else f'`{_cell(text)}`'
 
@@ -43,11 +45,23 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return '\n'.join(lines + ['| ' + ' | '.join(row) + ' |' for row in rows])
 
 
+def _keys_table(fields: list[SchemaField]) -> str:
+    rows = [[_code(f.key), 'required' if f.default is REQUIRED else _code(f.default), _cell(f.rule.describe()),
+             _cell(f.doc)] for f in fields]
+    return _table(['key', 'default', 'accepts', 'what it is'], rows)
+
+
 def config_page() -> str:
     """Every config key: its default, what it accepts (its rule) and what it is for."""
-    rows = [[_code(f.key), _code(f.default if not isinstance(f.default, (dict, list)) or f.default else f.default),
-             _cell(f.rule.describe()), _cell(f.doc)] for f in schema_fields(TrainConfig)]
-    return _table(['key', 'default', 'accepts', 'what it is'], rows)
+    return _keys_table(schema_fields(TrainConfig))
+
+
+def sweep_keys_page() -> str:
+    """Every sweep key, and the keys of its nested sections (a recipe's entry, ``tune``, ``primary``)."""
+    return _keys_table([
+        *schema_fields(SweepSpec), *schema_fields(RecipeSpec, 'recipes.NAME.'), *schema_fields(TuneSpec, 'tune.'),
+        *schema_fields(PrimarySpec, 'primary.'),
+    ])
 
 
 def arguments_table(entries: list[tuple[str, str]]) -> str:
@@ -109,7 +123,8 @@ PAGES: dict[str, Callable[[], str]] = {
     'docs/config.md': config_page,
     'docs/arguments.md': arguments_page,
     'docs/errors.md': errors_page,
-    'docs/results.md': results_tables,  # from docs/results/*.csv, which make study publishes
+    'docs/results.md': results_tables,
+    'docs/studies.md': sweep_keys_page,  # from docs/results/*.csv, which make study publishes
     # each method card's table of its algorithms' arguments
     'algorithms/distillation/README.md': lambda: arguments_table([
         ('algorithms', 'past_run_distillation'), ('algorithms', 'checkpoint_mixup_teacher'),

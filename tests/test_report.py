@@ -263,6 +263,7 @@ ACCOUNTING_SWEEP = """results: {results}
 seeds: [1, 2]
 budgets: [0.5, 1]
 baseline: baseline
+primary: {{recipe: cached, budget: 0.5}}
 recipes:
   baseline: {{yaml: yamls/digits/baseline.yaml}}
   curriculum: {{yaml: yamls/digits/grand_curriculum.yaml, budgets: [0.5]}}
@@ -304,4 +305,6 @@ def test_three_accountings_and_collapsed_runs(tmp_path):
     assert float(cached['multiplier_fresh']) == pytest.approx(2**0.45 / 4)
     assert 'Ran on: CPU X (2 cores), GPU none; Python ?, torch 2.7.0, mosaicml ?, numpy ? (8 runs).' in report.markdown
     assert '| curriculum | 0.5 | 2 | 50.00 ± 49.50 | 50.00 | 1 of 2 |' in report.summary
-    assert 'This table makes 2 comparisons per accounting.' in report.markdown
+    assert 'This table makes 1 comparison per accounting.' in report.markdown  # the primary is judged on its own
+    assert (cached['primary'], curriculum['primary']) == ('yes', '')
+    assert report.summary.count('(primary)') == 3  # in each accounting's cell of the cached row

@@ -34,6 +34,7 @@ from recipes.study.tables import (
     reference_table,
     summary_table,
 )
+from recipes.study.tuning import TUNED_FILE, read_tuned
 
 __all__ = ['META', 'Report', 'accuracy_at_compute', 'compute_multiplier', 'default_out', 'write_report']
 
@@ -75,6 +76,10 @@ READING = (
 )
 
 
+def plural(n: int, noun: str) -> str:
+    return f'{n} {noun}{"" if n == 1 else "s"}'
+
+
 def machines_text(runs: list) -> str:
     """The machines the runs ran on, with the library versions: exact figures depend on the floating-point path."""
     seen: dict[str, int] = {}
@@ -93,10 +98,12 @@ def write_report(results: str, out: str | None = None) -> Report:
     baseline, groups, left_out = collect(results)
     all_runs = [r for rs in groups.values() for r in rs]
     unit = time_unit(all_runs)
-    _, rows = build_rows(baseline, groups, unit)
+    manifest = read_manifest(results)
+    primary = (manifest.primary.recipe, manifest.primary.budget) if manifest.primary else None
+    _, rows = build_rows(baseline, groups, unit, primary)
     baseline_budgets = [b for (name, b), rs in groups.items() if name == baseline and rs]
 
-    reference = read_manifest(results).reference
+    reference = manifest.reference
     differences = reference_differences(reference, baseline, groups) if reference else []
     csv_body = csv_text(rows, baseline_budgets, unit, {(n, b): d for n, b, _, d in differences})
     summary = summary_table(csv_records(csv_body))
@@ -110,7 +117,7 @@ def write_report(results: str, out: str | None = None) -> Report:
         '## Compute multipliers against the fresh-compute frontier',
         '',
         READING,
-        f'This table makes {family_size(rows, baseline)} comparisons per accounting.',
+        f'This table makes {plural(family_size(rows, baseline), "comparison")} per accounting.',
         '',
         summary,
         '',
@@ -131,6 +138,20 @@ def write_report(results: str, out: str | None = None) -> Report:
         reach_table(rows, baseline_budgets, unit),
         '',
     ]
+    tuned = read_tuned(results)
+    if tuned is not None:
+        own = sorted(name for name, follows in tuned.uses.items() if follows == name and name != baseline)
+        text += [
+            '## The tuned schedules',
+            '',
+            f'Before the evaluation runs, each budget\'s settings were chosen by the best mean final accuracy of the '
+            f'baseline over its grid on the tuning seeds (`{TUNED_FILE}`); every other recipe trains with the '
+            'baseline\'s choice at its budget' + (f', but {", ".join(f"`{n}`" for n in own)}, tuned the same way on the '
+                                                     'same seeds (equal tuning effort).' if own else '.'),
+            '',
+            *(f'- {choice.summary()}' for _, choice in sorted(tuned.choices.items())),
+            '',
+        ]
     if differences:
         text += [
             f'## Against `{reference}`, the reuse baseline to beat',
@@ -147,6 +168,7 @@ def write_report(results: str, out: str | None = None) -> Report:
     markdown = '\n'.join(text)
 
     meta = {'results': results, 'runs': len(all_runs), 'machines': machines_text(all_runs),
+            'tuned': [c.summary() for _, c in sorted(tuned.choices.items())] if tuned else [],
             'comparisons': family_size(rows, baseline), 'baseline': baseline,
             'baseline_budgets': [budget_label(b) for b in baseline_budgets], 'left_out': left_out}
     files = {

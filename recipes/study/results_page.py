@@ -49,6 +49,7 @@ def results_tables(data: Path = DATA) -> str:
             f'`{meta["results"]}`: {meta["runs"]} runs; the frontier is `{meta["baseline"]}` at budgets '
             f'{", ".join(meta["baseline_budgets"])}; verdicts Holm-adjusted over {meta["comparisons"]} comparisons per '
             f'accounting. Ran on: {meta["machines"]}.', '',
+            *([f'Tuned schedules: {"; ".join(meta["tuned"])}.', ''] if meta.get('tuned') else []),
             summary_table(csv_records(table.read_text())), '',
         ]
     return '\n'.join(out).rstrip('\n')
