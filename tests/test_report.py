@@ -249,7 +249,7 @@ def test_a_reference_recipe_gets_its_own_table_with_a_verdict(tmp_path):
     report = write_report(results)
     section = report.markdown.split('## Against `kd`, the reuse baseline to beat')[1].split('\n## ')[0]
     rows = [line for line in section.splitlines() if line.startswith('| weak')]
-    assert len(rows) == 1 and rows[0].startswith('| weak | 1 | 2 | -21.00 [') and rows[0].endswith('| cannot tell |')
+    assert len(rows) == 1 and rows[0].startswith('| weak | 1 | 2 | `kd` | -21.00 [') and rows[0].endswith('| cannot tell |')
     expected = welch([0.70, 0.80], [0.95, 0.96, 0.97])
     row = read_csv(Path(results) / 'report' / 'results.csv')['weak']
     assert [float(row[k]) for k in ('reference_diff', 'reference_diff_low', 'reference_diff_high')] == pytest.approx(

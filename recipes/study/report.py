@@ -103,9 +103,10 @@ def write_report(results: str, out: str | None = None) -> Report:
     _, rows = build_rows(baseline, groups, unit, primary)
     baseline_budgets = [b for (name, b), rs in groups.items() if name == baseline and rs]
 
-    reference = manifest.reference
-    differences = reference_differences(reference, baseline, groups) if reference else []
-    csv_body = csv_text(rows, baseline_budgets, unit, {(n, b): d for n, b, _, d in differences})
+    references = {name: recipe.reference or manifest.reference for name, recipe in manifest.recipes.items()
+                  if recipe.reference or manifest.reference}
+    differences = reference_differences(references, baseline, groups)
+    csv_body = csv_text(rows, baseline_budgets, unit, {(v.recipe, v.budget): v.difference for v in differences})
     summary = summary_table(csv_records(csv_body))
     text = [
         f'# Results: {results}',
@@ -153,12 +154,14 @@ def write_report(results: str, out: str | None = None) -> Report:
             '',
         ]
     if differences:
+        named = sorted({v.reference for v in differences})
         text += [
-            f'## Against `{reference}`, the reuse baseline to beat',
+            f'## Against `{named[0]}`, the reuse baseline to beat' if len(named) == 1 else
+            '## Against the reuse baselines to beat',
             '',
-            f'Mean final test accuracy minus `{reference}`\'s at the same budget, in percentage points, 95% Welch '
-            f'interval; beats / loses where the Welch test rejects, Holm-adjusted over the table\'s {len(differences)} '
-            'comparisons, else cannot tell.',
+            'Mean final test accuracy minus the reference recipe\'s at the same budget, in percentage points, 95% '
+            f'Welch interval; beats / loses where the Welch test rejects, Holm-adjusted over the table\'s '
+            f'{plural(len(differences), "comparison")}, else cannot tell.',
             '',
             reference_table(differences),
             '',

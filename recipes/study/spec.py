@@ -57,7 +57,8 @@ banks) over its seeds (quote an override that holds ``{past}`` inside a ``[...]`
 ``{past}`` without ``past``, and ``past`` without ``{past}``, are refused.
 
 ``reference`` (optional) names a second recipe every other one is compared with at the same budget: the reuse
-baseline a method must beat (``warm_start``), beside the fresh baseline's frontier. ``primary`` (optional) names the
+baseline a method must beat (``warm_start``), beside the fresh baseline's frontier; a recipe's own ``reference``
+replaces it for that recipe (a sweep holding several scenarios compares each with its own warm start). ``primary`` (optional) names the
 one comparison the study is designed to test, a recipe other than the baseline at one of its budgets; the report
 reads it from ``sweep.yaml``.
 
@@ -171,6 +172,9 @@ class RecipeSpec:
     tune: Annotated[bool | TuneSpec | None, Section('{grid: {KEY: [VALUES]}}', "the sweep's grid"),
                     'tune this recipe itself, on the sweep\'s tuning seeds: `true` for the sweep\'s grid, or a grid '
                     'of its own with as many points; without it, it trains with the baseline\'s tuned settings'] = None
+    reference: Annotated[str | None, RunName(),
+                         'the recipe this one is compared with at each budget, in place of the sweep\'s `reference`: a '
+                         'scenario\'s own reuse baseline, when one sweep holds several scenarios'] = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -313,12 +317,13 @@ def _baseline_is_a_recipe(sweep: SweepSpec) -> None:
 
 @cross_key
 def _reference_is_another_recipe(sweep: SweepSpec) -> None:
-    reference, baseline = sweep.reference, sweep.baseline
-    if reference is not None and (reference not in sweep.recipes or reference == baseline):
-        raise UsageError(
-            f'reference {reference!r} must be one of the recipes other than the baseline '
-            f'({", ".join(r for r in sweep.recipes if r != baseline) or "none"}), e.g. warm_start',
-        )
+    named = [('reference', sweep.reference, None)] + [
+        (f'recipes.{name}.reference', recipe.reference, name) for name, recipe in sweep.recipes.items()]
+    for key, reference, owner in named:
+        if reference is not None and (reference not in sweep.recipes or reference in (sweep.baseline, owner)):
+            others = ', '.join(r for r in sweep.recipes if r not in (sweep.baseline, owner)) or 'none'
+            raise UsageError(f'{key} {reference!r} must be one of the recipes other than the baseline ({others}), e.g. '
+                             'warm_start')
 
 
 @cross_key

@@ -35,6 +35,7 @@ __all__ = [
     'Reach',
     'RecipeRow',
     'Summary',
+    'VersusReference',
     'accuracy_table',
     'build_rows',
     'csv_columns',
@@ -302,24 +303,36 @@ def verdict(d: Difference, rejected: bool | None = None) -> str:
     return 'cannot tell' if not significant else 'beats' if d.diff > 0 else 'loses'
 
 
-def reference_differences(reference: str, baseline: str, groups: Groups) -> list[tuple[str, float, int, Difference]]:
-    """``(recipe, budget, n, final accuracy minus the reference's at that budget)`` for every recipe but the two
-    baselines, at each budget where the reference has finished runs."""
+@dataclass(frozen=True)
+class VersusReference:
+    """A recipe at a budget against its reference recipe (a reuse baseline) at that budget."""
+
+    recipe: str
+    budget: float
+    n: int
+    reference: str
+    difference: Difference  # final accuracy minus the reference's
+
+
+def reference_differences(references: Mapping[str, str], baseline: str, groups: Groups) -> list[VersusReference]:
+    """Every recipe that has a reference (``references``: recipe -> its reference) against it, at each budget where
+    both have finished runs; neither the baseline nor a reference against itself."""
     out = []
     for (name, budget), rs in groups.items():
-        ref = groups.get((reference, budget), [])
+        reference = references.get(name)
+        ref = groups.get((reference, budget), []) if reference else []
         if name in (reference, baseline) or not rs or not ref:
             continue
-        out.append((name, budget, len(rs), welch([r.final for r in rs], [r.final for r in ref])))
+        out.append(VersusReference(name, budget, len(rs), reference, welch([r.final for r in rs], [r.final for r in ref])))
     return out
 
 
-def reference_table(differences: Sequence[tuple[str, float, int, Difference]]) -> str:
+def reference_table(differences: Sequence[VersusReference]) -> str:
     """The differences with their verdicts, Holm-adjusted over the table's rows."""
-    rejected = holm([d.p_value for *_, d in differences])
-    lines = [[name, budget_label(b), str(n), _diff(d), verdict(d, reject)]
-             for (name, b, n, d), reject in zip(differences, rejected, strict=True)]
-    return _table(['recipe', 'budget', 'n', 'Δ final pp vs reference (95% CI)', 'verdict (Holm)'], lines)
+    rejected = holm([v.difference.p_value for v in differences])
+    lines = [[v.recipe, budget_label(v.budget), str(v.n), f'`{v.reference}`', _diff(v.difference),
+              verdict(v.difference, reject)] for v, reject in zip(differences, rejected, strict=True)]
+    return _table(['recipe', 'budget', 'n', 'reference', 'Δ final pp vs reference (95% CI)', 'verdict (Holm)'], lines)
 
 
 def accuracy_table(rows: Sequence[RecipeRow]) -> str:
