@@ -1,9 +1,11 @@
-"""Tables and plots of a sweep's results: ``python launch/report.py RESULTS [--out DIR]``.
+"""Tables and plots of a sweep's results: ``python launch/report.py RESULTS [--out DIR] [--publish NAME]``.
 
 RESULTS is the results folder of ``launch/sweep.py`` (local or s3://). Writes ``results.md`` (the compute
 multipliers against the baseline's frontier, the accuracy table, time and FLOPs to the baseline's accuracies),
-``results.csv``, ``frontier.png`` and ``accuracy_vs_epoch.png`` into ``--out`` (default ``RESULTS/report``, or
-``reports/BUCKET/PREFIX`` here for S3 results) and prints results.md.
+``results.csv``, ``meta.json``, ``frontier.png`` and ``accuracy_vs_epoch.png`` into ``--out`` (default
+``RESULTS/report``, or ``reports/BUCKET/PREFIX`` here for S3 results) and prints results.md. ``--publish NAME`` (one of
+the studies of ``make study``) copies the table and what it rests on to ``docs/results/NAME.*`` and generates
+``docs/results.md`` from them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import argparse
 
 from recipes.cli import ArgumentParser, run_cli
-from recipes.core.rules import Location, arg_type
+from recipes.core.rules import Location, OneOf, arg_type
+from recipes.study.results_page import STUDIES
 
 
 def main(argv: list[str]) -> int:
@@ -20,6 +23,8 @@ def main(argv: list[str]) -> int:
                         help='results folder of a sweep, e.g. runs/sweep-digits or s3://BUCKET/sweeps/x')
     parser.add_argument('--out', type=arg_type(Location(optional=True)), default=None,
                         help='where the files go (local folder or s3://)')
+    parser.add_argument('--publish', type=arg_type(OneOf(*STUDIES)), default=None,
+                        help='publish the table to docs/results/NAME.csv and docs/results.md (a study of make study)')
     args = parser.parse_args(argv)
 
     from recipes.study.report import write_report
@@ -27,6 +32,13 @@ def main(argv: list[str]) -> int:
     report = write_report(args.results, args.out)
     print(report.markdown)
     print('report: ' + ', '.join(report.files), flush=True)
+    if args.publish:
+        from recipes.reference import write_pages
+        from recipes.study.report import default_out
+        from recipes.study.results_page import publish
+
+        publish(args.publish, args.out or default_out(args.results))
+        print(f'published to docs/results/{args.publish}.csv; rewrote {", ".join(write_pages()) or "nothing"}', flush=True)
     return 0
 
 

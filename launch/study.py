@@ -1,19 +1,20 @@
-"""The fuller digits study of ``make study``: reuse against a fresh-compute frontier, on clean and 40%-noisy labels.
+"""The digits study of ``make study``: reuse against a tuned fresh-compute frontier, over 10 seeds and 3 past runs.
 
     python launch/study.py [--fresh]
 
-Per label setting: the past run, its EL2N scores and its adversarial bank (shared with ``make demo``), then a sweep
-that trains the baseline at four budgets (1, 2, 4 and 8 epochs: the frontier) and each reuse recipe at two (2 and 4
-epochs), 5 seeds each, two runs at a time, and writes its report: per recipe and budget the compute multipliers
-(sunk and total) with their 95% bootstrap intervals. Then the scenario sweeps (new data, new model). Each step is
-the command a user would type; a step whose output exists is skipped, and a sweep skips its finished runs, so an
-interrupted study is continued by running it again (``--fresh`` deletes the study's results first, keeping the
-past runs).
+1. The past runs (``yamls/sweeps/study/past.yaml``): three seeds each of a past run of the same task, one on half the
+   training split, one on 40% noisy labels and one of an older recipe; resnet_20, 8 epochs.
+2. What reuse makes of them (``runs/study-artifacts``): per past run, the EL2N scores (the curriculum), the losses
+   (reducible-loss selection's irreducible losses) and an adversarial bank.
+3. The studies, each a sweep whose frontier is tuned first (learning rate and warm-up on 3 tuning seeds, per budget)
+   and whose evaluation seeds reuse the past runs in turn: ``clean`` (reuse of the same task, and the new-data,
+   noise-cleaned and new-hyperparameter scenarios, each against its own warm start too), ``noisy`` and
+   ``new_model`` (resnet_20 teachers, resnet_32 students). Each writes its report; its first table and what it rests
+   on are published to ``docs/results/`` and the page ``docs/results.md`` is generated from them.
 
-Measured on the 2-core CPU (load average 2-4, other work beside it): clean labels 28 minutes, noisy 23 (past runs,
-scores and banks included), the new-data scenario 12 (45 runs), the new-model scenario 19 (18 resnet_56 runs): 83
-minutes. The budgets reach 8 epochs because resnet_20 on digits stays near chance for its first 2-3 epochs, and a
-frontier of shorter budgets (an earlier version of this study) priced every recipe against chance.
+Each step is the command a user would type; a step whose output exists is skipped, and a sweep skips its finished
+runs and its finished tuning, so an interrupted study is continued by running it again (``--fresh`` deletes the
+study's results first, keeping the past runs and their artifacts).
 """
 
 from __future__ import annotations
@@ -23,51 +24,63 @@ import shutil
 import sys
 from pathlib import Path
 
-from recipes.study.chain import Step, digits_reuse_inputs, run_chain
+from recipes.study.chain import Step, run_chain
+from recipes.study.results_page import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ('runs/study-digits', 'runs/study-digits-noisy', 'runs/scenario-digits-new-data', 'runs/scenario-digits-new-model')
+PAST_SEEDS = (17, 18, 19)  # yamls/sweeps/study/past.yaml's seeds: the studies' `past`
+PAST = 'runs/study-past'
+ARTIFACTS = 'runs/study-artifacts'
+RESULTS = {name: f'runs/study-{name}' for name in STUDIES}  # each study's results folder, as its sweep YAML names it
 
 
-def frontier_steps() -> list[Step]:
-    """Reuse against the frontier, clean then noisy: each setting's inputs, then its sweep and report."""
-    chain = []
-    for noisy, sweep in ((False, 'yamls/sweeps/digits_study.yaml'), (True, 'yamls/sweeps/digits_noisy_study.yaml')):
-        labels = '40% noisy labels' if noisy else 'clean labels'
-        chain += [
-            *digits_reuse_inputs(noisy),
-            Step(f'{labels}: the baseline at 4 budgets, each reuse recipe at 2, x 5 seeds, then the report',
-                 ['launch/sweep.py', sweep]),
+def artifact_steps() -> list[Step]:
+    """Per past run: EL2N scores of the clean, half and noisy past runs, losses of the clean and half ones, and an
+    adversarial bank of the clean ones."""
+    steps = []
+    for seed in PAST_SEEDS:
+        for family, method, checkpoints in (('clean', 'el2n', 'auto'), ('half', 'el2n', 'auto'),
+                                            ('noisy', 'el2n', 'auto'), ('clean', 'loss', 'latest'),
+                                            ('half', 'loss', 'latest')):
+            out = f'{ARTIFACTS}/{method}-{family}-s{seed}.npy'
+            steps.append(Step(
+                f'{method} of every training example, from the {family} past run of seed {seed} ({checkpoints})',
+                ['launch/score.py', '--run', f'{PAST}/{family}/b1/seed{seed}', '--checkpoints', checkpoints,
+                 '--method', method, '--out', out], out.removesuffix('.npy') + '.json'))
+        bank = f'{ARTIFACTS}/bank-clean-s{seed}'
+        steps.append(Step(
+            f'an adversarial bank: PGD-7 against the clean past run of seed {seed}, a quarter of the training split',
+            ['launch/build_adv_bank.py', '--run', f'{PAST}/clean/b1/seed{seed}', '--checkpoints', 'auto', '--eps',
+             '8/255', '--steps', '7', '--step_size', '2/255', '--fraction', '0.25', '--seed', str(seed), '--out', bank],
+            f'{bank}/bank.json'))
+    return steps
+
+
+def study_steps() -> list[Step]:
+    steps = [Step('the past runs: 3 seeds of 4 families, resnet_20, 8 epochs', ['launch/sweep.py',
+                                                                               'yamls/sweeps/study/past.yaml'])]
+    steps += artifact_steps()
+    for name, results in RESULTS.items():
+        steps += [
+            Step(f'the {name} study: tuning, then the evaluation runs and the report',
+                 ['launch/sweep.py', f'yamls/sweeps/study/{name.replace("-", "_")}.yaml']),
+            Step(f'its table published to docs/results/{name}.csv and docs/results.md',
+                 ['launch/report.py', results, '--publish', name]),
         ]
-    return chain
-
-
-# The scenario sweeps (new data, with the warm-start and shrink-and-perturb reuse baselines; new model) and the past
-# run the new-data sweep reuses: one Step each, the command a user would type, in the order they run (31 minutes
-# measured, see above).
-SCENARIO_STEPS: list[Step] = [
-    Step('new data: the past run, resnet_20 on a class-stratified half of the training split, 8 epochs',
-         ['launch/train.py', 'yamls/scenarios/digits_new_data_past.yaml'], 'runs/digits-half-past'),
-    Step('new data: new runs on the whole split; baseline (3 budgets), warm_start, shrink_perturb, random teacher, '
-         'label smoothing, kd, kd_mixup, x 5 seeds, then the report',
-         ['launch/sweep.py', 'yamls/sweeps/scenarios/digits_new_data.yaml']),
-    Step('new model: resnet_56 new runs taught by the resnet_20 past run; baseline (3 budgets), random teacher, '
-         'kd, kd_mixup, x 3 seeds, then the report',
-         ['launch/sweep.py', 'yamls/sweeps/scenarios/digits_new_model.yaml']),
-]
+    return steps
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--fresh', action='store_true', help="delete the study's results first (past runs stay)")
+    parser.add_argument('--fresh', action='store_true', help="delete the studies' results first (past runs stay)")
     args = parser.parse_args()
     if args.fresh:
-        for folder in RESULTS:
+        for folder in RESULTS.values():
             shutil.rmtree(ROOT / folder, ignore_errors=True)
-    code = run_chain([*frontier_steps(), *SCENARIO_STEPS], ROOT, 'the study')
+    code = run_chain(study_steps(), ROOT, 'the study')
     if not code:
-        print('multipliers (clean, noisy, new data, new model): ' + ', '.join(f'{folder}/report/results.md' for folder in RESULTS),
-              flush=True)
+        print('reports: ' + ', '.join(f'{folder}/report/results.md' for folder in RESULTS.values())
+              + '; the tables: docs/results.md', flush=True)
     return code
 
 
