@@ -39,6 +39,11 @@ baseline a method must beat (``warm_start``), beside the fresh baseline's fronti
 ``parallel: N`` trains N runs at once (one process each, ``ranks: 1`` only), each with ``OMP_NUM_THREADS`` set to
 its share of the CPU cores, and writes each run's output to ``{logs}/{run name}.log`` instead of the terminal.
 Small models on a few CPU cores gain most: one run cannot keep two cores busy.
+
+``launcher: ray`` runs each run as a task on a Ray cluster instead (:mod:`recipes.study.ray_launcher`), with the keys
+under ``ray:`` (:class:`RaySpec`): the cluster's address, the resources of one run and the retries of a run whose node
+died. A sweep key given on the command line as ``key=value`` (``launcher=ray``, ``ray.address=HOST:6379``) sets it
+for this sweep (:func:`split_overrides`); every other ``key=value`` goes to every run.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ import os
 import types
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, TypeVar
 
 import yaml
@@ -61,9 +66,12 @@ from recipes.core.rules import (
     Location,
     NamedEntries,
     Number,
+    OneOf,
     OverrideList,
+    RayAddress,
     RunName,
     SweepSeeds,
+    YamlMapping,
     rule_of,
 )
 
@@ -73,6 +81,7 @@ __all__ = [
     'SWEEP_FILE',
     'Recipe',
     'RecipeSpec',
+    'RaySpec',
     'Run',
     'Sweep',
     'SweepSpec',
@@ -84,6 +93,7 @@ __all__ = [
     'read_manifest',
     'read_schema',
     'run_folder',
+    'split_overrides',
 ]
 
 SWEEP_FILE = 'sweep.yaml'
@@ -104,6 +114,19 @@ class RecipeSpec:
     budgets: Annotated[tuple[float, ...] | None, Budgets()] = None  # None: every budget of the sweep
 
 
+@dataclass(frozen=True)
+class RaySpec:
+    """The keys under ``ray:``, read when ``launcher: ray``: where the cluster is and what one run asks of it."""
+
+    address: Annotated[str, RayAddress()] = 'auto'
+    gpus_per_run: Annotated[float | None, Number(0, 1024, optional=True, message='must be a number of GPUs >= 0 '
+                                                  '(null: one per rank of the run)')] = None  # None: the sweep's ranks
+    cpus_per_run: Annotated[float, Number(0, 1024, message='must be a number of CPUs >= 0')] = 1
+    max_retries: Annotated[int, Number(0, 100, integer=True, message='must be a whole number >= 0 (retries of a run '
+                                                                     'whose worker or node died)')] = 3
+    runtime_env: Annotated[dict[str, Any] | None, YamlMapping('{env_vars: {NAME: value}}', optional=True)] = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class SweepSpec:
     """A sweep YAML's keys (see the module's docstring), in the order ``sweep.yaml`` writes them."""
@@ -111,18 +134,24 @@ class SweepSpec:
     results: Annotated[str, Folder(optional=False)]
     ranks: Annotated[int, Number(1, integer=True, message='must be a whole number >= 1 (processes per run)')] = 1
     parallel: Annotated[int, Number(1, integer=True, message='must be a whole number >= 1 (runs trained at once)')] = 1
+    launcher: Annotated[str, OneOf('local', 'ray')] = 'local'  # local: processes here; ray: tasks on a Ray cluster
     seeds: Annotated[tuple[int, ...], SweepSeeds()]
     budgets: Annotated[tuple[float, ...], Budgets()] = (1.0,)
     baseline: Annotated[str, RunName()]
     reference: Annotated[str | None, RunName()] = None  # a reuse baseline (warm_start) all others are compared with
     overrides: Annotated[tuple[str, ...], OverrideList()] = ()
     recipes: Annotated[dict[str, RecipeSpec], NamedEntries('recipe', '{yaml: PATH, overrides: [...]}')]
+    ray: RaySpec = field(default_factory=RaySpec)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'results', self.results.rstrip('/') or self.results)
 
     def budgets_of(self, recipe: str) -> tuple[float, ...]:
         return self.recipes[recipe].budgets or self.budgets
+
+    def gpus_per_run(self) -> float:
+        """The GPUs a run asks of a Ray cluster: ``ray.gpus_per_run``, else one per rank."""
+        return self.ranks if self.ray.gpus_per_run is None else self.ray.gpus_per_run
 
     def to_yaml(self) -> str:
         """The sweep as ``sweep.yaml`` holds it: every key but those that are null, which :func:`parse_sweep` reads
@@ -173,8 +202,9 @@ def read_schema(schema: type[T], content: dict[str, Any], where: str = '') -> T:
     """``content`` (a mapping read from YAML) as a ``schema`` dataclass whose fields carry their rules.
 
     Every key of ``content`` must be a field (else one line with the closest field); a field without a default needs
-    a value; a key that is absent or null takes its field's default; every value passes its field's rule.
-    ``where`` prefixes the keys in messages (``recipes.kd.``).
+    a value; a key that is absent or null takes its field's default; every value passes its field's rule, and a field
+    whose type is a dataclass (``ray:``) is read the same way by that dataclass. ``where`` prefixes the keys in
+    messages (``recipes.kd.``).
     """
     keys = _keys(schema)
     if not isinstance(content, dict):
@@ -190,7 +220,9 @@ def read_schema(schema: type[T], content: dict[str, Any], where: str = '') -> T:
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if required and (value is None or value in ('', [], {})):
             raise UsageError(f'{key} needs a value (see the sweep YAML format in the README)')
-        if value is not None:
+        if value is not None and dataclasses.is_dataclass(hints[f.name]):
+            values[f.name] = read_schema(hints[f.name], value, f'{key}.')
+        elif value is not None:
             values[f.name] = _typed(hints[f.name], rule_of(hints[f.name]).check(key, value), key)
     return schema(**values)
 
@@ -252,6 +284,29 @@ def _parallel_runs_have_one_rank(sweep: SweepSpec) -> None:
         )
 
 
+@cross_key
+def _parallel_is_for_the_local_launcher(sweep: SweepSpec) -> None:
+    if sweep.launcher == 'ray' and sweep.parallel > 1:
+        raise UsageError(
+            f'parallel={sweep.parallel} is for launcher local: a Ray cluster runs as many runs at once as its resources '
+            'allow (ray.gpus_per_run, ray.cpus_per_run each), so pass parallel=1',
+        )
+
+
+@cross_key
+def _each_rank_has_a_gpu(sweep: SweepSpec) -> None:
+    gpus = sweep.gpus_per_run()
+    if sweep.launcher != 'ray':
+        return
+    if gpus > 1 and gpus != int(gpus):
+        raise UsageError(f'ray.gpus_per_run={gpus:g}: Ray grants whole GPUs, or a fraction of one: use a whole number')
+    if sweep.ranks > 1 and 0 < gpus < sweep.ranks:
+        raise UsageError(
+            f'ray.gpus_per_run={gpus:g} with ranks={sweep.ranks}: give each rank of composer -n {sweep.ranks} a GPU '
+            f'(gpus_per_run: {sweep.ranks}), or 0 for runs on CPUs',
+        )
+
+
 def _leave_the_sweeps_keys(key: str, overrides: Sequence[str]) -> None:
     """Refuse an override of a key the sweep sets for every run (:data:`SET_BY_SWEEP`)."""
     for override in overrides:
@@ -294,18 +349,55 @@ def _parse_yaml(text: str | bytes, source: str) -> Any:
         raise UsageError(f'{source} is not valid YAML: {str(e).splitlines()[0]}') from e
 
 
+def split_overrides(overrides: Sequence[str]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Command-line ``key=value`` pairs split into sweep keys and run overrides.
+
+    A pair whose key is a sweep key (``launcher=ray``) or a key under one (``ray.address=HOST:6379``) becomes an entry
+    of the returned mapping, nested as in the sweep YAML, its value read as YAML (``ray.gpus_per_run=8`` is a number);
+    every other pair is an override of every run. No config key shares a name with a sweep key
+    (``tests/test_sweep.py``), so the split is unambiguous.
+    """
+    settings: dict[str, Any] = {}
+    runs = []
+    for override in overrides:
+        key, _, text = override.partition('=')
+        path = key.strip().split('.')
+        if path[0] not in _keys(SweepSpec):
+            runs.append(override)
+            continue
+        where = settings
+        for part in path[:-1]:
+            if not isinstance(where.get(part), dict):
+                where[part] = {}
+            where = where[part]
+        where[path[-1]] = _parse_yaml(text, f'command line {key.strip()}=')
+    return settings, tuple(runs)
+
+
+def _merge(content: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """``content`` with ``settings`` laid over it, mapping into mapping (the command line's sweep keys win)."""
+    merged = dict(content)
+    for key, value in settings.items():
+        below = merged.get(key)
+        merged[key] = _merge(below, value) if isinstance(value, dict) and isinstance(below, dict) else value
+    return merged
+
+
 def load_sweep(path: str, extra_overrides: Sequence[str] = ()) -> SweepSpec:
-    """Read and check a sweep YAML; ``extra_overrides`` (from the command line) go last in every recipe's overrides.
+    """Read and check a sweep YAML with the command line's ``key=value`` pairs: those naming a sweep key set it
+    (:func:`split_overrides`), the others go last in every recipe's overrides.
 
     Each run's training config is loaded and checked too (YAML present, keys known, values typed), so a typo in
     the last recipe stops the sweep before the first run starts.
     """
     if not os.path.isfile(path):
         raise UsageError(f'sweep {path} does not exist: pass a sweep YAML such as yamls/sweeps/digits.yaml')
+    settings, run_overrides = split_overrides(extra_overrides)
     with open(path) as f:
-        sweep = parse_sweep(_parse_yaml(f.read(), path), path)
+        content = _parse_yaml(f.read(), path)
+    sweep = parse_sweep(_merge(content, settings) if isinstance(content, dict) else content, path)
     try:
-        extra = tuple(OverrideList().check('override', list(extra_overrides)))
+        extra = tuple(OverrideList().check('override', list(run_overrides)))
         _leave_the_sweeps_keys('override', extra)
     except UsageError as e:
         raise UsageError(f'command line: {e}') from None
