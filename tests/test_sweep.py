@@ -270,6 +270,17 @@ def test_no_config_key_shares_a_name_with_a_sweep_key():  # split_overrides rout
     assert not {f.name for f in dataclasses.fields(TrainConfig)} & {f.name for f in dataclasses.fields(SweepSpec)}
 
 
+def test_launcher_ray_without_ray_installed_names_the_extra_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, 'ray', None)  # import ray: ModuleNotFoundError, as where it is not installed
+    monkeypatch.delitem(sys.modules, 'recipes.study.ray_launcher', raising=False)
+    sweep = parse_sweep({**GOOD, 'results': str(tmp_path / 'results'), 'launcher': 'ray'}, 's.yaml')
+    with pytest.raises(UsageError) as e:
+        run_sweep(sweep, 'launch/train.py')
+    assert str(e.value) == ("launcher=ray needs Ray, which is not installed here: pip install -e '.[cluster]' (the "
+                            'cluster extra, resolved with the project)')
+    assert not (tmp_path / 'results').exists()
+
+
 def test_every_recipe_config_is_checked_before_any_run(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     recipes = {'baseline': {'yaml': RECIPE}, 'late': {'yaml': RECIPE, 'overrides': ['optimizer.lrr=0.1']}}
