@@ -1,15 +1,30 @@
-"""yamls/cluster/aws.yaml, checked offline as ``ray up`` checks it before it calls AWS: Ray's defaults for the
-provider filled in, then Ray's JSON schema of cluster configs and its rules across keys."""
+"""The cluster extra and yamls/cluster/aws.yaml: Ray installed at its pin beside Composer's pins, and the cluster
+config checked offline as ``ray up`` checks it before it calls AWS (Ray's defaults for the provider filled in, then
+Ray's JSON schema of cluster configs and its rules across keys)."""
 
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
+from importlib import metadata
 
 import pytest
 import yaml
 from conftest import ROOT
 
 CONFIG = ROOT / 'yamls' / 'cluster' / 'aws.yaml'
+
+
+def test_ray_is_installed_in_one_resolve_with_composers_pins():
+    pytest.importorskip('ray', reason="the cluster extra: pip install -e '.[cluster]'")
+    from packaging.requirements import Requirement
+
+    assert metadata.version('ray') == '2.60.0'
+    [pin] = [r for r in map(Requirement, metadata.requires('mosaicml') or []) if r.name == 'packaging']
+    assert metadata.version('packaging') in pin.specifier  # ray[default] alone would have lifted it to 26.x
+    check = subprocess.run([sys.executable, '-m', 'pip', 'check'], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout
 
 
 def prepared(config: dict) -> dict:

@@ -1,5 +1,5 @@
 """launcher: ray against a real Ray cluster on loopback: the same results as a local sweep, a run whose worker is
-killed retried and resumed, Ctrl-C cancelling the tasks, a local results folder refused on two nodes.
+killed retried and resumed, Ctrl-C and SIGTERM cancelling the tasks, a local results folder refused on two nodes.
 
 Ray listens on every interface and replaces 127.0.0.1 with the machine's routable address, so the cluster, the sweeps
 that talk to it and their runs live in a network namespace of their own that holds only loopback: the head is
@@ -205,7 +205,8 @@ def test_a_run_whose_worker_is_killed_is_retried_and_resumes_from_its_checkpoint
     assert '\n--- ray: attempt 2 on ' in log and f'resumed at batch {history["resumed_at"][0]} ' in log
 
 
-def test_ctrl_c_of_the_sweep_cancels_its_tasks_and_leaves_no_run_behind(cluster, tmp_path):
+@pytest.mark.parametrize('stop', [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
+def test_ctrl_c_or_sigterm_to_the_sweep_cancels_its_tasks_and_leaves_no_run_behind(cluster, tmp_path, stop):
     sweep = write_sweep(tmp_path, [1, 2], ['max_duration=400ba', 'save_interval=4ba'], launcher='ray', parallel=1)
     process = cluster.start(sys.executable, str(ROOT / 'launch' / 'sweep.py'), sweep, log=tmp_path / 'sweep.log')
     try:
@@ -213,7 +214,7 @@ def test_ctrl_c_of_the_sweep_cancels_its_tasks_and_leaves_no_run_behind(cluster,
         started = lambda: list((tmp_path / 'results').glob('*/b1/seed*/config.yaml'))  # noqa: E731
         wait_for(lambda: len(started()) == 2 or process.poll() is not None, 300, 'two runs training')
         assert process.poll() is None, (tmp_path / 'sweep.log').read_text()[-3000:]
-        os.kill(process.pid, signal.SIGINT)  # Ctrl-C
+        os.kill(process.pid, stop)  # Ctrl-C, or a scheduler's SIGTERM
         assert process.wait(timeout=120) != 0
         wait_for(lambda: not runs(), 10, 'no run left')
     finally:

@@ -9,7 +9,8 @@ The subprocess's output goes, chunk by chunk, to a small actor on the head node,
 A task whose worker or node dies is retried by Ray, up to ``ray.max_retries`` times (system failures only: a run that
 exits non-zero is not retried, its cause is in the run); the retried run resumes from its newest checkpoint, as every
 sweep run has ``autoresume``. Stopping the sweep cancels every task with ``force``: Ray kills their workers, and each
-run's process goes with its worker (the kernel sends it SIGTERM when the worker dies, ``PR_SET_PDEATHSIG``).
+run's process goes with its worker (the kernel sends it SIGTERM when the worker dies, ``PR_SET_PDEATHSIG``). Each
+attempt, a failure Ray reports and a cancel are lines of the sweep's own in the run's log (``--- ray: ...``).
 
 On a cluster a run may train on any node, so its folder must be reachable from all of them: a local ``results``
 folder (which holds every run's ``save_folder``) is refused, before any task is submitted, when the cluster has more
@@ -146,9 +147,9 @@ class RayTasks:
         self.done = self.failed = 0
 
     def header(self) -> str | None:
-        resources = f'{self.sweep.gpus_per_run():g} GPUs and {self.sweep.ray.cpus_per_run:g} CPUs'
-        return (f'sweep: each run a Ray task with {resources} on the cluster at {self.sweep.ray.address} '
-                f'(up to {self.sweep.ray.max_retries} retries), its output in {self.logs}/RUN.log')
+        resources = f'GPUs: {self.sweep.gpus_per_run():g}, CPUs: {self.sweep.ray.cpus_per_run:g}'
+        return (f'sweep: each run a Ray task ({resources}) on the cluster at {self.sweep.ray.address}, started again up '
+                f'to {self.sweep.ray.max_retries} times if its worker or node dies, its output in {self.logs}/RUN.log')
 
     def start(self, run: Run, argv: list[str]) -> None:
         options: dict[str, Any] = {
@@ -163,11 +164,12 @@ class RayTasks:
         return len(self.tasks)
 
     def wait(self) -> tuple[Run, int]:
-        while True:
+        while True:  # polled, so that Ctrl-C and SIGTERM arrive in Python's sleep, not in Ray's wait (SystemExit(1))
             self._take_outputs()
-            ready, _ = ray.wait(list(self.tasks), num_returns=1, timeout=0.5)
+            ready, _ = ray.wait(list(self.tasks), num_returns=1, timeout=0)
             if ready:
                 break
+            time.sleep(0.5)
         run = self.tasks.pop(ready[0])
         try:
             code = ray.get(ready[0])
