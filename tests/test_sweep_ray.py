@@ -110,7 +110,9 @@ def cluster() -> Iterator[Cluster]:
                  180, 'the Ray head')
         assert head.poll() is None, (Path(temp) / 'head.log').read_text()[-3000:]
         netns = os.readlink(f'/proc/{head.pid}/ns/net')
-        assert netns != os.readlink('/proc/self/ns/net')
+        links = subprocess.run(['nsenter', f'--net=/proc/{head.pid}/ns/net', 'ip', '-o', 'link'], capture_output=True,
+                               text=True, check=True).stdout.splitlines()
+        assert netns != os.readlink('/proc/self/ns/net') and [line.split(':')[1].strip() for line in links] == ['lo']
         yield Cluster(head, netns, temp, env)
     finally:
         left = os.readlink(f'/proc/{head.pid}/ns/net') if head.poll() is None else None
