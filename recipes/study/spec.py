@@ -118,13 +118,18 @@ class RecipeSpec:
 class RaySpec:
     """The keys under ``ray:``, read when ``launcher: ray``: where the cluster is and what one run asks of it."""
 
-    address: Annotated[str, RayAddress()] = 'auto'
+    address: Annotated[str, RayAddress(), '`auto` (the cluster this machine belongs to), `HOST:6379` or '
+                       '`ray://HOST:10001`'] = 'auto'
     gpus_per_run: Annotated[float | None, Number(0, 1024, optional=True, message='must be a number of GPUs >= 0 '
-                                                  '(null: one per rank of the run)')] = None  # None: the sweep's ranks
-    cpus_per_run: Annotated[float, Number(0, 1024, message='must be a number of CPUs >= 0')] = 1
+                                                  '(null: one per rank of the run)'),
+                            'GPUs each run asks for; null: `ranks`, one per rank'] = None
+    cpus_per_run: Annotated[float, Number(0, 1024, message='must be a number of CPUs >= 0'),
+                            'CPUs each run asks for (Ray sets its `OMP_NUM_THREADS` to them)'] = 1
     max_retries: Annotated[int, Number(0, 100, integer=True, message='must be a whole number >= 0 (retries of a run '
-                                                                     'whose worker or node died)')] = 3
-    runtime_env: Annotated[dict[str, Any] | None, YamlMapping('{env_vars: {NAME: value}}', optional=True)] = None
+                                                                     'whose worker or node died)'),
+                           'how often a run whose worker or node died starts again'] = 3
+    runtime_env: Annotated[dict[str, Any] | None, YamlMapping('{env_vars: {NAME: value}}', optional=True),
+                           "Ray's `runtime_env` for every run's task"] = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,7 +139,8 @@ class SweepSpec:
     results: Annotated[str, Folder(optional=False)]
     ranks: Annotated[int, Number(1, integer=True, message='must be a whole number >= 1 (processes per run)')] = 1
     parallel: Annotated[int, Number(1, integer=True, message='must be a whole number >= 1 (runs trained at once)')] = 1
-    launcher: Annotated[str, OneOf('local', 'ray')] = 'local'  # local: processes here; ray: tasks on a Ray cluster
+    launcher: Annotated[str, OneOf('local', 'ray'), '`local`: runs as processes on this machine; `ray`: each run a task '
+                        'on a Ray cluster (docs/cluster.md)'] = 'local'
     seeds: Annotated[tuple[int, ...], SweepSeeds()]
     budgets: Annotated[tuple[float, ...], Budgets()] = (1.0,)
     baseline: Annotated[str, RunName()]
