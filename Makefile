@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --upgrade pip
-	$(VENV)/bin/pip install -e '.[dev,tracking]'
+	$(VENV)/bin/pip install -e '.[dev,tracking,cluster]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -23,5 +23,8 @@ setup(
         # Composer's own tracker extras at its pins: TensorBoard, MLflow, Weights & Biases (loggers.*); MLflow 2.22's
         # SQLite/database store fails to import with SQLAlchemy 2.1 (FallbackAsyncAdaptedQueuePool is gone)
         'tracking': ['mosaicml[tensorboard,mlflow,wandb]==0.32.1', 'sqlalchemy<2.1'],
+        # Sweeps on a Ray cluster (launcher: ray) and its EC2 launcher (ray up). Install it with the project, in one
+        # resolve: ray[default] alone, added afterwards, upgrades packaging past mosaicml 0.32.1's packaging<25.1
+        'cluster': ['ray[default]==2.60.0'],
     },
 )

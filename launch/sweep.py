@@ -4,10 +4,11 @@ Runs go one after another (each under ``composer -n ranks`` when ranks > 1), or 
 ``{results}/{recipe}/b{budget}/seed{seed}``; a budget scales the recipe's max_duration and milestones
 (``scale_schedule_ratio``). Finished runs are skipped and a run that died resumes from its newest checkpoint,
 so an interrupted sweep is continued by the same command; stopping the sweep (Ctrl-C, SIGTERM) stops the runs it
-started. ``key=value`` overrides apply to every run. The sweep YAML's keys: :mod:`recipes.study.spec`.
-With ``tune``, the tuning runs train first, into ``{results}/tuning/...``; the setting each budget's best mean
-final accuracy chose goes to ``{results}/tuned.yaml`` and into every evaluation run's overrides, and a resumed sweep
-reads it back instead of tuning again.
+started. With ``tune``, the tuning runs train first, into ``{results}/tuning/...``; the setting each budget's best
+mean final accuracy chose goes to ``{results}/tuned.yaml`` and into every evaluation run's overrides, and a resumed
+sweep reads it back instead of tuning again. With ``launcher=ray`` each run is a task on a Ray cluster
+(docs/cluster.md). A ``key=value`` naming a sweep key (``launcher=ray``, ``ray.address=HOST:6379``) sets it; the other
+``key=value`` overrides apply to every run. The sweep YAML's keys: :mod:`recipes.study.spec`.
 When every run has finished, the report (``launch/report.py RESULTS``) is written, logged as a summary run to the
 trackers the runs use, and its first table printed: per recipe and budget, the compute multipliers against the
 baseline's frontier.
@@ -33,7 +34,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument('sweep', type=arg_type(LocalFile('yamls/sweeps/digits.yaml')),
                         help='sweep YAML, e.g. yamls/sweeps/digits.yaml')
     parser.add_argument('overrides', nargs='*', type=arg_type(Overrides()),
-                        help='key=value overrides for every run, e.g. max_duration=4ep')
+                        help='key=value overrides for every run, e.g. max_duration=4ep; a sweep key sets the sweep, '
+                        'e.g. launcher=ray')
     parser.add_argument('--dry_run', action='store_true', help='print the runs and their commands, start nothing')
     args = parser.parse_args(argv)
 

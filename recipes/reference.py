@@ -8,6 +8,7 @@ differs from what the code generates, so the tables cannot drift from the rules.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from recipes.core.errors import UsageError
 from recipes.core.rules import REQUIRED, Rule, SchemaField, schema_fields
 from recipes.registry import REGISTRIES
 from recipes.study.results_page import results_tables
-from recipes.study.spec import PrimarySpec, RecipeSpec, SweepSpec, TuneSpec
+from recipes.study.spec import PrimarySpec, RaySpec, RecipeSpec, SweepSpec, TuneSpec
 
 __all__ = ['BEGIN', 'END', 'PAGES', 'arguments_page', 'arguments_table', 'config_page', 'errors_page', 'stale_pages', 'write_pages']
 
@@ -45,9 +46,14 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return '\n'.join(lines + ['| ' + ' | '.join(row) + ' |' for row in rows])
 
 
+def _default(value: Any) -> str:
+    if value is REQUIRED:
+        return 'required'
+    return 'below' if dataclasses.is_dataclass(value) else _code(value)
+
+
 def _keys_table(fields: list[SchemaField]) -> str:
-    rows = [[_code(f.key), 'required' if f.default is REQUIRED else _code(f.default), _cell(f.rule.describe()),
-             _cell(f.doc)] for f in fields]
+    rows = [[_code(f.key), _default(f.default), _cell(f.rule.describe()), _cell(f.doc)] for f in fields]
     return _table(['key', 'default', 'accepts', 'what it is'], rows)
 
 
@@ -57,10 +63,10 @@ def config_page() -> str:
 
 
 def sweep_keys_page() -> str:
-    """Every sweep key, and the keys of its nested sections (a recipe's entry, ``tune``, ``primary``)."""
+    """Every sweep key, and the keys of its nested sections (a recipe's entry, ``tune``, ``primary``, ``ray``)."""
     return _keys_table([
         *schema_fields(SweepSpec), *schema_fields(RecipeSpec, 'recipes.NAME.'), *schema_fields(TuneSpec, 'tune.'),
-        *schema_fields(PrimarySpec, 'primary.'),
+        *schema_fields(PrimarySpec, 'primary.'), *schema_fields(RaySpec, 'ray.'),
     ])
 
 

@@ -2,6 +2,7 @@
 errors."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ from recipes.core.errors import UsageError
 from recipes.core.run_files import read_history
 from recipes.study.plots import PLOTS
 from recipes.study.runner import RunState, command, logs_folder, run_state, run_sweep
-from recipes.study.spec import load_sweep, parse_sweep, plan
+from recipes.study.spec import SweepSpec, load_sweep, parse_sweep, plan, split_overrides
 
 RECIPE = 'yamls/digits/baseline.yaml'
 SMOOTHING = 'algorithms.label_smoothing.smoothing=0.1'
@@ -221,11 +222,64 @@ GOOD = {'results': 'r', 'seeds': [1], 'baseline': 'b', 'recipes': {'b': {'yaml':
     ({'budgets': [0.5, 1], 'recipes': {'b': {'yaml': RECIPE, 'budgets': [1]}}},
      'recipes.b.budgets narrows the baseline: it trains at every budget (the frontier), so remove its budgets'),
     ({'overrides': ['lr']}, "overrides entry 'lr' is not key=value (for example seed=3)"),
+    ({'launcher': 'slurm'}, "launcher='slurm' is unknown: choose one of local, ray"),
+    ({'ray': {'adress': 'auto'}}, "unknown key ray.'adress' (did you mean ray.'address'?)"),
+    ({'ray': 'auto'}, 'ray must be a mapping with the keys address, gpus_per_run, cpus_per_run, max_retries, runtime_env'),
+    ({'ray': {'address': 'localhost'}}, "ray.address='localhost' must be auto, HOST:PORT of the head (e.g. "
+                                        '10.0.0.5:6379) or ray://HOST:10001'),
+    ({'ray': {'max_retries': -1}}, 'ray.max_retries=-1 must be a whole number >= 0 (retries of a run whose worker or '
+                                   'node died)'),
+    ({'ray': {'runtime_env': ['pip']}}, "ray.runtime_env=['pip'] must be a mapping such as {env_vars: {NAME: value}}"),
+    ({'launcher': 'ray', 'parallel': 2}, 'parallel=2 is for launcher local: a Ray cluster runs as many runs at once as '
+                                         'its resources allow (ray.gpus_per_run, ray.cpus_per_run each), so pass '
+                                         'parallel=1'),
+    ({'launcher': 'ray', 'ranks': 8, 'ray': {'gpus_per_run': 4}},
+     'ray.gpus_per_run=4 with ranks=8: give each rank of composer -n 8 a GPU (gpus_per_run: 8), or 0 for runs on CPUs'),
+    ({'launcher': 'ray', 'ray': {'gpus_per_run': 1.5}},
+     'ray.gpus_per_run=1.5: Ray grants whole GPUs, or a fraction of one: use a whole number'),
 ])
 def test_sweep_yaml_mistakes_are_one_line_errors(changes, message):
     with pytest.raises(UsageError) as e:
         parse_sweep({**GOOD, **changes}, 'study.yaml')
     assert str(e.value) == f'study.yaml: {message}'
+
+
+def test_the_ray_keys_default_to_the_sweeps_ranks_and_round_trip_through_sweep_yaml():
+    sweep = parse_sweep({**GOOD, 'ranks': 8, 'launcher': 'ray', 'ray': {'runtime_env': {'env_vars': {'A': '1'}}}}, 's')
+    assert (sweep.ray.address, sweep.gpus_per_run(), sweep.ray.cpus_per_run, sweep.ray.max_retries) == ('auto', 8, 1, 3)
+    assert parse_sweep(yaml.safe_load(sweep.to_yaml()), 'sweep.yaml') == sweep
+    assert parse_sweep(GOOD, 's').launcher == 'local'
+
+
+def test_sweep_keys_on_the_command_line_set_the_sweep_and_the_rest_go_to_every_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    sweep = load_sweep(write_sweep(tmp_path, [1], ray={'address': 'auto', 'cpus_per_run': 4}),
+                       ['launcher=ray', 'ray.address=10.0.0.5:6379', 'ray.gpus_per_run=0', 'optimizer.lr=0.07'])
+    assert (sweep.launcher, sweep.ray.address, sweep.gpus_per_run(), sweep.ray.cpus_per_run) == (
+        'ray', '10.0.0.5:6379', 0, 4)  # the YAML's other ray keys stay
+    assert all(r.overrides[-1] == 'optimizer.lr=0.07' for r in sweep.recipes.values())
+    assert split_overrides(['seeds=[3, 4]', 'ray.runtime_env={env_vars: {A: b}}', 'seed=3']) == (
+        {'seeds': [3, 4], 'ray': {'runtime_env': {'env_vars': {'A': 'b'}}}}, ('seed=3',))
+    with pytest.raises(UsageError) as e:
+        load_sweep(write_sweep(tmp_path, [1]), ['launcher=rya'])
+    assert str(e.value) == f"{tmp_path}/sweep.yaml: launcher='rya' is unknown (did you mean 'ray'?): choose one of local, ray"
+
+
+def test_no_config_key_shares_a_name_with_a_sweep_key():  # split_overrides routes a key=value by its first name
+    from recipes.config import TrainConfig
+
+    assert not {f.name for f in dataclasses.fields(TrainConfig)} & {f.name for f in dataclasses.fields(SweepSpec)}
+
+
+def test_launcher_ray_without_ray_installed_names_the_extra_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, 'ray', None)  # import ray: ModuleNotFoundError, as where it is not installed
+    monkeypatch.delitem(sys.modules, 'recipes.study.ray_launcher', raising=False)
+    sweep = parse_sweep({**GOOD, 'results': str(tmp_path / 'results'), 'launcher': 'ray'}, 's.yaml')
+    with pytest.raises(UsageError) as e:
+        run_sweep(sweep, 'launch/train.py')
+    assert str(e.value) == ("launcher=ray needs Ray, which is not installed here: pip install -e '.[cluster]' (the "
+                            'cluster extra, resolved with the project)')
+    assert not (tmp_path / 'results').exists()
 
 
 def test_every_recipe_config_is_checked_before_any_run(tmp_path, monkeypatch):

@@ -57,6 +57,7 @@ def test_s3_checkpoints_and_autoresume_continue_exactly(tmp_path, s3_bucket):
     resumed, uninterrupted = weights(f'{run}/ep0-ba4-rank0.pt'), weights(str(reference / 'ep0-ba4-rank0.pt'))
     assert resumed.keys() == uninterrupted.keys()
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
+    assert (read_history(run)['resumed_at'], read_history(str(reference))['resumed_at']) == ([2], [])
 
 
 def test_bad_data_path_and_unreachable_endpoint_exit_with_one_line(tmp_path):

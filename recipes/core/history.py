@@ -2,7 +2,8 @@
 
 Uses ``Event.EVAL_END`` (after each evaluation, all ranks compute the synchronised metrics; rank 0 writes) and
 ``Event.FIT_END`` (marks the run finished). The history is part of the callback's ``state_dict``, so a resumed
-run continues it instead of starting over. ``wall_seconds`` is Composer's training wall clock
+run continues it instead of starting over, and ``resumed_at`` lists the batch each resumption started from (empty for
+a run that never died). ``wall_seconds`` is Composer's training wall clock
 (``state.timestamp.total_wct``: evaluation excluded; a checkpoint restores it, so a resumed run continues it). Reports and ``make demo`` read this file; a run folder therefore
 describes itself: ``config.yaml`` for what ran, ``metrics.json`` for what it reached, and on what machine
 (:func:`machine`: the CPU, the GPU, the library versions), since exact figures depend on the floating-point path.
@@ -50,19 +51,26 @@ def machine() -> dict[str, str]:
 
 
 class RunHistory(Callback):
-    """Write ``{'eval': [{'epoch', 'batch', 'accuracy', 'cross_entropy'}...], 'finished': bool}`` after each eval."""
+    """Write ``{'eval': [{'epoch', 'batch', 'accuracy', 'cross_entropy'}...], 'finished': bool, 'resumed_at':
+    [batch...], 'wall_seconds': float}`` after each eval."""
 
     def __init__(self, run_folder: str | None) -> None:
         self.run_folder = run_folder
         self.evals: list[dict[str, Any]] = []
+        self.resumed_at: list[int] = []
         self.finished = False
         self.wall_seconds = 0.0
 
     def _write(self) -> None:
         if self.run_folder is None or dist.get_global_rank() != 0:
             return
-        body = {'eval': self.evals, 'finished': self.finished, 'wall_seconds': self.wall_seconds, 'machine': machine()}
+        body = {'eval': self.evals, 'finished': self.finished, 'resumed_at': self.resumed_at,
+                'wall_seconds': self.wall_seconds, 'machine': machine()}
         storage.write_bytes(storage.join(self.run_folder, METRICS_FILE), json.dumps(body, indent=1).encode())
+
+    def fit_start(self, state: State, logger: Logger) -> None:
+        if int(state.timestamp.batch):  # the checkpoint it resumed from has restored the clock
+            self.resumed_at.append(int(state.timestamp.batch))
 
     def eval_end(self, state: State, logger: Logger) -> None:
         metrics = state.eval_metrics.get('eval', {})
@@ -80,8 +88,9 @@ class RunHistory(Callback):
         self._write()
 
     def state_dict(self) -> dict[str, Any]:
-        return {'evals': list(self.evals)}
+        return {'evals': list(self.evals), 'resumed_at': list(self.resumed_at)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.evals = list(state.get('evals', []))
+        self.resumed_at = list(state.get('resumed_at', []))
 

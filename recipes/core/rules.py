@@ -1184,4 +1184,48 @@ class PastValues(Rule):
         return [17, 17]
 
 
-__all__ += ['Budgets', 'Grid', 'NamedEntries', 'OverrideList', 'PastValues', 'Section', 'SweepSeeds']
+
+_HOST_PORT = re.compile(r'(ray://)?[A-Za-z0-9_.\[\]:-]+:[0-9]{1,5}')
+
+
+@dataclass(frozen=True)
+class RayAddress(Rule):
+    """Where a Ray cluster is: ``auto`` (the one this machine belongs to), ``HOST:PORT`` of its head (the GCS port,
+    6379 by default) or ``ray://HOST:PORT`` (Ray Client, port 10001)."""
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if value != 'auto' and not (isinstance(value, str) and _HOST_PORT.fullmatch(value)):
+            raise UsageError(f'{key}={value!r} must be auto, HOST:PORT of the head (e.g. 10.0.0.5:6379) or '
+                             'ray://HOST:10001')
+        return value
+
+    def describe(self) -> str:
+        return '`auto`, `HOST:PORT` of the head node, or `ray://HOST:10001`'
+
+    def invalid_example(self) -> Any:
+        return 'localhost'
+
+
+@dataclass(frozen=True)
+class YamlMapping(Rule):
+    """A mapping with string keys, passed on as it is (``example`` shows its shape); None if ``optional``."""
+
+    example: str
+    optional: bool = False
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if value is None and self.optional:
+            return None
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise UsageError(f'{key}={value!r} must be a mapping such as {self.example}')
+        return value
+
+    def describe(self) -> str:
+        return f'a mapping such as `{self.example}`' + (', or null' if self.optional else '')
+
+    def invalid_example(self) -> Any:
+        return ['a', 'b']
+
+
+__all__ += ['Budgets', 'Grid', 'NamedEntries', 'OverrideList', 'PastValues', 'RayAddress', 'Section', 'SweepSeeds',
+            'YamlMapping']

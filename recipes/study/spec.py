@@ -65,6 +65,11 @@ reads it from ``sweep.yaml``.
 ``parallel: N`` trains N runs at once (one process each, ``ranks: 1`` only), each with ``OMP_NUM_THREADS`` set to
 its share of the CPU cores, and writes each run's output to ``{logs}/{run name}.log`` instead of the terminal.
 Small models on a few CPU cores gain most: one run cannot keep two cores busy.
+
+``launcher: ray`` runs each run as a task on a Ray cluster instead (:mod:`recipes.study.ray_launcher`), with the keys
+under ``ray:`` (:class:`RaySpec`): the cluster's address, the resources of one run and the retries of a run whose node
+died. A sweep key given on the command line as ``key=value`` (``launcher=ray``, ``ray.address=HOST:6379``) sets it
+for this sweep (:func:`split_overrides`); every other ``key=value`` goes to every run.
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ import os
 import types
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, TypeVar
 
 import yaml
@@ -90,11 +95,14 @@ from recipes.core.rules import (
     Location,
     NamedEntries,
     Number,
+    OneOf,
     OverrideList,
     PastValues,
+    RayAddress,
     RunName,
     Section,
     SweepSeeds,
+    YamlMapping,
     rule_of,
 )
 
@@ -107,6 +115,7 @@ __all__ = [
     'PrimarySpec',
     'Recipe',
     'RecipeSpec',
+    'RaySpec',
     'Run',
     'Sweep',
     'SweepSpec',
@@ -121,6 +130,7 @@ __all__ = [
     'read_manifest',
     'read_schema',
     'run_folder',
+    'split_overrides',
     'tuned_pairs',
     'tuning_folder',
     'tuning_plan',
@@ -177,6 +187,24 @@ class RecipeSpec:
                          'scenario\'s own reuse baseline, when one sweep holds several scenarios'] = None
 
 
+@dataclass(frozen=True)
+class RaySpec:
+    """The keys under ``ray:``, read when ``launcher: ray``: where the cluster is and what one run asks of it."""
+
+    address: Annotated[str, RayAddress(), '`auto` (the cluster this machine belongs to), `HOST:6379` or '
+                       '`ray://HOST:10001`'] = 'auto'
+    gpus_per_run: Annotated[float | None, Number(0, 1024, optional=True, message='must be a number of GPUs >= 0 '
+                                                  '(null: one per rank of the run)'),
+                            'GPUs each run asks for; null: `ranks`, one per rank'] = None
+    cpus_per_run: Annotated[float, Number(0, 1024, message='must be a number of CPUs >= 0'),
+                            'CPUs each run asks for (Ray sets its `OMP_NUM_THREADS` to them)'] = 1
+    max_retries: Annotated[int, Number(0, 100, integer=True, message='must be a whole number >= 0 (retries of a run '
+                                                                     'whose worker or node died)'),
+                           'how often a run whose worker or node died starts again'] = 3
+    runtime_env: Annotated[dict[str, Any] | None, YamlMapping('{env_vars: {NAME: value}}', optional=True),
+                           "Ray's `runtime_env` for every run's task"] = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class SweepSpec:
     """A sweep YAML's keys (see the module's docstring), in the order ``sweep.yaml`` writes them."""
@@ -188,6 +216,8 @@ class SweepSpec:
     parallel: Annotated[int, Number(1, integer=True, message='must be a whole number >= 1 (runs trained at once)'),
                         '1, or N runs at once (`ranks: 1` only), each with `OMP_NUM_THREADS` = its share of the cores '
                         'and its output in `RESULTS/logs/RUN.log`'] = 1
+    launcher: Annotated[str, OneOf('local', 'ray'), '`local`: runs as processes on this machine; `ray`: each run a task '
+                        'on a Ray cluster (docs/cluster.md)'] = 'local'
     seeds: Annotated[tuple[int, ...], SweepSeeds(), 'the evaluation seeds, one independent run each']
     budgets: Annotated[tuple[float, ...], Budgets(), 'ratios of each recipe\'s `max_duration`'] = (1.0,)
     baseline: Annotated[str, RunName(), 'the recipe the others are compared with; it trains at every budget']
@@ -206,6 +236,9 @@ class SweepSpec:
     overrides: Annotated[tuple[str, ...], OverrideList(), '`key=value` for every run; may hold `{past}`'] = ()
     recipes: Annotated[dict[str, RecipeSpec], NamedEntries('recipe', '{yaml: PATH, overrides: [...]}'),
                        'name -> `{yaml: PATH, overrides: [...], budgets: [...], tune: ...}`']
+    ray: Annotated[RaySpec, Section('{address: auto, gpus_per_run: 8, ...}'),
+                   'with `launcher: ray`: where the cluster is and what each run asks of it (`ray.*` below)'] = field(
+        default_factory=RaySpec)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'results', self.results.rstrip('/') or self.results)
@@ -223,6 +256,10 @@ class SweepSpec:
         own = self.recipes[recipe].tune
         assert self.tune is not None, 'grid_of needs the sweep\'s tune'
         return own.grid if isinstance(own, TuneSpec) else self.tune.grid
+
+    def gpus_per_run(self) -> float:
+        """The GPUs a run asks of a Ray cluster: ``ray.gpus_per_run``, else one per rank."""
+        return self.ranks if self.ray.gpus_per_run is None else self.ray.gpus_per_run
 
     def to_yaml(self) -> str:
         """The sweep as ``sweep.yaml`` holds it: every key but those that are null, which :func:`parse_sweep` reads
@@ -276,8 +313,9 @@ def read_schema(schema: type[T], content: dict[str, Any], where: str = '') -> T:
     """``content`` (a mapping read from YAML) as a ``schema`` dataclass whose fields carry their rules.
 
     Every key of ``content`` must be a field (else one line with the closest field); a field without a default needs
-    a value; a key that is absent or null takes its field's default; every value passes its field's rule.
-    ``where`` prefixes the keys in messages (``recipes.kd.``).
+    a value; a key that is absent or null takes its field's default; every value passes its field's rule, and a section
+    (``ray:``, ``tune:``) is read the same way by its own dataclass. ``where`` prefixes the keys in messages
+    (``recipes.kd.``).
     """
     keys = _keys(schema)
     if not isinstance(content, dict):
@@ -353,6 +391,29 @@ def _parallel_runs_have_one_rank(sweep: SweepSpec) -> None:
         raise UsageError(
             f'parallel={sweep.parallel} with ranks={sweep.ranks}: runs of several ranks already share the machine, '
             'so train them one at a time (parallel: 1), or use ranks: 1',
+        )
+
+
+@cross_key
+def _parallel_is_for_the_local_launcher(sweep: SweepSpec) -> None:
+    if sweep.launcher == 'ray' and sweep.parallel > 1:
+        raise UsageError(
+            f'parallel={sweep.parallel} is for launcher local: a Ray cluster runs as many runs at once as its resources '
+            'allow (ray.gpus_per_run, ray.cpus_per_run each), so pass parallel=1',
+        )
+
+
+@cross_key
+def _each_rank_has_a_gpu(sweep: SweepSpec) -> None:
+    gpus = sweep.gpus_per_run()
+    if sweep.launcher != 'ray':
+        return
+    if gpus > 1 and gpus != int(gpus):
+        raise UsageError(f'ray.gpus_per_run={gpus:g}: Ray grants whole GPUs, or a fraction of one: use a whole number')
+    if sweep.ranks > 1 and 0 < gpus < sweep.ranks:
+        raise UsageError(
+            f'ray.gpus_per_run={gpus:g} with ranks={sweep.ranks}: give each rank of composer -n {sweep.ranks} a GPU '
+            f'(gpus_per_run: {sweep.ranks}), or 0 for runs on CPUs',
         )
 
 
@@ -474,18 +535,55 @@ def _parse_yaml(text: str | bytes, source: str) -> Any:
         raise UsageError(f'{source} is not valid YAML: {str(e).splitlines()[0]}') from e
 
 
+def split_overrides(overrides: Sequence[str]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Command-line ``key=value`` pairs split into sweep keys and run overrides.
+
+    A pair whose key is a sweep key (``launcher=ray``) or a key under one (``ray.address=HOST:6379``) becomes an entry
+    of the returned mapping, nested as in the sweep YAML, its value read as YAML (``ray.gpus_per_run=8`` is a number);
+    every other pair is an override of every run. No config key shares a name with a sweep key
+    (``tests/test_sweep.py``), so the split is unambiguous.
+    """
+    settings: dict[str, Any] = {}
+    runs = []
+    for override in overrides:
+        key, _, text = override.partition('=')
+        path = key.strip().split('.')
+        if path[0] not in _keys(SweepSpec):
+            runs.append(override)
+            continue
+        where = settings
+        for part in path[:-1]:
+            if not isinstance(where.get(part), dict):
+                where[part] = {}
+            where = where[part]
+        where[path[-1]] = _parse_yaml(text, f'command line {key.strip()}=')
+    return settings, tuple(runs)
+
+
+def _merge(content: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """``content`` with ``settings`` laid over it, mapping into mapping (the command line's sweep keys win)."""
+    merged = dict(content)
+    for key, value in settings.items():
+        below = merged.get(key)
+        merged[key] = _merge(below, value) if isinstance(value, dict) and isinstance(below, dict) else value
+    return merged
+
+
 def load_sweep(path: str, extra_overrides: Sequence[str] = ()) -> SweepSpec:
-    """Read and check a sweep YAML; ``extra_overrides`` (from the command line) go last in every recipe's overrides.
+    """Read and check a sweep YAML with the command line's ``key=value`` pairs: those naming a sweep key set it
+    (:func:`split_overrides`), the others go last in every recipe's overrides.
 
     Each run's training config is loaded and checked too (YAML present, keys known, values typed), so a typo in
     the last recipe stops the sweep before the first run starts.
     """
     if not os.path.isfile(path):
         raise UsageError(f'sweep {path} does not exist: pass a sweep YAML such as yamls/sweeps/digits.yaml')
+    settings, run_overrides = split_overrides(extra_overrides)
     with open(path) as f:
-        sweep = parse_sweep(_parse_yaml(f.read(), path), path)
+        content = _parse_yaml(f.read(), path)
+    sweep = parse_sweep(_merge(content, settings) if isinstance(content, dict) else content, path)
     try:
-        extra = tuple(OverrideList().check('override', list(extra_overrides)))
+        extra = tuple(OverrideList().check('override', list(run_overrides)))
         _leave_the_sweeps_keys('override', extra)
     except UsageError as e:
         raise UsageError(f'command line: {e}') from None
