@@ -224,7 +224,7 @@ GOOD = {'results': 'r', 'seeds': [1], 'baseline': 'b', 'recipes': {'b': {'yaml':
     ({'overrides': ['lr']}, "overrides entry 'lr' is not key=value (for example seed=3)"),
     ({'launcher': 'slurm'}, "launcher='slurm' is unknown: choose one of local, ray"),
     ({'ray': {'adress': 'auto'}}, "unknown key ray.'adress' (did you mean ray.'address'?)"),
-    ({'ray': 'auto'}, 'ray must be a mapping with the keys address, gpus_per_run, cpus_per_run, max_retries, runtime_env'),
+    ({'ray': 'auto'}, "ray='auto' must be a mapping {address: auto, gpus_per_run: 8, ...}"),
     ({'ray': {'address': 'localhost'}}, "ray.address='localhost' must be auto, HOST:PORT of the head (e.g. "
                                         '10.0.0.5:6379) or ray://HOST:10001'),
     ({'ray': {'max_retries': -1}}, 'ray.max_retries=-1 must be a whole number >= 0 (retries of a run whose worker or '
