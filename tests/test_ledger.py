@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import train_in_process
+from composer.core import Algorithm
+from conftest import TINY, train_in_process
 
 from algorithms.ledger import ComputeLedger, count_flops, spend
 from algorithms.past_run import PastRun
@@ -69,3 +70,31 @@ def test_a_reuse_run_records_what_it_reused(tmp_path, past_run):
     assert recorded['reused_total'] == past['by_epoch'][0] > 0
     # a teacher forward is a third of the student's forward and backward (same network)
     assert recorded['spent']['teacher'] == pytest.approx(recorded['spent']['student'] / 3, rel=0.01)
+
+
+class ChargesOnce(Algorithm):
+    """Reports 5e9 FLOPs spent once, outside the training steps, under the purpose 'probe'."""
+
+    def one_off_compute(self) -> dict[str, float]:
+        return {'probe': 5e9}
+
+    def match(self, event, state) -> bool:
+        return False
+
+    def apply(self, event, state, logger) -> None:
+        pass
+
+
+def test_compute_spent_once_is_booked_once_under_its_purpose(tmp_path):
+    from recipes.config import load_config
+    from recipes.registry import ALGORITHMS
+    from recipes.trainer import build_trainer
+
+    with ALGORITHMS.registered('charges_once', ChargesOnce):
+        trainer = build_trainer(load_config(None, [*TINY, 'algorithms.charges_once={}', f'save_folder={tmp_path}']))
+    trainer.fit(duration='1ba')
+    trainer.fit(duration='1ba')  # a second fit asks again: set, not added
+    trainer.close()
+    recorded = json.loads((tmp_path / 'compute.json').read_text())
+    assert recorded['spent']['probe'] == 5e9
+    assert recorded['spent_total'] == pytest.approx(sum(recorded['spent'].values()), rel=1e-12)
