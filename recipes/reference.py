@@ -117,7 +117,8 @@ PAGES: dict[str, Callable[[], str]] = {
     'algorithms/adversarial_replay/README.md': lambda: arguments_table([('algorithms', 'adversarial_replay'),
                                                                         ('callbacks', 'eval_robustness')]),
     'algorithms/warm_start/README.md': lambda: arguments_table([('algorithms', 'warm_start'),
-                                                                ('algorithms', 'shrink_perturb')]),
+                                                                ('algorithms', 'shrink_perturb'),
+                                                                ('algorithms', 'dash_warm_start')]),
 }
 _BLOCK = re.compile(re.escape(BEGIN) + r'\n(?:.*?\n)?' + re.escape(END), re.S)
 

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from algorithms.adversarial_replay import AdversarialReplay, EvalRobustness
 from algorithms.curriculum import RecordScores, ScoreCurriculum
 from algorithms.distillation import CheckpointMixupTeacher, PastRunDistillation, RandomTeacherDistillation
-from algorithms.warm_start import ShrinkPerturb, WarmStart
+from algorithms.warm_start import DashWarmStart, ShrinkPerturb, WarmStart
 from recipes.core.data import MDSImageDataset
 from recipes.core.errors import UsageError, did_you_mean
 from recipes.core.rules import REQUIRED, Argument, Artifact, Number, Rule, declared
@@ -198,6 +198,7 @@ ALGORITHMS = Registry('algorithms', {
     'grand_curriculum': ScoreCurriculum,
     'adversarial_replay': AdversarialReplay,
     'checkpoint_mixup_teacher': CheckpointMixupTeacher,
+    'dash_warm_start': DashWarmStart,
     'past_run_distillation': PastRunDistillation,
     'random_teacher_distillation': RandomTeacherDistillation,
     'shrink_perturb': ShrinkPerturb,
