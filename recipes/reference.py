@@ -119,6 +119,7 @@ PAGES: dict[str, Callable[[], str]] = {
     'algorithms/warm_start/README.md': lambda: arguments_table([('algorithms', 'warm_start'),
                                                                 ('algorithms', 'shrink_perturb'),
                                                                 ('algorithms', 'dash_warm_start')]),
+    'algorithms/selective_backprop/README.md': lambda: arguments_table([('algorithms', 'selective_backprop')]),
 }
 _BLOCK = re.compile(re.escape(BEGIN) + r'\n(?:.*?\n)?' + re.escape(END), re.S)
 
