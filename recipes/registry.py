@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from algorithms.adversarial_replay import AdversarialReplay, EvalRobustness
 from algorithms.curriculum import RecordScores, ScoreCurriculum
 from algorithms.distillation import CheckpointMixupTeacher, PastRunDistillation, RandomTeacherDistillation
+from algorithms.reducible_loss import ReducibleLossSelection
 from algorithms.selective_backprop import IndexedSelectiveBackprop
 from algorithms.warm_start import DashWarmStart, ShrinkPerturb, WarmStart
 from recipes.core.data import MDSImageDataset
@@ -205,6 +206,7 @@ ALGORITHMS = Registry('algorithms', {
     'dash_warm_start': DashWarmStart,
     'past_run_distillation': PastRunDistillation,
     'random_teacher_distillation': RandomTeacherDistillation,
+    'reducible_loss_selection': ReducibleLossSelection,
     'shrink_perturb': ShrinkPerturb,
     'warm_start': WarmStart,
 })
