@@ -50,21 +50,21 @@ __all__ = ['ComputeLedger', 'count_flops', 'spend']
 
 STUDENT = 'student'
 
-_active: dict[str, Any] = {'counter': None, 'spent': None}
+_active: dict[str, Any] = {'measurement': None}  # the batch this process is counting, if any
 
 
 @contextlib.contextmanager
 def spend(purpose: str) -> Iterator[None]:
     """Attribute the FLOPs of the enclosed code to ``purpose`` while the ledger counts a batch."""
-    counter, spent = _active['counter'], _active['spent']
-    if counter is None:
+    measurement = _active['measurement']
+    if measurement is None:
         yield
         return
-    before = counter.get_total_flops()
+    before = measurement.counter.get_total_flops()
     try:
         yield
     finally:
-        spent[purpose] += counter.get_total_flops() - before
+        measurement.spent[purpose] += measurement.counter.get_total_flops() - before
 
 
 def count_flops(fn: Any, *args: Any, **kwargs: Any) -> int:
@@ -75,7 +75,12 @@ def count_flops(fn: Any, *args: Any, **kwargs: Any) -> int:
 
 
 class _Measurement:
-    """One counted batch: FLOPs by purpose for ``samples`` samples."""
+    """One counted batch: FLOPs by purpose for ``samples`` samples.
+
+    At most one is open in a process. A fit that raised in the middle of a counted batch leaves its measurement open
+    (FlopCounterMode stays on the dispatch stack, and its hooks would meet later backward passes): the next one to
+    start, or the ledger when its trainer closes, ends it first. Closing twice is harmless.
+    """
 
     def __init__(self) -> None:
         self.counter = FlopCounterMode(display=False)
@@ -83,17 +88,24 @@ class _Measurement:
         # compile again: counted batches run eagerly instead, and the others stay compiled.
         self.eager = torch.compiler.set_stance('force_eager')
         self.spent: dict[str, float] = defaultdict(float)
+        self.open = False
 
     def start(self) -> _Measurement:
+        if _active['measurement'] is not None:
+            _active['measurement'].close()
         self.eager.__enter__()
         self.counter.__enter__()
-        _active.update(counter=self.counter, spent=self.spent)
+        self.open = True
+        _active['measurement'] = self
         return self
 
     def close(self) -> dict[str, float]:
-        _active.update(counter=None, spent=None)
-        self.counter.__exit__(None, None, None)
-        self.eager.__exit__(None, None, None)
+        if self.open:
+            self.open = False
+            if _active['measurement'] is self:
+                _active['measurement'] = None
+            self.counter.__exit__(None, None, None)
+            self.eager.__exit__(None, None, None)
         total = float(self.counter.get_total_flops())
         by_purpose = dict(self.spent)
         by_purpose[STUDENT] = total - sum(by_purpose.values())
@@ -123,6 +135,7 @@ class ComputeLedger(Callback):
 
     # training ---------------------------------------------------------------------------------------------------
     def fit_start(self, state: State, logger: Logger) -> None:
+        self._discard()  # a previous fit of this trainer that raised mid-batch
         for algorithm in state.algorithms:
             if isinstance(algorithm, ReusesCompute):
                 for source, flops in algorithm.reused_compute().items():  # a past run two algorithms share counts once
@@ -173,10 +186,14 @@ class ComputeLedger(Callback):
             merged[purpose] = merged.get(purpose, 0.0) + flops
         return merged
 
-    def epoch_end(self, state: State, logger: Logger) -> None:
-        if self._measure is not None:  # an epoch whose loader gave no batch: nothing was counted
+    def _discard(self) -> None:
+        """End a measurement no batch closed (an epoch whose loader gave no batch, a fit that raised mid-batch)."""
+        if self._measure is not None:
             self._measure.close()
             self._measure = None
+
+    def epoch_end(self, state: State, logger: Logger) -> None:
+        self._discard()
         self.by_epoch.append(self.spent_total)
         self._log_totals(logger)
         self._write()
@@ -184,6 +201,9 @@ class ComputeLedger(Callback):
     def fit_end(self, state: State, logger: Logger) -> None:
         self._log_totals(logger)
         self._write()
+
+    def close(self, state: State, logger: Logger) -> None:
+        self._discard()
 
     def _log_totals(self, logger: Logger) -> None:
         """Spent by purpose and in all, reused in all, as metrics (trackers show them beside the accuracy)."""
