@@ -112,3 +112,11 @@ def test_a_curriculum_with_reducible_loss_selection_is_refused_in_one_line(artif
         build_trainer(load_config(None, [*TINY, f'{RHO}.scores={artifacts.scores}',
                                          f'algorithms.grand_curriculum.scores={artifacts.scores}']))
     assert '\n' not in str(error.value) and 'keep one of them' in str(error.value)
+
+
+def test_the_digits_recipe_trains_on_64_of_each_640(artifacts):
+    trainer = build_trainer(load_config('yamls/digits/reducible_loss_selection.yaml', [
+        f'{RHO}.scores={artifacts.scores}', 'save_folder=null', 'data.num_workers=0', 'callbacks={}']))
+    selection = next(alg for alg in trainer.state.algorithms if isinstance(alg, ReducibleLossSelection))
+    assert (selection.keep, selection.batch_size, trainer.state.train_dataloader.batch_size) == (0.1, 64, 640)
+    trainer.close()

@@ -87,3 +87,11 @@ def test_the_curriculums_loss_weights_apply_to_the_kept_rows(artifacts):
         weights = curriculum.weights[indices]
         assert not torch.allclose(weights, torch.ones_like(weights))
         torch.testing.assert_close(loss, reweighted_loss(outputs, labels, weights))
+
+
+def test_the_digits_recipe_builds_composers_defaults_with_a_spelled_repr():
+    trainer = build_trainer(load_config('yamls/digits/selective_backprop.yaml', [
+        'save_folder=null', 'data.num_workers=0', 'callbacks={}']))
+    assert repr(trainer.state.algorithms[0]) == (
+        'IndexedSelectiveBackprop(start=0.5, end=0.9, keep=0.5, scale_factor=1.0, interrupt=2)')
+    trainer.close()
