@@ -66,9 +66,9 @@ class SpendsOnce(Protocol):
 
 @runtime_checkable
 class SelectsFromLargerBatch(Protocol):
-    """Trains on a selection from a larger batch than it trains on (reducible-loss selection): the trainer's loader
-    yields that larger batch, and ``data.global_batch_size`` stays the batch each step trains on. At most one
-    algorithm of a run may."""
+    """Trains each step on rows it selects from a larger batch (reducible-loss selection): the trainer's loader yields
+    that larger batch, and ``data.global_batch_size`` stays the batch each step trains on. At most one algorithm of a
+    run may."""
 
     def loader_batch_size(self, train_batch_size: int) -> int:
         """The batch per rank the training loader yields for a run that trains on ``train_batch_size`` per rank."""
