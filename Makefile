@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) bench/kd_step.py
 	$(PY) bench/scoring.py
 	$(PY) bench/adv_step.py
+	$(PY) bench/baselines_step.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

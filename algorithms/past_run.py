@@ -54,6 +54,7 @@ __all__ = [
     'load_checkpoint_state',
     'load_model',
     'past_run_cost',
+    'source_key',
 ]
 
 # What a Composer 0.32 checkpoint holds besides tensors: timestamps (timedelta), the torch version, and the numpy
@@ -349,8 +350,16 @@ class PastRun:
         return frozen(load_model(self.config['model'], state)).to(device)
 
 
+def source_key(folder: str) -> str:
+    """``past run FOLDER``, the compute ledger's key for a past run: one spelling per folder (a local path made
+    absolute and normalised, an ``s3://`` URI without a trailing ``/``), so that two algorithms, or a scores
+    artifact and an algorithm, naming the same run differently still count it once."""
+    canonical = folder.rstrip('/') if storage.is_s3(folder) else os.path.abspath(folder)
+    return f'past run {canonical}'
+
+
 def past_run_cost(run: str | PastRun, checkpoints: Sequence[str]) -> dict[str, float]:
-    """``{'past run FOLDER': FLOPs}``: what the run had spent when the newest of ``checkpoints`` was saved.
+    """``{source_key(FOLDER): FLOPs}``: what the run had spent when the newest of ``checkpoints`` was saved.
 
     Checkpoints of one run lie on one trajectory, so reusing several costs what the newest one cost. Empty when
     the run recorded no ``compute.json`` (runs made before the ledger).
@@ -361,4 +370,4 @@ def past_run_cost(run: str | PastRun, checkpoints: Sequence[str]) -> dict[str, f
     except UsageError:  # the run folder moved or went: its cost is unknown, which must not stop training
         return {}
     known = [c for c in costs if c is not None]
-    return {f'past run {past.folder}': max(known)} if known else {}
+    return {source_key(past.folder): max(known)} if known else {}

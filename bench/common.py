@@ -1,4 +1,6 @@
-"""What the benches share: the device a result was measured on, the time of one call, the JSON file of a result.
+"""What the benches share: the device a result was measured on, the time of one call, the JSON file of a result, and
+a past run folder whose checkpoints hold random resnet_56 weights (a teacher's or a warm start's cost does not
+depend on its weights).
 
 The benches run as scripts (``python bench/NAME.py``), so this directory is first on ``sys.path``: they import it
 as ``common``.
@@ -13,8 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import yaml
 
-__all__ = ['device_name', 'timed', 'write_json']
+from recipes.core.model import resnet_cifar
+
+__all__ = ['device_name', 'timed', 'write_json', 'write_teacher_run']
 
 
 def device_name() -> str:
@@ -38,3 +43,12 @@ def write_json(result: dict[str, Any], path: str | None) -> None:
     if path:
         with open(path, 'w') as f:
             f.write(json.dumps(result, indent=1) + '\n')
+
+
+def write_teacher_run(folder: str, epochs: int) -> None:
+    """A run folder with ``config.yaml`` and ``epochs`` resnet_56 checkpoints holding random weights."""
+    with open(os.path.join(folder, 'config.yaml'), 'w') as f:
+        yaml.safe_dump({'model': {'name': 'resnet_56', 'num_classes': 100}}, f)
+    for epoch in range(1, epochs + 1):
+        weights = resnet_cifar('resnet_56', 100).state_dict()
+        torch.save({'state': {'model': weights}}, os.path.join(folder, f'ep{epoch}-ba{epoch}-rank0.pt'))

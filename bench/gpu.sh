@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# One GPU check in under 8 minutes: resnet_56 on synthetic CIFAR-100-shaped data at batch 1024, bf16 autocast
+# One GPU check in under 10 minutes: resnet_56 on synthetic CIFAR-100-shaped data at batch 1024, bf16 autocast
 # (the benches pick it on a GPU), channels-last: training throughput in memory and through the Trainer fed by each
 # data path (workers, device augmentation, resident), the real launch/train.py path on yamls/baseline.yaml per data
-# path compiled and not with peak memory, each reuse algorithm's step-time ratio to the plain step, GraNd/EL2N
-# scoring throughput. One JSON per bench in OUT (default bench-gpu/), merged with the device name into gpu.json.
+# path compiled and not with peak memory, each reuse algorithm's and baseline's step-time ratio to the plain step,
+# GraNd/EL2N scoring throughput. One JSON per bench in OUT (default bench-gpu/), merged with the device name into gpu.json.
 #
 #   bash bench/gpu.sh [--dry] [OUT]
 #
@@ -23,12 +23,13 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if [[ $DRY == 1 ]]; then
   B=16; TP="--steps 2 --trainer_steps 2 --rounds 1 --loader_batches 4 --workers 2"; KD="--steps 2 --rounds 2"
   ADV="--steps 1 --rounds 1 --pgd_steps 2"; SC="--rounds 1"; TRAIN="--warmup 2 --steps 2 --model resnet_20 --workers 2"
-  CAP_TP=300; CAP_KD=300; CAP_ADV=300; CAP_SC=300; CAP_TRAIN=600
+  BL="--steps 2 --rounds 2 --dash_examples 64"
+  CAP_TP=300; CAP_KD=300; CAP_ADV=300; CAP_SC=300; CAP_TRAIN=600; CAP_BL=300
 else
-  # GPU caps add up to 470 s (7.8 minutes) at most; expected well under them.
+  # GPU caps add up to 560 s (9.3 minutes) at most; expected well under them.
   B=1024; TP="--steps 20 --trainer_steps 8 --rounds 2 --channels_last"; KD="--steps 8 --rounds 3"
-  ADV="--steps 3 --rounds 3"; SC="--rounds 3"; TRAIN="--warmup 3 --steps 10"
-  CAP_TP=100; CAP_KD=60; CAP_ADV=60; CAP_SC=50; CAP_TRAIN=200
+  ADV="--steps 3 --rounds 3"; SC="--rounds 3"; TRAIN="--warmup 3 --steps 10"; BL="--steps 8 --rounds 3 --dash_examples 4096"
+  CAP_TP=100; CAP_KD=60; CAP_ADV=60; CAP_SC=50; CAP_TRAIN=200; CAP_BL=90
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi: $( [[ $DRY == 1 ]] && echo dry run || echo 'no GPU?')"
 
@@ -45,6 +46,7 @@ bench train_path $CAP_TRAIN $PY bench/train_path.py --batch $B $TRAIN --json "$O
 bench kd_step $CAP_KD $PY bench/kd_step.py --batch $B $KD --json "$OUT/kd_step.json"
 bench adv_step $CAP_ADV $PY bench/adv_step.py --batch_size $B $ADV --out "$OUT/adv_step.json"
 bench scoring $CAP_SC $PY bench/scoring.py --batch $B $SC --json "$OUT/scoring.json"
+bench baselines_step $CAP_BL $PY bench/baselines_step.py --batch $B $BL --json "$OUT/baselines_step.json"
 
 $PY - "$OUT" "$DRY" "${FAILED[@]}" <<'PYEOF'
 import json, pathlib, sys

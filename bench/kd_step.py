@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
 
 import torch
-import yaml
-from common import device_name, write_json  # bench/ is this script's directory, first on sys.path
+from common import device_name, write_json, write_teacher_run  # bench/ is this script's directory, first on sys.path
 from composer import Trainer
 from composer.core import Callback, Event, State
 from composer.loggers import Logger
 
 from recipes.config import load_config
-from recipes.core.model import resnet_cifar
 from recipes.trainer import build_trainer
 
 GOALS = {'past_run_distillation': 1.40, 'checkpoint_mixup_teacher': 1.75}
@@ -48,15 +45,6 @@ class StepTimer(Callback):
             self._start = time.perf_counter()
         elif event == Event.BATCH_END:
             self.times.append(time.perf_counter() - self._start)
-
-
-def write_teacher_run(folder: str, epochs: int) -> None:
-    """A run folder with ``config.yaml`` and ``epochs`` resnet_56 checkpoints holding random weights."""
-    with open(os.path.join(folder, 'config.yaml'), 'w') as f:
-        yaml.safe_dump({'model': {'name': 'resnet_56', 'num_classes': 100}}, f)
-    for epoch in range(1, epochs + 1):
-        weights = resnet_cifar('resnet_56', 100).state_dict()
-        torch.save({'state': {'model': weights}}, os.path.join(folder, f'ep{epoch}-ba{epoch}-rank0.pt'))
 
 
 def build(batch: int, algorithm: list[str]) -> tuple[Trainer, StepTimer]:

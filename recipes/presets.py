@@ -10,8 +10,10 @@ number of classes, the batch size per rank, the duration, the seed) comes from t
 ``Preset.hyperparameters`` are the values the recipe changes from the baseline beside it (``yamls/baseline.yaml``
 for ``yamls/kd.yaml``): none for the reuse recipes, which keep the baseline's schedule. A preset with a curriculum
 chooses the training order: build your DataLoader with ``preset.train_sampler(dataset, seed)`` (``None`` for the
-others), which also turns on the curriculum's loss weights. The named presets (:func:`kd`, :func:`kd_mixup`, ...) are
-thin wrappers for the common case; their ``num_classes`` (None: unchecked) is your model's.
+others), which also turns on the curriculum's loss weights. One with reducible-loss selection trains each step on a
+selection from a larger batch: your DataLoader's batch is ``preset.loader_batch_size(batch_size)``. The named
+presets (:func:`kd`, :func:`kd_mixup`, ...) are thin wrappers for the common case; their ``num_classes`` (None:
+unchecked) is your model's.
 
 Example (a digits past run trained with ``python launch/train.py yamls/digits/baseline.yaml``)::
 
@@ -42,7 +44,7 @@ from composer.utils import dist
 from omegaconf import OmegaConf
 from torch.utils.data import Sampler
 
-from algorithms.protocols import ChoosesTrainingOrder
+from algorithms.protocols import ChoosesTrainingOrder, loader_batch_size
 from recipes.config import TrainConfig, read_yaml
 from recipes.core.artifacts import RECIPES
 from recipes.core.data import MDSImageDataset, data_num_classes
@@ -70,6 +72,11 @@ class Preset:
         """The training sampler an algorithm of the preset chooses (a curriculum's order), or ``None``."""
         samplers = [alg.train_sampler(dataset, seed=seed) for alg in self.algorithms if isinstance(alg, ChoosesTrainingOrder)]
         return samplers[0] if samplers else None
+
+    def loader_batch_size(self, train_batch_size: int) -> int:
+        """The batch per rank your training DataLoader yields for a Trainer that trains on ``train_batch_size`` per
+        rank: larger when an algorithm of the preset selects from it (reducible-loss selection), else the same."""
+        return loader_batch_size(self.algorithms, train_batch_size)
 
 
 def recipe_path(recipe: str) -> str:

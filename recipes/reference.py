@@ -140,7 +140,10 @@ PAGES: dict[str, Callable[[], str]] = {
     'algorithms/adversarial_replay/README.md': lambda: arguments_table([('algorithms', 'adversarial_replay'),
                                                                         ('callbacks', 'eval_robustness')]),
     'algorithms/warm_start/README.md': lambda: arguments_table([('algorithms', 'warm_start'),
-                                                                ('algorithms', 'shrink_perturb')]),
+                                                                ('algorithms', 'shrink_perturb'),
+                                                                ('algorithms', 'dash_warm_start')]),
+    'algorithms/selective_backprop/README.md': lambda: arguments_table([('algorithms', 'selective_backprop')]),
+    'algorithms/reducible_loss/README.md': lambda: arguments_table([('algorithms', 'reducible_loss_selection')]),
 }
 _BLOCK = re.compile(re.escape(BEGIN) + r'\n(?:.*?\n)?' + re.escape(END), re.S)
 

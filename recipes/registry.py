@@ -26,7 +26,9 @@ from omegaconf import DictConfig, OmegaConf
 from algorithms.adversarial_replay import AdversarialReplay, EvalRobustness
 from algorithms.curriculum import RecordScores, ScoreCurriculum
 from algorithms.distillation import CheckpointMixupTeacher, PastRunDistillation, RandomTeacherDistillation
-from algorithms.warm_start import ShrinkPerturb, WarmStart
+from algorithms.reducible_loss import ReducibleLossSelection
+from algorithms.selective_backprop import IndexedSelectiveBackprop
+from algorithms.warm_start import DashWarmStart, ShrinkPerturb, WarmStart
 from recipes.core.data import MDSImageDataset
 from recipes.core.errors import UsageError, did_you_mean
 from recipes.core.rules import REQUIRED, Argument, Artifact, Number, Rule, declared
@@ -195,11 +197,16 @@ ALGORITHMS = Registry('algorithms', {
     'cutmix': Foreign(CutMix, {'alpha': Number(0, 1000, low_open=True)}, spell_repr=True),
     'label_smoothing': Foreign(LabelSmoothing, {'smoothing': Number(0, 1, high_open=True)}, spell_repr=True),
     'mixup': Foreign(MixUp, {'alpha': Number(0, 1000, low_open=True)}, spell_repr=True),
+    'selective_backprop': Foreign(IndexedSelectiveBackprop, {
+        'start': Number(0, 1), 'end': Number(0, 1), 'keep': Number(0, 1, low_open=True),
+        'scale_factor': Number(0, 1, low_open=True), 'interrupt': Number(0, 10**6, integer=True)}, spell_repr=True),
     'grand_curriculum': ScoreCurriculum,
     'adversarial_replay': AdversarialReplay,
     'checkpoint_mixup_teacher': CheckpointMixupTeacher,
+    'dash_warm_start': DashWarmStart,
     'past_run_distillation': PastRunDistillation,
     'random_teacher_distillation': RandomTeacherDistillation,
+    'reducible_loss_selection': ReducibleLossSelection,
     'shrink_perturb': ShrinkPerturb,
     'warm_start': WarmStart,
 })

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from algorithms.ledger import ComputeLedger
 from algorithms.past_run import PastRun, load_checkpoint_state
-from algorithms.protocols import ChoosesTrainingOrder
+from algorithms.protocols import ChoosesTrainingOrder, SelectsFromLargerBatch, loader_batch_size
 from recipes.config import to_yaml
 from recipes.core import storage
 from recipes.core.data import IMAGES, MDSImageDataset, batch_size_per_rank, build_loader, data_num_classes, resolve_root
@@ -146,6 +146,18 @@ def _record_subset(cfg: DictConfig, train_ds: MDSImageDataset) -> None:
                  {**data, 'classes': None if cfg.data.classes is None else list(cfg.data.classes)})
 
 
+def _loader_batch(algorithms: list, train_batch: int, choosing_order: bool) -> int:
+    """The batch per rank the training loader yields (:func:`~algorithms.protocols.loader_batch_size`): an algorithm
+    that selects from a larger batch cannot share the run with one that chooses the order, whose pacing is per step."""
+    selecting = [alg for alg in algorithms if isinstance(alg, SelectsFromLargerBatch)]
+    if selecting and choosing_order:
+        raise UsageError(
+            f'{type(selecting[0]).__name__} selects from larger loader batches and another algorithm (a curriculum) '
+            'chooses the training order, whose pacing is per trained batch: keep one of them',
+        )
+    return loader_batch_size(algorithms, train_batch)
+
+
 def build_trainer(cfg: DictConfig) -> Trainer:
     """Build the Trainer of a run; its resolved config is written to ``save_folder`` before training starts."""
     cfg = resolve(cfg)
@@ -195,16 +207,17 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     samplers = [alg.train_sampler(train_ds, seed=cfg.seed) for alg in algorithms if isinstance(alg, ChoosesTrainingOrder)]
     if len(samplers) > 1:
         raise UsageError('two algorithms both choose the training order: keep one of them')
+    loader_batch = _loader_batch(algorithms, train_batch, choosing_order=bool(samplers))
     resident = None
     if d.resident:  # None when the split is above the budget: it is streamed (one logged line)
         device = torch.device(f'cuda:{dist.get_local_rank()}') if torch.cuda.is_available() else torch.device('cpu')
         resident = load_resident(train_ds, device, num_workers=d.num_workers)
     if resident is not None:
         sampler = samplers[0] if samplers else dist.get_sampler(resident, shuffle=True, drop_last=True, seed=cfg.seed)
-        train_loader = resident_loader(resident, train_batch, sampler, drop_last=True)
+        train_loader = resident_loader(resident, loader_batch, sampler, drop_last=True)
     else:
         train_loader = build_loader(
-            train_ds, train_batch, shuffle=True, drop_last=True, num_workers=d.num_workers, seed=cfg.seed,
+            train_ds, loader_batch, shuffle=True, drop_last=True, num_workers=d.num_workers, seed=cfg.seed,
             sampler=samplers[0] if samplers else None,
         )
     eval_loader = build_loader(

@@ -3,8 +3,8 @@ and every code block in them runs (Python), validates against the config schema 
 an entry point's real options and a real make target (shell).
 
 The Python blocks run as written, in a folder whose ``runs/`` holds what they name: a digits past run trained with
-``yamls/digits/baseline.yaml`` (8 epochs on a tenth of the training split, to be quick), copies of it as ``runs/seed1`` ... ``runs/seed5``, its EL2N scores and a
-small adversarial bank.
+``yamls/digits/baseline.yaml`` (8 epochs on a tenth of the training split, to be quick), copies of it as ``runs/seed1`` ... ``runs/seed5``
+and ``runs/digits-half-past``, its EL2N scores, the half past run's losses and a small adversarial bank.
 """
 
 from __future__ import annotations
@@ -69,9 +69,11 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         'data.num_workers=0', 'data.subset_fraction=0.1', 'callbacks={}', f'save_folder={past}']))
     trainer.fit()
     trainer.close()
-    for seed in range(1, 6):
-        shutil.copytree(past, root / 'runs' / f'seed{seed}')
+    for copy in [f'seed{seed}' for seed in range(1, 6)] + ['digits-half-past']:
+        shutil.copytree(past, root / 'runs' / copy)
     score_runs([PastRun(str(past))], ['ep4', 'ep8'], 'el2n', str(root / 'runs' / 'digits-scores' / 'el2n.npy'))
+    score_runs([PastRun(str(root / 'runs' / 'digits-half-past'))], ['ep8'], 'loss',
+               str(root / 'runs' / 'digits-scores' / 'half-past-loss.npy'))
     build_bank(str(past), ['ep4', 'ep8'], str(root / 'runs' / 'digits-advbank'), eps=8 / 255, step_size=2 / 255,
                steps=1, fraction=0.02, batch_size=64, num_workers=0, progress=False)
     return root

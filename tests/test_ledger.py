@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import train_in_process
+from composer.core import Algorithm, Event
+from conftest import TINY, train_in_process
 
 from algorithms.ledger import ComputeLedger, count_flops, spend
 from algorithms.past_run import PastRun
@@ -69,3 +70,59 @@ def test_a_reuse_run_records_what_it_reused(tmp_path, past_run):
     assert recorded['reused_total'] == past['by_epoch'][0] > 0
     # a teacher forward is a third of the student's forward and backward (same network)
     assert recorded['spent']['teacher'] == pytest.approx(recorded['spent']['student'] / 3, rel=0.01)
+
+
+class ChargesOnce(Algorithm):
+    """Reports 5e9 FLOPs spent once, outside the training steps, under the purpose 'probe'."""
+
+    def one_off_compute(self) -> dict[str, float]:
+        return {'probe': 5e9}
+
+    def match(self, event, state) -> bool:
+        return False
+
+    def apply(self, event, state, logger) -> None:
+        pass
+
+
+def test_compute_spent_once_is_booked_once_under_its_purpose(tmp_path):
+    from recipes.config import load_config
+    from recipes.registry import ALGORITHMS
+    from recipes.trainer import build_trainer
+
+    with ALGORITHMS.registered('charges_once', ChargesOnce):
+        trainer = build_trainer(load_config(None, [*TINY, 'algorithms.charges_once={}', f'save_folder={tmp_path}']))
+    trainer.fit(duration='1ba')
+    trainer.fit(duration='1ba')  # a second fit asks again: set, not added
+    trainer.close()
+    recorded = json.loads((tmp_path / 'compute.json').read_text())
+    assert recorded['spent']['probe'] == 5e9
+    assert recorded['spent_total'] == pytest.approx(sum(recorded['spent'].values()), rel=1e-12)
+
+
+class FailsAfterLoading(Algorithm):
+    """Raises when a batch arrives: the fit stops in the middle of a counted batch."""
+
+    def match(self, event, state) -> bool:
+        return event == Event.AFTER_DATALOADER
+
+    def apply(self, event, state, logger) -> None:
+        raise RuntimeError('stopped mid-batch')
+
+
+def test_a_fit_that_raises_mid_batch_leaves_no_counter_behind():
+    from algorithms import ledger
+    from recipes.config import load_config
+    from recipes.registry import ALGORITHMS
+    from recipes.trainer import build_trainer
+
+    with ALGORITHMS.registered('fails_after_loading', FailsAfterLoading):
+        failed = build_trainer(load_config(None, [*TINY, 'algorithms.fails_after_loading={}']))
+    with pytest.raises(RuntimeError, match='stopped mid-batch'):
+        failed.fit()  # not closed, as a test or a notebook that stops at the error leaves it
+    train_in_process('max_duration=1ba', 'eval_interval=1ba')  # the next run's first count ends the stale one
+    assert ledger._active['measurement'] is None
+    linear = torch.nn.Linear(3, 2)
+    x = torch.rand(4, 3, requires_grad=True)
+    assert torch.autograd.grad(linear(x).sum(), x)[0].shape == x.shape  # no FlopCounterMode hook left to meet
+    failed.close()

@@ -41,8 +41,7 @@ from composer.utils import dist
 from torch import Tensor
 from torch.utils.data import DistributedSampler
 
-from algorithms.curriculum.scores import array_sha256, check_labels, dataset_labels, read_scores
-from algorithms.past_run import past_run_cost
+from algorithms.curriculum.scores import array_sha256, check_labels, dataset_labels, read_scores, scores_cost
 from recipes.core.artifacts import made_from
 from recipes.core.data import MDSImageDataset
 from recipes.core.errors import UsageError
@@ -401,10 +400,7 @@ class ScoreCurriculum(Algorithm):
 
     def reused_compute(self) -> dict[str, float]:
         """What the scores cost to compute, and what the past-run checkpoints they came from cost (ledger)."""
-        reused = {f'scores {self.scores_uri}': float(self.metadata.get('compute', {}).get('flops_estimate', 0.0))}
-        for run in self.metadata.get('runs', []):
-            reused.update(past_run_cost(run, self.metadata.get('checkpoints', [])))
-        return reused
+        return scores_cost(self.scores_uri, self.metadata)
 
     def batch_weights(self, indices: Tensor) -> Tensor | None:
         """The loss weight of each row of a batch with dataset indices ``indices``; ``None`` without ``reweight``.

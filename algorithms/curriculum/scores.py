@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from algorithms.past_run import past_run_cost
 from recipes.core import storage
 from recipes.core.artifacts import MAKE_SCORES, require_scores
 from recipes.core.artifacts import scores_paths as artifact_paths
@@ -35,6 +36,7 @@ __all__ = [
     'dataset_labels',
     'label_fingerprint',
     'read_scores',
+    'scores_cost',
     'write_scores',
 ]
 
@@ -126,3 +128,13 @@ def check_labels(uri: str, scores: np.ndarray, metadata: dict[str, Any], labels:
             f'{npy} was computed on other labels (label_sha256 {str(found)[:12]}..., this run has {expected[:12]}...): '
             'score with a past run of the same data set and the same data.label_noise and label_noise_seed',
         )
+
+
+def scores_cost(uri: str, metadata: dict[str, Any]) -> dict[str, float]:
+    """The FLOPs, by source, a run consuming scores artifact ``uri`` reuses: what computing the scores cost (its
+    metadata's estimate), and what each past run had spent at the newest checkpoint they came from (the ledger's
+    sources, :func:`algorithms.past_run.past_run_cost`)."""
+    reused = {f'scores {uri}': float(metadata.get('compute', {}).get('flops_estimate', 0.0))}
+    for run in metadata.get('runs', []):
+        reused.update(past_run_cost(run, metadata.get('checkpoints', [])))
+    return reused

@@ -61,7 +61,8 @@ class WarmStart(Algorithm):
     Events: ``INIT`` copies the past network (loaded through :meth:`PastRun.load`, ``weights_only``) into the
     student in place, so the optimizer built beside the model keeps its parameters; the run then trains its own
     schedule from step 0. A run resumed from its own checkpoint loads that checkpoint after ``INIT``, so resumption
-    is exact. The past run's compute counts as reused (:meth:`reused_compute`).
+    is exact. The past run's compute counts as reused (:meth:`reused_compute`). A second warm start in the same run
+    (``shrink_perturb`` or ``dash_warm_start`` beside ``warm_start``) is refused at ``INIT``: both would set the start.
     """
 
     def __init__(
@@ -94,6 +95,11 @@ class WarmStart(Algorithm):
         return self.past
 
     def apply(self, event: Event, state: State, logger: Logger) -> None:
+        others = [type(alg).__name__ for alg in state.algorithms if isinstance(alg, WarmStart) and alg is not self]
+        if others:
+            raise UsageError(
+                f'{type(self).__name__} and {others[0]} both set the weights the run starts from: keep one of them',
+            )
         student = state.model.module if hasattr(state.model, 'module') else state.model
         check_same_architecture(
             self.past, student, f'past run {self.past_run.folder} ({self.past_run.config["model"]["name"]})',

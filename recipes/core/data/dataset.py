@@ -17,6 +17,7 @@ and label noise made on the whole split still map onto it.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import os
@@ -234,6 +235,14 @@ class MDSImageDataset(Dataset):
 
     def __len__(self) -> int:
         return self.split_size if self.indices is None else len(self.indices)
+
+    def unaugmented(self) -> MDSImageDataset:
+        """The same examples, labels and indices, as evaluation sees them: float images in [0, 1], not augmented
+        (a JPEG split's evaluation crop). Shares this data set's shards; ``self`` is left as it is."""
+        plain = copy.copy(self)
+        plain.augment, plain.raw = False, False
+        plain._transform = image_transform(self.resolution, train=False) if self.encoded else None
+        return plain
 
     def clean_labels(self) -> np.ndarray:
         """The clean label of every sample of the whole split (the converter's label file, else each sample once)."""
