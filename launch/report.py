@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from recipes.cli import ArgumentParser, run_cli
-from recipes.core.rules import Location, OneOf, arg_type
+from recipes.core.rules import Location, arg_type
 from recipes.study.results_page import STUDIES
 
 
@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
                         help='results folder of a sweep, e.g. runs/sweep-digits or s3://BUCKET/sweeps/x')
     parser.add_argument('--out', type=arg_type(Location(optional=True)), default=None,
                         help='where the files go (local folder or s3://)')
-    parser.add_argument('--publish', type=arg_type(OneOf(*STUDIES)), default=None,
+    parser.add_argument('--publish', choices=list(STUDIES), default=None,
                         help='publish the table to docs/results/NAME.csv and docs/results.md (a study of make study)')
     args = parser.parse_args(argv)
 

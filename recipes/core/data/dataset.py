@@ -1,7 +1,7 @@
 """A map-style, index-addressable view of an MDS image split.
 
-Samples are read by index through ``StreamingDataset.__getitem__``, which fetches shards from the remote (a local
-folder or ``s3://``) into the local cache on demand, shared by the ranks of a node. Being map-style lets a sampler
+Samples are read by index: from a local folder through streaming's ``LocalDataset``, from ``s3://`` through
+``StreamingDataset.__getitem__``, which fetches shards into the local cache on demand, shared by the ranks of a node. Being map-style lets a sampler
 choose the order: Composer's ``DistributedSampler`` by default, or a curriculum sampler (a subclass of it, as
 Composer's DataSpec requires under DDP) that draws from the easiest examples first. Composer resumes mid-epoch by
 replaying the sampler's order for the epoch and skipping the finished batches.
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from streaming import StreamingDataset
+from streaming import LocalDataset, StreamingDataset
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -122,18 +122,25 @@ def image_transform(resolution: int, train: bool) -> Any:
     return v2.Compose([*steps, v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True)])
 
 
-@functools.cache
-def open_mds(folder: str, cache: str | None = None) -> StreamingDataset:
-    """The MDS data set in ``folder`` (local, or ``s3://`` fetched into ``cache``), one per folder and process.
+def open_mds(folder: str, cache: str | None = None) -> LocalDataset | StreamingDataset:
+    """The MDS data set in ``folder``, read by sample index: a local folder as it is on disk, an ``s3://`` one
+    fetched into ``cache`` shard by shard.
 
-    A StreamingDataset holds shared-memory handles that are not released when it is dropped (about 25 file
-    descriptors each); every reader of a folder shares one read-only instance, so a process that builds many runs
-    does not run out of descriptors.
+    A local folder is read through ``LocalDataset``, which opens a shard file per read and holds nothing else, so a
+    folder rewritten in place is read afresh by the next reader. A StreamingDataset (the ``s3://`` case) registers
+    shared memory under the first free prefix of ``/dev/shm``, and to find it attaches to every prefix already there
+    and keeps those descriptors until the process exits; one instance per remote folder and process is kept
+    (:func:`_remote`), so the descriptors a process holds do not grow with the runs it builds.
     """
     check_folder(folder)
     if not storage.is_s3(folder):
-        return _streaming(local=folder, shuffle=False)
-    key = hashlib.sha1(folder.rstrip('/').encode()).hexdigest()[:16]
+        return LocalDataset(local=folder)
+    return _remote(folder.rstrip('/'), cache)
+
+
+@functools.cache
+def _remote(folder: str, cache: str | None) -> StreamingDataset:
+    key = hashlib.sha1(folder.encode()).hexdigest()[:16]
     return _streaming(remote=folder, local=os.path.join(cache or os.path.join(default_cache(), 'streaming'), key), shuffle=False)
 
 
