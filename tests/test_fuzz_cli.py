@@ -205,6 +205,7 @@ def base_argv(script: str, env: dict[str, str]) -> dict[str, Any]:
         'train': {'recipe': 'yamls/digits/baseline.yaml'},
         'score': {'run': past, 'checkpoints': 'ep1', 'method': 'el2n', 'out': f'{env["new"]}/s.npy'},
         'build_adv_bank': {'run': past, 'checkpoints': 'ep1', 'out': env['new']},
+        'cache_teacher': {'run': past, 'checkpoint': 'ep1', 'top_k': '4', 'out': env['new']},
         'eval_robustness': {'run': past},
         'inspect_run': {'run': past},
         'sweep': {'sweep': 'yamls/sweeps/digits.yaml'},
@@ -280,11 +281,21 @@ def test_attack_arguments_are_checked_together(env):
 
 
 @pytest.mark.parametrize(('script', 'dest'), [('score', 'checkpoints'), ('build_adv_bank', 'checkpoints'),
-                                              ('eval_robustness', 'checkpoint')])
+                                              ('eval_robustness', 'checkpoint'), ('cache_teacher', 'checkpoint')])
 def test_checkpoints_the_run_lacks_are_refused_naming_the_argument(script, dest, env):
     argv = argv_of(parser_of(script), {**base_argv(script, env), dest: 'ep9'})
     with pytest.raises(UsageError, match=f"^--{dest}: no checkpoint 'ep9' in .* \\(available: ep1, ep2\\)"):
         load_script(script).main(argv)
+    assert not Path(env['new']).exists()
+
+
+def test_a_teacher_cache_names_one_teacher_or_the_mixups_and_no_more_classes_than_the_run_has(env):
+    main = load_script('cache_teacher').main
+    for values, message in (({'checkpoints': 'ep1,ep2'}, 'give --checkpoint .* or --checkpoints .*, one of the two'),
+                            ({'checkpoint': None}, 'give --checkpoint .* or --checkpoints .*, one of the two'),
+                            ({'top_k': '11'}, '--top_k=11 must lie in 1..10')):
+        with pytest.raises(UsageError, match=message):
+            main(argv_of(parser_of('cache_teacher'), {**base_argv('cache_teacher', env), **values}))
     assert not Path(env['new']).exists()
 
 

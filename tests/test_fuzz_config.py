@@ -450,6 +450,8 @@ def artifact_values(rule: validate.Artifact, valid: bool, made: dict[str, str]) 
         return st.sampled_from([f'[ep1, {missing}:ep2]', 'ep1', '7'] if rule.many else ["''", '[]'])
     if isinstance(rule, validate.PastRunFolders):
         return st.just(f'[{made["past_run"]}]') if valid else st.sampled_from([f'[{missing}]', made['past_run'], '7'])
+    if isinstance(rule, validate.TeacherCacheFolder):  # a real cache must match its teacher: tests/test_teacher_cache.py
+        return st.just('null') if valid else st.sampled_from([missing, made['past_run'], "''", 's3://'])
     kind = {validate.PastRunFolder: 'past_run', validate.ScoresFile: 'scores', validate.BankFolder: 'bank'}[type(rule)]
     return st.just(made[kind]) if valid else st.sampled_from([missing, "''", 's3://'])
 
@@ -465,6 +467,7 @@ ARGUMENT_GENERATORS: dict[type, Callable[..., st.SearchStrategy[str]]] = {
     validate.CheckpointNames: artifact_values,
     validate.ScoresFile: artifact_values,
     validate.BankFolder: artifact_values,
+    validate.TeacherCacheFolder: artifact_values,
 }
 ARGUMENTS = [(section, name, arg) for section, registry in REGISTRIES.items() for name in registry
              for arg, a in registry.yaml_arguments(name).items() if a.rule is not None]

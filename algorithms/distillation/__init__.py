@@ -1,5 +1,6 @@
 """Reuse idea 1 and 2: a past run's checkpoints as frozen teachers (see README.md in this folder)."""
 
+from algorithms.distillation.cache import TeacherCache, build_cache
 from algorithms.distillation.checkpoint_mixup import (
     CheckpointMixupTeacher,
     draw_teachers,
@@ -19,7 +20,9 @@ __all__ = [
     'CheckpointMixupTeacher',
     'PastRunDistillation',
     'RandomTeacherDistillation',
+    'TeacherCache',
     'TeacherDistillation',
+    'build_cache',
     'draw_teachers',
     'kd_loss',
     'mix_outputs',

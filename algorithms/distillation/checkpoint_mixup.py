@@ -26,13 +26,16 @@ from composer.core import State
 from torch import Tensor, nn
 
 from algorithms.distillation.distillation import (
+    Cache,
     Every,
     KDWeight,
     NumClasses,
     Strict,
     TeacherDistillation,
     Temperature,
+    TrainData,
     Until,
+    open_cache,
 )
 from algorithms.past_run import PastRun, past_run_cost
 from recipes.core.artifacts import split_checkpoint_entry
@@ -134,7 +137,9 @@ class CheckpointMixupTeacher(TeacherDistillation):
     ``k`` of them. All teachers are loaded here, frozen, on the CPU, each rebuilt from its own run's config (a pool
     may mix architectures), so a missing checkpoint or a class mismatch (``num_classes``, the student's) stops the
     run before training; ``INIT`` moves them to the student's device, where they stay: a CIFAR ResNet is a few MB,
-    and keeping them resident means no checkpoint is read in the middle of training.
+    and keeping them resident means no checkpoint is read in the middle of training. With ``cache``, a cache of these
+    teachers in this order (``launch/cache_teacher.py --checkpoints``) gives their logits and none is loaded; the
+    draws and the mixing are the same.
 
     A batch's draw comes from :func:`draw_teachers` with the run's seed (``state.rank_zero_seed``) and the batch
     count, both restored by a Composer checkpoint, so a resumed run draws what the uninterrupted run drew and no
@@ -166,6 +171,8 @@ class CheckpointMixupTeacher(TeacherDistillation):
         strict: Strict = False,
         until: Until = None,
         every: Every = 1,
+        cache: Cache = None,
+        dataset: TrainData = None,
     ) -> None:
         super().__init__(temperature, alpha, until, every)
         teachers = parse_teachers(run, runs, checkpoints)
@@ -184,19 +191,28 @@ class CheckpointMixupTeacher(TeacherDistillation):
         self.space = space
         self.draw = draw
         self.k = k
-        self.networks = [past.load(name, num_classes=num_classes, strict=strict) for past, name in teachers]
         self.reused: dict[str, float] = {}
         for past in {past.folder: past for past, _ in teachers}.values():
             self.reused.update(past_run_cost(past, [name for p, name in teachers if p.folder == past.folder]))
+        if cache is None:
+            self.networks = [past.load(name, num_classes=num_classes, strict=strict) for past, name in teachers]
+        else:
+            for past, name in teachers:
+                past.check(name, strict=strict)
+            self.cache = open_cache(cache, teachers, dataset, num_classes)
+            self.networks = []
+            self.reused[f'cache {cache}'] = self.cache.flops
+        self.num_teachers = len(teachers)
         self.last_draw: tuple[tuple[int, ...], tuple[float, ...]] | None = None
         self._draw_batch = -1
 
     def __repr__(self) -> str:
         pool = f'run={self.runs[0]!r}' if len(self.runs) == 1 else f'runs={self.runs}'
         draw = '' if self.draw == 'pair' else f', draw={self.draw!r}, k={self.k}'
+        cache = '' if self.cache is None else f', cache={self.cache.uri!r}'
         return (
             f'CheckpointMixupTeacher({pool}, checkpoints={self.checkpoints}, temperature={self.temperature}, '
-            f'alpha={self.alpha}, mix_alpha={self.mix_alpha}, space={self.space!r}{draw}{self.schedule()})'
+            f'alpha={self.alpha}, mix_alpha={self.mix_alpha}, space={self.space!r}{draw}{self.schedule()}{cache})'
         )
 
     @property
@@ -213,12 +229,13 @@ class CheckpointMixupTeacher(TeacherDistillation):
     def teacher_probs(self, inputs: Tensor, state: State) -> Tensor:
         batch = int(state.timestamp.batch)
         if batch != self._draw_batch:
-            self.last_draw = draw_teachers(len(self.networks), self.draw, self.k, self.mix_alpha,
+            self.last_draw = draw_teachers(self.num_teachers, self.draw, self.k, self.mix_alpha,
                                            state.rank_zero_seed, batch)
             self._draw_batch = batch
         assert self.last_draw is not None
         chosen, weights = self.last_draw
-        return mix_outputs([self.networks[i](inputs) for i in chosen], weights, self.temperature, self.space)
+        logits = [self.cached_logits(state, i) if self.cache is not None else self.networks[i](inputs) for i in chosen]
+        return mix_outputs(logits, weights, self.temperature, self.space)
 
     def batch_metrics(self) -> dict[str, float]:
         if self.last_draw is None:

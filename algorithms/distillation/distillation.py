@@ -20,15 +20,19 @@ from composer.loggers import Logger
 from composer.loss import soft_cross_entropy
 from torch import Tensor, nn
 
+from algorithms.distillation.cache import TeacherCache, row_views
 from algorithms.ledger import spend
 from algorithms.past_run import PastRun, frozen, past_run_cost
 from algorithms.protocols import WeightsExamples
+from recipes.core.data import MDSImageDataset
+from recipes.core.data.device_augment import DeviceAugment
 from recipes.core.errors import UsageError
 from recipes.core.model import build_model
-from recipes.core.rules import CheckpointNames, FromRun, Number, PastRunFolder, TimeString, checked
+from recipes.core.rules import CheckpointNames, FromRun, Number, PastRunFolder, TeacherCacheFolder, TimeString, checked
 
 __all__ = [
     'Every',
+    'Cache',
     'KDWeight',
     'NumClasses',
     'OneTeacher',
@@ -37,9 +41,11 @@ __all__ = [
     'Strict',
     'TeacherDistillation',
     'Temperature',
+    'TrainData',
     'Until',
     'distillation_term',
     'kd_loss',
+    'open_cache',
     'teacher_active',
 ]
 
@@ -58,6 +64,10 @@ Every = Annotated[int, Number(1, 10**6, integer=True,
                               message='must be an integer >= 1: the teacher runs in every every-th epoch (1: all)'),
                   'distil in epochs 0, k, 2k, ... only']
 NumClasses = Annotated[int | None, FromRun('num_classes')]  # the student's: a teacher of another label space is refused
+Cache = Annotated[str | None, TeacherCacheFolder(optional=True),
+                  'a teacher cache from `launch/cache_teacher.py`: soft labels read per example and view, no teacher '
+                  'loaded nor run (needs data.augment_on: device)']
+TrainData = Annotated[MDSImageDataset | None, FromRun('train_dataset')]  # a cache of another split is refused
 Strict = Annotated[bool, 'refuse a checkpoint near chance or far below the run\'s best (and one with no recorded '
                    'accuracy) instead of warning']
 
@@ -98,6 +108,16 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, target: Tensor, temp
     return (1 - alpha) * ce + alpha * distillation_term(student_logits, teacher_probs, temperature)
 
 
+def open_cache(
+    uri: str, teachers: Sequence[tuple[PastRun, str]], dataset: MDSImageDataset | None, num_classes: int | None,
+) -> TeacherCache:
+    """The teacher cache at ``uri``, refused unless it holds exactly ``teachers`` over this run's training split."""
+    cache = TeacherCache(uri)
+    cache.check_teachers(teachers)
+    cache.check_data(dataset, num_classes)
+    return cache
+
+
 def _hard_labels(target: Tensor) -> Tensor:
     return target.argmax(dim=1) if target.ndim == 2 else target
 
@@ -112,7 +132,11 @@ class TeacherDistillation(Algorithm):
     (:func:`teacher_active`); in the other epochs no teacher forward runs and the loss is the student's own, so
     the compute ledger, which measures each epoch, books no teacher FLOPs for them.
 
-    * ``INIT``: moves the teachers to the student's device. They are attributes of this object, not submodules of
+    A teacher with a ``cache`` (:mod:`algorithms.distillation.cache`) loads no network: its logits come from the
+    cache, for each row the view the device augmentation drew (among the cached ones, where the cache holds a subset).
+
+    * ``INIT``: moves the teachers to the student's device (with a cache: checks the run's device augmentation
+      against the cache's and has it draw among the cached views). They are attributes of this object, not submodules of
       the student, so DDP neither wraps nor synchronises them and the checkpoint holds only the student.
     * ``AFTER_FORWARD``: runs the teacher, under ``torch.no_grad`` and the run's precision, on ``state.batch[0]``,
       the very input the student just saw (after MixUp or CutMix mixed it); the compute ledger books its FLOPs
@@ -138,6 +162,8 @@ class TeacherDistillation(Algorithm):
         self._until_epochs = until_epochs(until)
         self._teacher_probs: Tensor | None = None
         self._batch_terms: list[tuple[int, Tensor, Tensor, Tensor]] = []
+        self.cache: TeacherCache | None = None
+        self._augment: DeviceAugment | None = None
 
     @property
     @abstractmethod
@@ -152,6 +178,13 @@ class TeacherDistillation(Algorithm):
         """Metrics a subclass adds to each batch's log."""
         return {}
 
+    def cached_logits(self, state: State, teacher: int) -> Tensor:
+        """Teacher ``teacher``'s logits for the rows of ``state.batch`` from the cache, each for the view the device
+        augmentation drew for it."""
+        assert self.cache is not None and self._augment is not None, 'INIT attaches the cache'
+        indices = state.batch[2]
+        return self.cache.logits(indices, row_views(indices, self._augment.last_views), teacher)
+
     def schedule(self) -> str:
         """``until`` and ``every`` for ``__repr__``, empty when the teacher runs throughout."""
         return (f', until={self.until!r}' if self.until is not None else '') + (
@@ -165,6 +198,8 @@ class TeacherDistillation(Algorithm):
     def apply(self, event: Event, state: State, logger: Logger) -> None:
         if event == Event.INIT:
             self._check_order(state)
+            if self.cache is not None:
+                self._augment = self.cache.attach(state)
             for teacher in self.teachers:
                 state.device.module_to_device(teacher)
         elif event == Event.AFTER_FORWARD:
@@ -216,16 +251,17 @@ class TeacherDistillation(Algorithm):
 
 
 class OneTeacher(TeacherDistillation):
-    """A single frozen network ``self.teacher`` as the teacher."""
+    """A single frozen network ``self.teacher`` (None with a cache) as the teacher."""
 
-    teacher: nn.Module
+    teacher: nn.Module | None
 
     @property
     def teachers(self) -> Sequence[nn.Module]:
-        return (self.teacher,)
+        return () if self.teacher is None else (self.teacher,)
 
     def teacher_probs(self, inputs: Tensor, state: State) -> Tensor:
-        return F.softmax(self.teacher(inputs).float() / self.temperature, dim=1)
+        logits = self.cached_logits(state, 0) if self.teacher is None else self.teacher(inputs)
+        return F.softmax(logits.float() / self.temperature, dim=1)
 
 
 @checked
@@ -237,7 +273,9 @@ class PastRunDistillation(OneTeacher):
     (``weights_only``, frozen, on the CPU, after the checkpoint-quality check: ``strict`` refuses a near-chance
     checkpoint), so a missing checkpoint or a class mismatch (``num_classes``, the student's) stops the run before
     training. The events used are those of :class:`TeacherDistillation`; :meth:`reused_compute` is what the past run
-    had spent when the checkpoint was saved.
+    had spent when the checkpoint was saved. With ``cache``, the teacher's outputs are read from a cache of this very
+    checkpoint (its sha256 is checked, and the training split's) and no network is loaded; the cache's FLOPs are
+    reused compute too, under the source ``cache URI``.
     """
 
     def __init__(
@@ -251,16 +289,25 @@ class PastRunDistillation(OneTeacher):
         strict: Strict = False,
         until: Until = None,
         every: Every = 1,
+        cache: Cache = None,
+        dataset: TrainData = None,
     ) -> None:
         super().__init__(temperature, alpha, until, every)
         self.past_run = run if isinstance(run, PastRun) else PastRun(run)
         self.checkpoint = str(checkpoint)
-        self.teacher = self.past_run.load(self.checkpoint, num_classes=num_classes, strict=strict)
         self.reused = past_run_cost(self.past_run, [self.checkpoint])
+        if cache is None:
+            self.teacher = self.past_run.load(self.checkpoint, num_classes=num_classes, strict=strict)
+            return
+        self.past_run.check(self.checkpoint, strict=strict)
+        self.cache = open_cache(cache, [(self.past_run, self.checkpoint)], dataset, num_classes)
+        self.teacher = None
+        self.reused[f'cache {cache}'] = self.cache.flops
 
     def __repr__(self) -> str:
+        cache = '' if self.cache is None else f', cache={self.cache.uri!r}'
         return (f'PastRunDistillation(run={self.past_run.folder!r}, checkpoint={self.checkpoint!r}, '
-                f'temperature={self.temperature}, alpha={self.alpha}{self.schedule()})')
+                f'temperature={self.temperature}, alpha={self.alpha}{self.schedule()}{cache})')
 
     def reused_compute(self) -> dict[str, float]:
         """FLOPs by source this teacher reuses (see :mod:`algorithms.ledger`)."""

@@ -20,15 +20,19 @@ from recipes.core.run_files import CONFIG_FILE
 __all__ = [
     'BANK_FILE',
     'BUILD_BANK',
+    'BUILD_CACHE',
+    'CACHE_FILE',
     'MAKE_PAST_RUN',
     'MAKE_SCORES',
     'MissingPastRun',
     'RECIPES',
     'bank_metadata',
+    'cache_metadata',
     'made_from',
     'read_run_config',
     'recipe_saving_to',
     'require_bank',
+    'require_cache',
     'require_scores',
     'scores_metadata',
     'scores_paths',
@@ -40,6 +44,8 @@ MAKE_PAST_RUN = 'train one with `python launch/train.py yamls/digits/baseline.ya
 MAKE_SCORES = 'compute it with `python launch/score.py --run RUN --checkpoints auto --method el2n --out PATH.npy`'
 BANK_FILE = 'bank.json'
 BUILD_BANK = 'build one with `python launch/build_adv_bank.py --run RUN --checkpoints ep4,ep8 --out DIR_OR_S3_URI`'
+CACHE_FILE = 'cache.json'
+BUILD_CACHE = 'build one with `python launch/cache_teacher.py --run RUN --checkpoint latest --top_k 10 --out DIR_OR_S3_URI`'
 
 
 class MissingPastRun(UsageError):
@@ -118,6 +124,13 @@ def require_bank(uri: str) -> None:
         raise UsageError(f'no adversarial bank at {uri} ({BANK_FILE} is missing, or the build did not finish): {BUILD_BANK}')
 
 
+def require_cache(uri: str) -> None:
+    """A finished teacher cache is there (``cache.json`` is written last)."""
+    storage.check_reachable(uri)
+    if not storage.exists(storage.join(uri, CACHE_FILE)):
+        raise UsageError(f'no teacher cache at {uri} ({CACHE_FILE} is missing, or the build did not finish): {BUILD_CACHE}')
+
+
 def _json(uri: str) -> dict[str, Any]:
     return json.loads(storage.read_bytes(uri)) if storage.exists(uri) else {}
 
@@ -130,6 +143,11 @@ def scores_metadata(uri: str) -> dict[str, Any]:
 def bank_metadata(uri: str) -> dict[str, Any]:
     """A bank's ``bank.json`` (empty where there is none)."""
     return _json(storage.join(uri, BANK_FILE))
+
+
+def cache_metadata(uri: str) -> dict[str, Any]:
+    """A teacher cache's ``cache.json`` (empty where there is none)."""
+    return _json(storage.join(uri, CACHE_FILE))
 
 
 def made_from(metadata: dict[str, Any]) -> list[str]:

@@ -70,6 +70,7 @@ __all__ = [
     'SchemaField',
     'ScoresFile',
     'Seeds',
+    'TeacherCacheFolder',
     'TimeList',
     'TimeString',
     'arg_type',
@@ -846,6 +847,30 @@ class BankFolder(Artifact):
 
     def reused(self, value: Any, arguments: Mapping[str, Any]) -> list[str]:
         return artifacts.made_from(artifacts.bank_metadata(str(value)))
+
+
+@dataclass(frozen=True)
+class TeacherCacheFolder(Artifact):
+    """A teacher cache folder (or ``s3://`` prefix) from ``launch/cache_teacher.py``, finished. None if ``optional``."""
+
+    optional: bool = False
+    kind = 'teacher cache'
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if value is None and self.optional:
+            return None
+        check_location(key, value)
+        named(key, artifacts.require_cache, value)
+        return value
+
+    def describe(self) -> str:
+        return 'a teacher cache folder from `launch/cache_teacher.py`' + (', or null' if self.optional else '')
+
+    def invalid_example(self) -> Any:
+        return 'runs/no-such-cache'
+
+    def reused(self, value: Any, arguments: Mapping[str, Any]) -> list[str]:
+        return [] if value is None else artifacts.made_from(artifacts.cache_metadata(str(value)))
 
 
 @dataclass(frozen=True)
