@@ -5,7 +5,7 @@
 1. The past runs (``yamls/sweeps/study/past.yaml``): three seeds each of a past run of the same task, one on half the
    training split, one on 40% noisy labels and one of an older recipe; resnet_20, 8 epochs.
 2. What reuse makes of them (``runs/study-artifacts``): per past run, the EL2N scores (the curriculum), the losses
-   (reducible-loss selection's irreducible losses) and an adversarial bank.
+   (reducible-loss selection's irreducible losses), an adversarial bank and a teacher cache (8 views per example).
 3. The studies, each a sweep whose frontier is tuned first (learning rate and warm-up on 3 tuning seeds, per budget)
    and whose evaluation seeds reuse the past runs in turn: ``clean`` (reuse of the same task, and the new-data,
    noise-cleaned and new-hyperparameter scenarios, each against its own warm start too), ``noisy`` and
@@ -30,13 +30,16 @@ from recipes.study.results_page import STUDIES
 ROOT = Path(__file__).resolve().parents[1]
 PAST_SEEDS = (17, 18, 19)  # yamls/sweeps/study/past.yaml's seeds: the studies' `past`
 PAST = 'runs/study-past'
+# Views per example of the teacher caches: the kd_cached students of one past run (10 seeds over 3 past runs, 4 epochs
+# each) run about 13 teacher forwards per example; 8 views cost fewer, so the cache is cheaper than the live teacher
+CACHE_VIEWS = 8
 ARTIFACTS = 'runs/study-artifacts'
 RESULTS = {name: f'runs/study-{name}' for name in STUDIES}  # each study's results folder, as its sweep YAML names it
 
 
 def artifact_steps() -> list[Step]:
     """Per past run: EL2N scores of the clean, half and noisy past runs, losses of the clean and half ones, and an
-    adversarial bank of the clean ones."""
+    adversarial bank and a teacher cache of the clean ones."""
     steps = []
     for seed in PAST_SEEDS:
         for family, method, checkpoints in (('clean', 'el2n', 'auto'), ('half', 'el2n', 'auto'),
@@ -53,6 +56,11 @@ def artifact_steps() -> list[Step]:
             ['launch/build_adv_bank.py', '--run', f'{PAST}/clean/b1/seed{seed}', '--checkpoints', 'auto', '--eps',
              '8/255', '--steps', '7', '--step_size', '2/255', '--fraction', '0.25', '--seed', str(seed), '--out', bank],
             f'{bank}/bank.json'))
+        cache = f'{ARTIFACTS}/cache-clean-s{seed}'
+        steps.append(Step(
+            f'a teacher cache: every logit of the clean past run of seed {seed}, 8 views per training example',
+            ['launch/cache_teacher.py', '--run', f'{PAST}/clean/b1/seed{seed}', '--checkpoint', 'latest', '--top_k',
+             '10', '--views', str(CACHE_VIEWS), '--seed', str(seed), '--out', cache], f'{cache}/cache.json'))
     return steps
 
 
