@@ -45,10 +45,14 @@ def write_json(result: dict[str, Any], path: str | None) -> None:
             f.write(json.dumps(result, indent=1) + '\n')
 
 
-def write_teacher_run(folder: str, epochs: int) -> None:
-    """A run folder with ``config.yaml`` and ``epochs`` resnet_56 checkpoints holding random weights."""
+def write_teacher_run(folder: str, epochs: int, model: str = 'resnet_56', data: str | None = None) -> None:
+    """A run folder with ``config.yaml`` and ``epochs`` checkpoints of ``model`` (100 classes) holding random weights;
+    ``data`` names its data set (a teacher cache reads the run's training split)."""
+    config: dict = {'model': {'name': model, 'num_classes': 100}}
+    if data is not None:
+        config['data'] = {'name': data}
     with open(os.path.join(folder, 'config.yaml'), 'w') as f:
-        yaml.safe_dump({'model': {'name': 'resnet_56', 'num_classes': 100}}, f)
+        yaml.safe_dump(config, f)
     for epoch in range(1, epochs + 1):
-        weights = resnet_cifar('resnet_56', 100).state_dict()
+        weights = resnet_cifar(model, 100).state_dict()
         torch.save({'state': {'model': weights}}, os.path.join(folder, f'ep{epoch}-ba{epoch}-rank0.pt'))
