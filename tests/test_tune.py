@@ -150,6 +150,28 @@ def test_recipes_train_with_the_baselines_settings_unless_they_declare_their_own
     assert tuned.choice('follows', 1.0) is tuned.choices['b', 1.0]
 
 
+def test_fixed_schedules_give_every_recipe_its_budgets_settings_without_tuning(tmp_path, monkeypatch):
+    sweep = stand_in(tmp_path, monkeypatch)
+    schedules = {0.5: ['optimizer.lr=0.2', 'scheduler.t_warmup=0.25dur'], 1: ['optimizer.lr=0.05']}
+    code, runs = sweep({**GOOD, 'budgets': [0.5, 1], 'schedules': schedules,
+                        'recipes': {'b': {'yaml': RECIPE}, 'k': {'yaml': RECIPE, 'budgets': [0.5]}}})
+    assert code == 0
+    assert {r['run_name']: (r['optimizer.lr'], r.get('scheduler.t_warmup')) for r in runs} == {
+        'b-b0.5-s1': ('0.2', '0.25dur'), 'k-b0.5-s1': ('0.2', '0.25dur'), 'b-b1-s1': ('0.05', None)}
+    assert not (tmp_path / 'results' / 'tuning').exists() and read_tuned(str(tmp_path / 'results')) is None
+
+
+def test_a_schedule_with_an_unknown_key_is_refused_before_any_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    path = tmp_path / 'sweep.yaml'
+    path.write_text(yaml.safe_dump({**GOOD, 'results': str(tmp_path / 'r'), 'budgets': [0.5, 1],
+                                    'schedules': {0.5: ['optimizer.lr=0.1'], 1: ['optimizer.lrr=0.1']}}))
+    with pytest.raises(UsageError) as e:
+        load_sweep(str(path))
+    assert str(e.value) == f"{path}: recipe 'b': unknown config key 'optimizer.lrr' (did you mean 'optimizer.lr'?)"
+    assert not (tmp_path / 'r').exists()
+
+
 def test_a_resumed_sweep_reuses_tuned_yaml_tunes_only_new_budgets_and_refuses_another_tune_spec(tmp_path, monkeypatch):
     sweep = stand_in(tmp_path, monkeypatch, accuracy='lr * budget')
     recipes = {'b': {'yaml': RECIPE}, 'k': {'yaml': RECIPE, 'budgets': [1]}}
@@ -288,6 +310,16 @@ TWO = {**GOOD, 'budgets': [0.5, 1], 'recipes': RECIPES}
     ({'primary': {'recipe': 'k', 'budget': 1}}, 'primary.budget 1 is not a budget of k (0.5): name one of them'),
     ({'primary': {'recipe': 'k'}}, 'primary.budget needs a value (see the sweep YAML format in the README)'),
     ({'primary': 'k'}, "primary='k' must be a mapping {recipe: NAME, budget: B}"),
+    ({'schedules': {0.5: ['optimizer.lr=0.1'], 1: ['optimizer.lr=0.1']}, 'tune': TUNE},
+     'give tune (choose the settings per budget) or schedules (fixed settings per budget), not both'),
+    ({'schedules': {0.5: ['optimizer.lr=0.1']}},
+     "schedules lacks budget 1: give every budget its settings, so none trains with the recipes' defaults by omission"),
+    ({'schedules': {0.5: ['optimizer.lr=0.1'], 1: [], 2: []}}, 'schedules has budget 2, which no recipe trains at: remove it'),
+    ({'schedules': {'half': ['optimizer.lr=0.1']}}, "schedules key 'half' is not a budget: use ratios of max_duration such as 0.5"),
+    ({'schedules': {0.5: ['lr'], 1: []}}, "schedules.0.5 entry 'lr' is not key=value (for example seed=3)"),
+    ({'schedules': {0.5: ['seed=3'], 1: []}},
+     "schedules.0.5 sets 'seed', which the sweep sets for every run (seed, scale_schedule_ratio, run_name, save_folder, "
+     'autoresume): remove it (seeds go in seeds:, folders under results:)'),
 ])
 def test_tune_past_and_primary_mistakes_are_one_line_errors(changes, message):
     with pytest.raises(UsageError) as e:

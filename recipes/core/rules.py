@@ -1105,6 +1105,28 @@ class OverrideList(Rule):
 
 
 @dataclass(frozen=True)
+class BudgetSettings(Rule):
+    """A mapping from budgets (ratios of ``max_duration``) to lists of ``key=value`` strings, keys as floats."""
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        example = "{0.5: [optimizer.lr=0.1, scheduler.t_warmup=0.1dur], 1: [optimizer.lr=0.1, scheduler.t_warmup=0.1dur]}"
+        if not isinstance(value, dict) or not value:
+            raise UsageError(f'{key}={value!r} must map budgets to lists of key=value strings, e.g. {example}')
+        out: dict[float, list[str]] = {}
+        for budget, overrides in value.items():
+            if not isinstance(budget, (int, float)) or isinstance(budget, bool) or not 0 < budget <= 100:
+                raise UsageError(f'{key} key {budget!r} is not a budget: use ratios of max_duration such as 0.5')
+            out[float(budget)] = OverrideList().check(f'{key}.{budget:g}', overrides)
+        return out
+
+    def describe(self) -> str:
+        return 'a mapping from budgets to lists of `key=value` strings, e.g. `{0.5: [optimizer.lr=0.1]}`'
+
+    def invalid_example(self) -> Any:
+        return {'half': ['optimizer.lr=0.1']}
+
+
+@dataclass(frozen=True)
 class NamedEntries(Rule):
     """A mapping from names (letters, digits, ``_ . -``: each names a folder) to mappings shaped like ``example``;
     the entries' own keys are read by the schema of an entry (:func:`recipes.study.spec.read_schema`)."""
@@ -1252,5 +1274,5 @@ class YamlMapping(Rule):
         return ['a', 'b']
 
 
-__all__ += ['Budgets', 'Grid', 'NamedEntries', 'OverrideList', 'PastValues', 'RayAddress', 'Section', 'SweepSeeds',
+__all__ += ['BudgetSettings', 'Budgets', 'Grid', 'NamedEntries', 'OverrideList', 'PastValues', 'RayAddress', 'Section', 'SweepSeeds',
             'YamlMapping']

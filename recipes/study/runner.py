@@ -249,7 +249,7 @@ def run_sweep(sweep: SweepSpec, train_script: str, dry_run: bool = False) -> int
             print(f'sweep: {len(plan(sweep))} evaluation runs wait on tuning: they train with the settings chosen from '
                   f'the tuning runs above ({storage.join(sweep.results, TUNED_FILE)})', flush=True)
             return 0
-    runs = plan(sweep, tuned.overrides() if tuned else None)
+    runs = plan(sweep, tuned.overrides() if tuned else sweep.fixed_settings())
     code, skipped = _train(runs, sweep, launcher, train_script, dry_run, '')
     if code:
         return code

@@ -51,6 +51,10 @@ accuracy is chosen (ties: the first in grid order) and recorded in ``{results}/t
 ``tune`` (``true``: the sweep's grid; or a grid of its own with as many points, on the same tuning seeds) is tuned
 the same way and trains with its own choice. Tuning seeds and evaluation seeds never overlap.
 
+``schedules`` (optional, instead of ``tune``) fixes the settings of each budget for every recipe, where another
+sweep's tuning chose them: a short sweep (the demo's) trains with the study's choices without tuning again. Every
+budget a recipe trains at must be listed; the settings take the tuned settings' place in the run's overrides.
+
 ``past`` (optional) lists what ``{past}`` stands for in the sweep's and recipes' overrides: the runs of seed s
 (evaluation or tuning) get ``past[s mod len(past)]``, so a study spreads several past runs (their teachers, scores,
 banks) over its seeds (quote an override that holds ``{past}`` inside a ``[...]`` list: YAML reads braces there).
@@ -89,6 +93,7 @@ import yaml
 from recipes.core import storage
 from recipes.core.errors import UsageError, did_you_mean
 from recipes.core.rules import (
+    BudgetSettings,
     Budgets,
     Folder,
     Grid,
@@ -230,6 +235,9 @@ class SweepSpec:
     tune: Annotated[TuneSpec | None, Section('{seeds: [...], grid: {KEY: [VALUES]}}'),
                     'tune the frontier first: per budget, the baseline over the grid on the tuning seeds; the best '
                     'mean final accuracy wins (`RESULTS/tuned.yaml`), and every evaluation run trains with it'] = None
+    schedules: Annotated[dict[float, tuple[str, ...]] | None, BudgetSettings(),
+                         'fixed settings per budget for every recipe, instead of tuning them (another sweep\'s '
+                         '`tuned.yaml` choices, say): budget -> `[key=value, ...]`, every budget listed'] = None
     past: Annotated[tuple[Any, ...] | None, PastValues(),
                     'what `{past}` in the overrides stands for: evaluation (and tuning) seed s gets past[s mod '
                     'len(past)]'] = None
@@ -245,6 +253,11 @@ class SweepSpec:
 
     def budgets_of(self, recipe: str) -> tuple[float, ...]:
         return self.recipes[recipe].budgets or self.budgets
+
+    def fixed_settings(self) -> dict[tuple[str, float], tuple[str, ...]]:
+        """``(recipe, budget) -> overrides`` from ``schedules``, as :func:`plan` takes the tuned ones."""
+        return {(name, budget): tuple((self.schedules or {}).get(budget, ()))
+                for name in self.recipes for budget in self.budgets_of(name)}
 
     def tuned_by(self, recipe: str) -> str:
         """The recipe whose tuned settings ``recipe``'s runs train with: itself where it declares ``tune``, else the
@@ -455,6 +468,23 @@ def _tuning_seeds_stand_apart(sweep: SweepSpec) -> None:
 
 
 @cross_key
+def _schedules_fix_every_budget(sweep: SweepSpec) -> None:
+    if sweep.schedules is None:
+        return
+    if sweep.tune is not None:
+        raise UsageError('give tune (choose the settings per budget) or schedules (fixed settings per budget), not both')
+    budgets = {b for name in sweep.recipes for b in sweep.budgets_of(name)}
+    extra, missing = sorted(set(sweep.schedules) - budgets), sorted(budgets - set(sweep.schedules))
+    if extra:
+        raise UsageError(f'schedules has budget {extra[0]:g}, which no recipe trains at: remove it')
+    if missing:
+        raise UsageError(f'schedules lacks budget {missing[0]:g}: give every budget its settings, so none trains with '
+                         'the recipes\' defaults by omission')
+    for budget, overrides in sweep.schedules.items():
+        _leave_the_sweeps_keys(f'schedules.{budget:g}', overrides)
+
+
+@cross_key
 def _recipes_tune_with_equal_effort(sweep: SweepSpec) -> None:
     for name, recipe in sweep.recipes.items():
         own, key = recipe.tune, f'recipes.{name}.tune'
@@ -606,15 +636,15 @@ def load_sweep(path: str, extra_overrides: Sequence[str] = ()) -> SweepSpec:
 
 
 def _runs_to_check(sweep: SweepSpec) -> list[tuple[Run, str]]:
-    """A run per recipe and past run (the first seed's of each), and per grid point of the settings it may be tuned
-    to: each with what to add to a message about it."""
-    firsts: dict[tuple[str, str], Run] = {}
-    for run in plan(sweep):  # in sweep order
+    """A run per recipe and past run (the first seed's of each; per budget too where ``schedules`` fixes each budget's
+    settings), and per grid point of the settings it may be tuned to: each with what to add to a message about it."""
+    firsts: dict[tuple[str, str, float], Run] = {}
+    for run in plan(sweep, sweep.fixed_settings()):  # in sweep order
         past = _past_of(sweep, run.seed) if sweep.past is not None else ''
-        firsts.setdefault((run.recipe, past), run)
-    found = [(run, f' with past {past}' if past else '') for (_, past), run in firsts.items()]
+        firsts.setdefault((run.recipe, past, run.budget if sweep.schedules else 0.0), run)
+    found = [(run, f' with past {past}' if past else '') for (_, past, _), run in firsts.items()]
     for name in sweep.recipes if sweep.tune is not None else ():
-        first = next(run for (recipe, _), run in firsts.items() if recipe == name)
+        first = next(run for (recipe, _, _), run in firsts.items() if recipe == name)
         grid = sweep.grid_of(sweep.tuned_by(name))
         for label, point in grid_points(grid).items():
             run = replace(first, overrides=(*first.overrides, *point))
