@@ -18,7 +18,7 @@ demo: $(STAMP)
 demo-noisy: $(STAMP)
 	$(PY) launch/demo.py --noisy
 
-study: $(STAMP)  # the frontier study (clean, noisy digits; 5 seeds) and 2 scenarios: 83 minutes on 2 cores
+study: $(STAMP)  # the digits study: 3 past runs per setting, tuned frontiers, 10 seeds; clean, noisy, new model (about 3 hours on 2 cores, resumable)
 	$(PY) launch/study.py
 
 test: $(STAMP)
