@@ -29,7 +29,7 @@ else
   # GPU caps add up to 560 s (9.3 minutes) at most; expected well under them.
   B=1024; TP="--steps 20 --trainer_steps 8 --rounds 2 --channels_last"; KD="--steps 8 --rounds 3"
   ADV="--steps 3 --rounds 3"; SC="--rounds 3"; TRAIN="--warmup 3 --steps 10"; BL="--steps 8 --rounds 3 --dash_examples 4096"
-  CAP_TP=100; CAP_KD=60; CAP_ADV=60; CAP_SC=50; CAP_TRAIN=200; CAP_BL=90
+  CAP_TP=100; CAP_KD=90; CAP_ADV=60; CAP_SC=50; CAP_TRAIN=170; CAP_BL=90
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi: $( [[ $DRY == 1 ]] && echo dry run || echo 'no GPU?')"
 

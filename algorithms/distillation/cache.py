@@ -178,12 +178,15 @@ def build_cache(
     batch_size: int = 512,
     strict: bool = False,
     progress: bool = True,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Write the cache of ``run``'s ``checkpoints`` (in this order) over its whole training split to ``out``; returns
     the metadata (``cache.json``).
 
-    ``views`` per example (None: all 162), drawn with ``seed``. Finished shards already at ``out`` are kept.
+    ``views`` per example (None: all 162), drawn with ``seed``. Finished shards already at ``out`` are kept. The
+    teachers run in fp32 on ``device`` (None: the GPU where there is one).
     """
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     pad = 4
     total_views = num_views(pad)
     views = total_views if views is None else views
@@ -200,7 +203,7 @@ def build_cache(
     teachers = []
     for name in checkpoints:
         run.check(name, strict=strict)
-        teachers.append(run.load(name, num_classes=run.num_classes, strict=strict))
+        teachers.append(run.load(name, num_classes=run.num_classes, strict=strict).to(device))
     entries = [TeacherEntry(run.folder, name, checkpoint_sha256(run, name)) for name in checkpoints]
     n = dataset.split_size
     metadata: dict[str, Any] = {
@@ -215,7 +218,7 @@ def build_cache(
         'num_classes': run.num_classes,
         'shards': [],
     }
-    image = dataset[0][0][None]
+    image = dataset[0][0][None].to(device)
     per_view = sum(count_flops(t, apply_views(image, torch.zeros(1, dtype=torch.long), pad)) for t in teachers)
     metadata['compute'] = {'flops_estimate': float(per_view) * n * views, 'teacher_forwards': n * views * len(teachers)}
     bar = tqdm(total=n * views, desc=f'caching {len(teachers)} teacher(s)', unit='view', disable=not progress)
@@ -225,9 +228,9 @@ def build_cache(
         table = view_subsets(stop - start, views, pad, seed, start)
         arrays = _read_shard(uri)
         if arrays is None or arrays['views'].shape != table.shape or arrays['values'].shape[2:] != (len(teachers), top_k):
-            images = torch.stack([dataset[i][0] for i in range(start, stop)])
-            logits = teacher_logits_of_views(teachers, images, torch.from_numpy(table).long(), pad, batch_size)
-            values, classes, rest = compress(logits, top_k)
+            images = torch.stack([dataset[i][0] for i in range(start, stop)]).to(device)
+            logits = teacher_logits_of_views(teachers, images, torch.from_numpy(table).long().to(device), pad, batch_size)
+            values, classes, rest = (t.cpu() for t in compress(logits, top_k))
             arrays = {'values': values.numpy(), 'classes': classes.numpy().astype(index_dtype(run.num_classes)),
                       'rest': rest.numpy(), 'views': table}
             storage.write_bytes(uri, _npz(arrays))
@@ -246,8 +249,10 @@ def row_views(indices: Tensor, last_views: tuple[Tensor, Tensor] | None) -> Tens
     if last_views is None:
         raise RuntimeError('the device augmentation drew no views for this batch')
     drawn, views = last_views
+    if indices is drawn:
+        return views  # the batch as augmented: no lookup, no device sync (a duplicate example keeps its own view)
     if indices.shape == drawn.shape and torch.equal(indices.to(drawn.device), drawn):
-        return views  # the rows as augmented (a duplicate example keeps its own view)
+        return views
     order = torch.argsort(drawn)
     ordered = drawn[order]
     pos = torch.searchsorted(ordered, indices.to(drawn.device)).clamp(max=len(ordered) - 1)
@@ -265,7 +270,8 @@ class TeacherCache:
     """A finished cache (local or ``s3://``), checked against the teachers, data and augmentation of a run.
 
     Reading checks every shard's size and sha256 against ``cache.json`` and holds the arrays in memory (a full
-    CIFAR-100 cache with k = 10 is about 0.3 GB). :meth:`check_teachers` and :meth:`check_data` refuse, in one line,
+    CIFAR-100 cache with k = 10 is about 0.3 GB), moved to the run's device at :meth:`attach`, so a step's lookup
+    is a gather there, with no copy through the host. :meth:`check_teachers` and :meth:`check_data` refuse, in one line,
     a cache of another teacher or another training split; :meth:`attach` (at ``INIT``) one of another augmentation.
     """
 
@@ -292,7 +298,7 @@ class TeacherCache:
         self.num_classes = int(self.metadata['num_classes'])
         self.pad = int(self.metadata['augmentation']['pad'])
         self.all_views = views.shape[1] == num_views(self.pad)
-        self.views = views.long()
+        self.views = views  # uint8 view ids per example
         self.teachers = [TeacherEntry(**entry) for entry in self.metadata['teachers']]
 
     @property
@@ -337,16 +343,18 @@ class TeacherCache:
                 f'{mixers[0]} mixes the inputs the teacher sees, and teacher cache {self.uri} holds the outputs of '
                 'unmixed views: use the live teacher (no cache) with it',
             )
+        self.values, self.classes, self.rest, self.views = (
+            state.device.tensor_to_device(t) for t in (self.values, self.classes, self.rest, self.views))
         if not self.all_views:
-            augment.draw_from(state.device.tensor_to_device(self.views))
+            augment.draw_from(self.views)
         return augment
 
     def logits(self, indices: Tensor, views: Tensor, teacher: int) -> Tensor:
-        """Teacher ``teacher``'s logits (N, C) rebuilt for examples ``indices`` seen through ``views``."""
-        idx = indices.long().cpu()
-        views = views.long().cpu()
-        slot = views if self.all_views else (self.views[idx] == views[:, None]).long().argmax(dim=1)
-        if not self.all_views and not bool((self.views[idx, slot] == views).all()):
-            raise RuntimeError('a view outside the cached ones was drawn: the device augmentation must draw from the cache')
+        """Teacher ``teacher``'s logits (N, C) rebuilt for examples ``indices`` seen through ``views``, on the device
+        the cache is on (the run's, from :meth:`attach` on). Each view must be one of its example's cached ones, as
+        the device augmentation draws them once attached."""
+        idx = indices.to(self.values.device).long()
+        views = views.to(self.values.device).long()
+        slot = views if self.all_views else (self.views[idx].long() == views[:, None]).long().argmax(dim=1)
         picked = (self.values[idx, slot, teacher], self.classes[idx, slot, teacher], self.rest[idx, slot, teacher])
-        return expand(*picked, self.num_classes).to(indices.device)
+        return expand(*picked, self.num_classes)
