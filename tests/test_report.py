@@ -12,7 +12,16 @@ from recipes.core import storage
 from recipes.core.errors import UsageError
 from recipes.study.plots import PLOTS
 from recipes.study.report import default_out, write_report
-from recipes.study.tables import Difference, csv_columns, summarize, verdict, welch
+from recipes.study.results_page import publish, results_tables
+from recipes.study.tables import (
+    Difference,
+    csv_columns,
+    csv_records,
+    reference_records_table,
+    summarize,
+    verdict,
+    welch,
+)
 
 # t quantiles (two-sided 95%), from a t table: 2 degrees of freedom, and the Welch-Satterthwaite degrees of freedom
 # of the final (50/17) and best (578/185) accuracies below.
@@ -252,9 +261,16 @@ def test_a_reference_recipe_gets_its_own_table_with_a_verdict(tmp_path):
     assert len(rows) == 1 and rows[0].startswith('| weak | 1 | 2 | `kd` | -21.00 [') and rows[0].endswith('| cannot tell |')
     expected = welch([0.70, 0.80], [0.95, 0.96, 0.97])
     row = read_csv(Path(results) / 'report' / 'results.csv')['weak']
-    assert [float(row[k]) for k in ('reference_diff', 'reference_diff_low', 'reference_diff_high')] == pytest.approx(
-        [expected.diff, expected.low, expected.high])
+    assert [float(row[k]) for k in ('reference_diff', 'reference_diff_low', 'reference_diff_high', 'reference_p_value')
+            ] == pytest.approx([expected.diff, expected.low, expected.high, expected.p_value])
+    assert (row['reference'], row['reference_verdict']) == ('kd', 'cannot tell')
     assert read_csv(Path(results) / 'report' / 'results.csv')['kd']['reference_diff'] == ''
+    records = csv_records((Path(results) / 'report' / 'results.csv').read_text())
+    assert reference_records_table(records).splitlines()[2] == rows[0]  # the results page's table is the report's
+    publish('clean', str(Path(results) / 'report'), data=tmp_path / 'published')
+    page = results_tables(tmp_path / 'published')
+    assert rows[0] in page.split('Against the reuse baseline each recipe names')[1]
+    assert 'Not run yet: `make study` publishes it to docs/results/noisy.csv.' in page
     assert [verdict(Difference(0.1, 0.02, 0.2, 4)), verdict(Difference(-0.1, -0.2, -0.01, 4)), verdict(expected)] == [
         'beats', 'loses', 'cannot tell']
 

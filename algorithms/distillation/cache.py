@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from composer.core import State
 from torch import Tensor, nn
 from tqdm import tqdm

@@ -106,7 +106,7 @@ def write_report(results: str, out: str | None = None) -> Report:
     references = {name: recipe.reference or manifest.reference for name, recipe in manifest.recipes.items()
                   if recipe.reference or manifest.reference}
     differences = reference_differences(references, baseline, groups)
-    csv_body = csv_text(rows, baseline_budgets, unit, {(v.recipe, v.budget): v.difference for v in differences})
+    csv_body = csv_text(rows, baseline_budgets, unit, differences)
     summary = summary_table(csv_records(csv_body))
     text = [
         f'# Results: {results}',

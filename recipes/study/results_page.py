@@ -14,7 +14,7 @@ from pathlib import Path
 
 from recipes.core import storage
 from recipes.study.report import META
-from recipes.study.tables import csv_records, summary_table
+from recipes.study.tables import csv_records, reference_records_table, summary_table
 
 __all__ = ['DATA', 'STUDIES', 'publish', 'results_tables']
 
@@ -36,7 +36,8 @@ def publish(name: str, report: str, data: Path = DATA) -> None:
 
 
 def results_tables(data: Path = DATA) -> str:
-    """Each published study's first table, under its heading, with the runs, machines and comparisons it rests on."""
+    """Each published study's first table, under its heading, with the runs, machines and comparisons it rests on,
+    and its comparisons with the reuse baselines the recipes name (warm starting, say)."""
     out = []
     for name, heading in STUDIES.items():
         table, meta_file = data / f'{name}.csv', data / f'{name}.json'
@@ -44,12 +45,17 @@ def results_tables(data: Path = DATA) -> str:
             out += [f'### {heading}', '', f'Not run yet: `make study` publishes it to docs/results/{name}.csv.', '']
             continue
         meta = json.loads(meta_file.read_text())
+        records = csv_records(table.read_text())
+        versus = reference_records_table(records)
         out += [
             f'### {heading}', '',
             f'`{meta["results"]}`: {meta["runs"]} runs; the frontier is `{meta["baseline"]}` at budgets '
             f'{", ".join(meta["baseline_budgets"])}; verdicts Holm-adjusted over {meta["comparisons"]} comparisons per '
             f'accounting. Ran on: {meta["machines"]}.', '',
             *([f'Tuned schedules: {"; ".join(meta["tuned"])}.', ''] if meta.get('tuned') else []),
-            summary_table(csv_records(table.read_text())), '',
+            summary_table(records), '',
+            *(['Against the reuse baseline each recipe names (`reference`): mean final accuracy minus the '
+               "reference's at the same budget, 95% Welch interval, verdicts Holm-adjusted over this table.", '',
+               versus, ''] if versus else []),
         ]
     return '\n'.join(out).rstrip('\n')

@@ -93,8 +93,8 @@ import yaml
 from recipes.core import storage
 from recipes.core.errors import UsageError, did_you_mean
 from recipes.core.rules import (
-    BudgetSettings,
     Budgets,
+    BudgetSettings,
     Folder,
     Grid,
     Location,

@@ -46,7 +46,9 @@ __all__ = [
     'multiplier_text',
     'reach_table',
     'reference_differences',
+    'reference_records_table',
     'reference_table',
+    'reference_verdicts',
     'summary_table',
     'summarize',
     'verdict',
@@ -327,12 +329,28 @@ def reference_differences(references: Mapping[str, str], baseline: str, groups: 
     return out
 
 
+def reference_verdicts(differences: Sequence[VersusReference]) -> list[str]:
+    """Each difference's verdict, Holm-adjusted over all of them (one table, one family)."""
+    rejected = holm([v.difference.p_value for v in differences])
+    return [verdict(v.difference, reject) for v, reject in zip(differences, rejected, strict=True)]
+
+
+REFERENCE_HEADER = ['recipe', 'budget', 'n', 'reference', 'Δ final pp vs reference (95% CI)', 'verdict (Holm)']
+
+
 def reference_table(differences: Sequence[VersusReference]) -> str:
     """The differences with their verdicts, Holm-adjusted over the table's rows."""
-    rejected = holm([v.difference.p_value for v in differences])
-    lines = [[v.recipe, budget_label(v.budget), str(v.n), f'`{v.reference}`', _diff(v.difference),
-              verdict(v.difference, reject)] for v, reject in zip(differences, rejected, strict=True)]
-    return _table(['recipe', 'budget', 'n', 'reference', 'Δ final pp vs reference (95% CI)', 'verdict (Holm)'], lines)
+    lines = [[v.recipe, budget_label(v.budget), str(v.n), f'`{v.reference}`', _diff(v.difference), judged]
+             for v, judged in zip(differences, reference_verdicts(differences), strict=True)]
+    return _table(REFERENCE_HEADER, lines)
+
+
+def reference_records_table(records: Sequence[Mapping[str, str]]) -> str:
+    """:func:`reference_table` from the rows of ``results.csv`` that have a reference, or '' where none has."""
+    lines = [[row['recipe'], row['budget'], row['n'], f'`{row["reference"]}`',
+              _diff(Difference(*(_number(row[f'reference_diff{end}']) for end in ('', '_low', '_high')), 0)),
+              row['reference_verdict']] for row in records if row.get('reference')]
+    return _table(REFERENCE_HEADER, lines) if lines else ''
 
 
 def accuracy_table(rows: Sequence[RecipeRow]) -> str:
@@ -381,16 +399,20 @@ def csv_columns(baseline_budgets: Sequence[float]) -> list[str]:
         'best_mean', 'best_std', 'best_ci_low', 'best_ci_high',
         'final_diff', 'final_diff_low', 'final_diff_high', 'best_diff', 'best_diff_low', 'best_diff_high',
         'wall_seconds_mean', 'compute_spent_mean', 'compute_reused_mean', *placement, 'time_unit', *reach,
-        'reference_diff', 'reference_diff_low', 'reference_diff_high',
+        'reference', 'reference_diff', 'reference_diff_low', 'reference_diff_high', 'reference_p_value',
+        'reference_verdict',
     ]
 
 
 def csv_text(
     rows: Sequence[RecipeRow], baseline_budgets: Sequence[float], unit: str,
-    vs_reference: dict[tuple[str, float], Difference] | None = None,
+    vs_reference: Sequence[VersusReference] = (),
 ) -> str:
     """One row per recipe and budget, accuracies as fractions; empty cells where a value is undefined (the
-    ``reference_diff`` columns: the difference to the sweep's reference recipe, where it has one)."""
+    ``reference*`` columns: the difference to the recipe's reference recipe, where it has one, with its p-value and
+    its verdict Holm-adjusted over all of them, as :func:`reference_table` has it)."""
+    judged = dict(zip(((v.recipe, v.budget) for v in vs_reference), reference_verdicts(vs_reference), strict=True))
+    by_row = {(v.recipe, v.budget): v for v in vs_reference}
 
     def cell(x: float) -> str:
         return '' if math.isnan(x) else repr(x)
@@ -410,11 +432,13 @@ def csv_text(
                 r.verdicts.get(a, ''), cell(p.compute), cell(p.vs_frontier),
             ]
         reach = [x for t in r.reach for x in (cell(t.target), cell(t.time), cell(t.flops), t.reached)]
-        ref = (vs_reference or {}).get((r.recipe, r.budget))
+        ref = by_row.get((r.recipe, r.budget))
         writer.writerow([
             r.recipe, budget_label(r.budget), r.final.n, 'yes' if r.primary else '', r.collapsed, cell(r.median),
             *(cell(x) for s in (r.final, r.best) for x in (s.mean, s.std, s.low, s.high)),
             *diffs, cell(r.wall_seconds), cell(r.spent), cell(r.reused), *placements, unit, *reach,
-            *(['', '', ''] if ref is None else [cell(ref.diff), cell(ref.low), cell(ref.high)]),
+            *([''] * 6 if ref is None else [
+                ref.reference, cell(ref.difference.diff), cell(ref.difference.low), cell(ref.difference.high),
+                cell(ref.difference.p_value), judged[r.recipe, r.budget]]),
         ])
     return buf.getvalue()
