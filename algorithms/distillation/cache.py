@@ -156,13 +156,14 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def _read_shard(uri: str) -> dict[str, np.ndarray] | None:
-    """A written shard's arrays, or None where there is none or it does not load."""
+def _read_shard(uri: str) -> tuple[dict[str, np.ndarray], bytes] | None:
+    """A written shard's arrays and its bytes, or None where there is none or it does not load."""
     if not storage.exists(uri):
         return None
+    body = storage.read_bytes(uri)
     try:
-        with np.load(io.BytesIO(storage.read_bytes(uri)), allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+        with np.load(io.BytesIO(body), allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}, body
     except (OSError, ValueError, EOFError):
         return None
 
@@ -225,15 +226,16 @@ def build_cache(
         stop = min(start + SHARD_EXAMPLES, n)
         uri = storage.join(out, _shard_name(number))
         table = view_subsets(stop - start, views, pad, seed, start)
-        arrays = _read_shard(uri)
-        if arrays is None or arrays['views'].shape != table.shape or arrays['values'].shape[2:] != (len(teachers), top_k):
+        written = _read_shard(uri)
+        arrays, body = written if written is not None else ({}, b'')
+        if not arrays or arrays['views'].shape != table.shape or arrays['values'].shape[2:] != (len(teachers), top_k):
             images = torch.stack([dataset[i][0] for i in range(start, stop)]).to(device)
             logits = teacher_logits_of_views(teachers, images, torch.from_numpy(table).long().to(device), pad, batch_size)
             values, classes, rest = (t.cpu() for t in compress(logits, top_k))
             arrays = {'values': values.numpy(), 'classes': classes.numpy().astype(index_dtype(run.num_classes)),
                       'rest': rest.numpy(), 'views': table}
-            storage.write_bytes(uri, _npz(arrays))
-        body = storage.read_bytes(uri)
+            body = _npz(arrays)
+            storage.write_bytes(uri, body)
         metadata['shards'].append({'file': _shard_name(number), 'start': start, 'stop': stop, 'bytes': len(body),
                                    'sha256': hashlib.sha256(body).hexdigest()})
         bar.update((stop - start) * views)
