@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from recipes.core import storage
-from recipes.study.report import META
+from recipes.study.report import META, plural
 from recipes.study.tables import csv_records, reference_records_table, summary_table
 
 __all__ = ['DATA', 'STUDIES', 'publish', 'results_tables']
@@ -50,7 +50,7 @@ def results_tables(data: Path = DATA) -> str:
         out += [
             f'### {heading}', '',
             f'`{meta["results"]}`: {meta["runs"]} runs; the frontier is `{meta["baseline"]}` at budgets '
-            f'{", ".join(meta["baseline_budgets"])}; verdicts Holm-adjusted over {meta["comparisons"]} comparisons per '
+            f'{", ".join(meta["baseline_budgets"])}; verdicts Holm-adjusted over {plural(meta["comparisons"], "comparison")} per '
             f'accounting. Ran on: {meta["machines"]}.', '',
             *([f'Tuned schedules: {"; ".join(meta["tuned"])}.', ''] if meta.get('tuned') else []),
             summary_table(records), '',
