@@ -8,7 +8,8 @@ crops and flips: 162 per image, or a seeded subset of ``--views`` per example); 
 log-sum-exp of the others are stored. ``--checkpoint`` caches the teacher of ``past_run_distillation``,
 ``--checkpoints`` the teachers of ``checkpoint_mixup_teacher`` in the order it lists them. Students read it with
 ``algorithms.past_run_distillation.cache: DIR`` (or the mixup teacher's ``cache``) and ``data.augment_on: device``.
-An interrupted build keeps its finished shards: run the same command again.
+An interrupted build keeps its finished shards: run the same command again. Under ``composer -n N`` the ranks
+split the shards (rank r writes shards r, r + N, ...) and rank 0 writes the marker last.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def main(argv: list[str]) -> int:
         raise UsageError('give --checkpoint (the teacher of past_run_distillation) or --checkpoints (the teachers of '
                          'checkpoint_mixup_teacher), one of the two')
 
+    import torch
+    from composer.utils import dist
+
     from algorithms.distillation.cache import build_cache
     from algorithms.past_run import PastRun
     from recipes.core import storage
@@ -52,8 +56,12 @@ def main(argv: list[str]) -> int:
     for name in checkpoints:
         named('--checkpoint' if args.checkpoint else '--checkpoints', past.resolve, name)
     storage.check_reachable(args.out)
+    if dist.get_world_size() > 1:
+        dist.initialize_dist('gpu' if torch.cuda.is_available() else 'cpu')
     metadata = build_cache(past, checkpoints, args.out, args.top_k, views=args.views, seed=args.seed,
                            batch_size=args.batch_size, strict=args.strict)
+    if dist.get_global_rank() != 0:
+        return 0
     print(f'wrote the top-{args.top_k} logits of {",".join(checkpoints)} for {metadata["data"]["size"]} examples x '
           f'{metadata["augmentation"]["views"]} views to {args.out} '
           f'({metadata["compute"]["flops_estimate"]:.3g} FLOPs of teacher forwards)', flush=True)

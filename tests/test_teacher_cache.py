@@ -211,3 +211,15 @@ def test_the_cli_builds_on_s3_resumes_a_broken_build_and_errors_in_one_line(past
     assert (tmp_path / 'local' / 'shard-00000.npz').stat().st_mtime_ns == kept
     bad = run_cli('cache_teacher.py', '--run', past_run, '--checkpoint', 'ep9', '--top_k', '4', '--out', local)
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and 'ep9' in bad.stderr
+
+
+def test_two_ranks_split_the_shards_and_write_what_one_process_writes(past_run: str, tmp_path: Path) -> None:
+    one = build_cache(PastRun(past_run), ['ep2'], str(tmp_path / 'one'), top_k=4, views=1, progress=False)
+    two = run_cli('cache_teacher.py', '--run', past_run, '--checkpoint', 'ep2', '--top_k', '4', '--views', '1',
+                  '--out', str(tmp_path / 'two'), ranks=2)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert two.stdout.count('wrote the top-4 logits') == 1  # rank 0 alone reports
+    assert json.loads((tmp_path / 'two' / CACHE_FILE).read_text()) == one
+    for shard in one['shards']:
+        assert (tmp_path / 'two' / shard['file']).read_bytes() == (tmp_path / 'one' / shard['file']).read_bytes()
+    assert len(one['shards']) == 2  # 1,437 examples: one shard per rank

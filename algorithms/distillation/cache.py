@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 from composer.core import State
+from composer.utils import dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
@@ -184,9 +185,12 @@ def build_cache(
     the metadata (``cache.json``).
 
     ``views`` per example (None: all 162), drawn with ``seed``. Finished shards already at ``out`` are kept. The
-    teachers run in fp32 on ``device`` (None: the GPU where there is one).
+    teachers run in fp32 on ``device`` (None: this rank's GPU where there is one). Under ``composer -n N`` (the
+    process group initialised) rank ``r`` writes shards ``r, r + N, ...``, the ranks exchange the shards' records
+    and rank 0 writes ``cache.json`` last: the same files as one process writes.
     """
-    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    device = device or (f'cuda:{dist.get_local_rank()}' if torch.cuda.is_available() else 'cpu')
+    rank, world = dist.get_global_rank(), dist.get_world_size()
     pad = 4
     total_views = num_views(pad)
     views = total_views if views is None else views
@@ -221,9 +225,13 @@ def build_cache(
     image = dataset[0][0][None].to(device)
     per_view = sum(count_flops(t, apply_views(image, torch.zeros(1, dtype=torch.long), pad)) for t in teachers)
     metadata['compute'] = {'flops_estimate': float(per_view) * n * views, 'teacher_forwards': n * views * len(teachers)}
-    bar = tqdm(total=n * views, desc=f'caching {len(teachers)} teacher(s)', unit='view', disable=not progress)
-    for number, start in enumerate(range(0, n, SHARD_EXAMPLES)):
-        stop = min(start + SHARD_EXAMPLES, n)
+    starts = list(range(0, n, SHARD_EXAMPLES))[rank::world]
+    bar = tqdm(total=sum(min(SHARD_EXAMPLES, n - start) for start in starts) * views, unit='view',
+               desc=f'caching {len(teachers)} teacher(s)' + (f', rank {rank} of {world}' if world > 1 else ''),
+               disable=not progress or rank != 0)
+    records = []
+    for start in starts:
+        number, stop = start // SHARD_EXAMPLES, min(start + SHARD_EXAMPLES, n)
         uri = storage.join(out, _shard_name(number))
         table = view_subsets(stop - start, views, pad, seed, start)
         written = _read_shard(uri)
@@ -236,11 +244,17 @@ def build_cache(
                       'rest': rest.numpy(), 'views': table}
             body = _npz(arrays)
             storage.write_bytes(uri, body)
-        metadata['shards'].append({'file': _shard_name(number), 'start': start, 'stop': stop, 'bytes': len(body),
-                                   'sha256': hashlib.sha256(body).hexdigest()})
+        records.append({'file': _shard_name(number), 'start': start, 'stop': stop, 'bytes': len(body),
+                        'sha256': hashlib.sha256(body).hexdigest()})
         bar.update((stop - start) * views)
     bar.close()
-    storage.write_bytes(storage.join(out, CACHE_FILE), json.dumps(metadata, indent=1).encode())
+    if world > 1:
+        records = [record for part in dist.all_gather_object(records) for record in part]
+    metadata['shards'] = sorted(records, key=lambda record: record['start'])
+    if rank == 0:
+        storage.write_bytes(storage.join(out, CACHE_FILE), json.dumps(metadata, indent=1).encode())
+    if world > 1:
+        dist.barrier()  # no rank returns before the marker is written
     return metadata
 
 
