@@ -54,6 +54,25 @@ def test_the_readme_is_a_ten_minute_read() -> None:
             assert (path.parent / target).exists(), f'{path.relative_to(ROOT)} links to {target}, which does not exist'
 
 
+def test_the_readmes_results_are_the_published_ones() -> None:
+    """Every multiplier (x.xx) and every accuracy (mean ± sd%) the README's results section quotes is a value of the
+    tables `make study` published (docs/results/*.csv), as the results page prints it: none copied by hand."""
+    import csv
+
+    readme = (ROOT / 'README.md').read_text()
+    section = readme[readme.index('## What the studies show'):readme.index('## Real use')]
+    multipliers, accuracies = set(), set()
+    for table in (ROOT / 'docs' / 'results').glob('*.csv'):
+        for row in csv.DictReader(table.open()):
+            multipliers |= {f'{float(row[f"multiplier_{a}{end}"]):.2f}' for a in ('sunk', 'fresh', 'total')
+                            for end in ('', '_lo', '_hi') if row[f'multiplier_{a}{end}'] not in ('', 'inf', 'nan')}
+            accuracies.add(f'{100 * float(row["final_mean"]):.1f} ± {100 * float(row["final_std"]):.1f}%')
+    quoted = set(re.findall(r'(?<![\d.])\d\.\d\d(?![\d%])', section))
+    assert quoted and quoted <= multipliers, sorted(quoted - multipliers)
+    quoted = set(re.findall(r'\d+\.\d ± \d+\.\d%', section))
+    assert quoted and quoted <= accuracies, sorted(quoted - accuracies)
+
+
 @pytest.fixture(scope='module')
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder whose runs/ holds what the docs' examples name."""
