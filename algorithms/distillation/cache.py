@@ -220,7 +220,6 @@ def build_cache(
         'augmentation': {'augment_on': 'device', 'pad': pad, 'views': views, 'seed': seed},
         'top_k': top_k,
         'num_classes': run.num_classes,
-        'shards': [],
     }
     image = dataset[0][0][None].to(device)
     per_view = sum(count_flops(t, apply_views(image, torch.zeros(1, dtype=torch.long), pad)) for t in teachers)
