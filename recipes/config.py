@@ -193,9 +193,10 @@ def _explain(e: OmegaConfBaseException) -> str:
     return f'config key {key!r}: {str(e).splitlines()[0]}' if key != '?' else f'config: {str(e).splitlines()[0]}'
 
 
-def read_yaml(path: str) -> dict[str, Any]:
-    if not os.path.isfile(path):
-        raise UsageError(f'recipe {path} does not exist: pass a YAML file such as yamls/digits/baseline.yaml')
+BASE_KEY, UNSET_KEY = 'base', 'unset'
+
+
+def _read_one(path: str) -> dict[str, Any]:
     with open(path) as f:
         try:
             content = yaml.safe_load(f)  # safe_load: a YAML file never constructs Python objects
@@ -206,6 +207,65 @@ def read_yaml(path: str) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise UsageError(f'{path} must hold a mapping of config keys, not a {type(content).__name__}')
     return content
+
+
+def deep_merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``child`` laid over it: mappings merge key by key, anything else the child gives wins."""
+    merged = dict(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _unset(content: dict[str, Any], keys: Any, path: str, base: str) -> dict[str, Any]:
+    """``content`` (the base's keys) without the dotted ``keys`` the child's ``unset:`` lists."""
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise UsageError(f"{path}: {UNSET_KEY}: must be a list of dotted keys of {base} (for example "
+                         f'[callbacks.record_scores]), not {keys!r}')
+    content = deep_merge({}, content)  # a copy, mapping by mapping
+    for key in keys:
+        node, parts = content, key.split('.')
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or parts[-1] not in node:
+            raise UsageError(f'{path}: {UNSET_KEY}: {key!r} is not a key of {base}: list only keys its base sets')
+        del node[parts[-1]]
+    return content
+
+
+def read_yaml(path: str, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A recipe's keys, with its ``base:`` chain resolved.
+
+    A recipe may say ``base: OTHER.yaml`` (a path relative to the recipe's folder) and only the keys that differ:
+    the base's keys (itself read this way) are laid under the recipe's, mappings merged key by key, the recipe's
+    values winning. ``unset: [dotted.key, ...]`` drops keys the base sets (a callback the base runs, say).
+    """
+    if not os.path.isfile(path):
+        if _chain:
+            raise UsageError(f'{_chain[-1]}: base {path} does not exist: give {BASE_KEY}: a YAML path relative to '
+                             f'the folder of {_chain[-1]}')
+        raise UsageError(f'recipe {path} does not exist: pass a YAML file such as yamls/digits/baseline.yaml')
+    real = os.path.realpath(path)
+    if real in (os.path.realpath(p) for p in _chain):
+        raise UsageError(f'{_chain[0]}: the {BASE_KEY}: chain is a cycle ({" -> ".join([*_chain, path])}): '
+                         'a recipe cannot be its own base')
+    content = _read_one(path)
+    if BASE_KEY not in content:
+        if UNSET_KEY in content:
+            raise UsageError(f'{path}: {UNSET_KEY}: drops keys of a base, and the recipe has no {BASE_KEY}:')
+        return content
+    base = content.pop(BASE_KEY)
+    if not isinstance(base, str) or not base.endswith(('.yaml', '.yml')):
+        raise UsageError(f'{path}: {BASE_KEY}: must be a YAML path relative to its folder, such as baseline.yaml, '
+                         f'not {base!r}')
+    base_path = os.path.normpath(os.path.join(os.path.dirname(path), base))
+    inherited = read_yaml(base_path, (*_chain, path))
+    if UNSET_KEY in content:
+        inherited = _unset(inherited, content.pop(UNSET_KEY), path, base_path)
+    return deep_merge(inherited, content)
 
 
 def _mismatch(schema: Any, user: Any, prefix: str = '') -> str | None:

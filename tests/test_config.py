@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from recipes.config import load_config
+from recipes.config import load_config, read_yaml, to_yaml
 from recipes.core.errors import UsageError
 from recipes.registry import ALGORITHMS, BuildContext, build_one
 from recipes.trainer import resolve
@@ -45,6 +45,57 @@ def test_yaml_cannot_construct_python_objects(tmp_path):
 def test_missing_recipe_file_is_named(tmp_path):
     with pytest.raises(UsageError, match='nope.yaml does not exist'):
         load_config(str(tmp_path / 'nope.yaml'))
+
+
+def test_a_recipe_says_its_base_and_only_what_differs(tmp_path):
+    (tmp_path / 'base').mkdir()
+    (tmp_path / 'base' / 'root.yaml').write_text(
+        'seed: 3\nmax_duration: 8ep\ndata: {name: digits, global_batch_size: 32, num_workers: 2}\n'
+        'callbacks: {lr_monitor: {}, record_scores: {}}\n')
+    (tmp_path / 'base' / 'mid.yaml').write_text('base: root.yaml\nseed: 4\ndata: {global_batch_size: 64}\n')
+    child = tmp_path / 'child.yaml'  # base: relative to the child's folder, itself resolved through its own base
+    child.write_text('base: base/mid.yaml\nunset: [callbacks.record_scores]\nrun_name: c\n'
+                     'algorithms: {mixup: {alpha: 0.3}}\n')
+    assert read_yaml(str(child)) == {
+        'seed': 4, 'max_duration': '8ep', 'data': {'name': 'digits', 'global_batch_size': 64, 'num_workers': 2},
+        'callbacks': {'lr_monitor': {}}, 'run_name': 'c', 'algorithms': {'mixup': {'alpha': 0.3}}}
+    cfg = load_config(str(child), ['data.num_workers=0', 'scheduler.milestones=[4ep]'])
+    assert (cfg.seed, cfg.data.global_batch_size, cfg.data.num_workers, list(cfg.callbacks)) == (4, 64, 0, ['lr_monitor'])
+    assert 'base' not in to_yaml(cfg) and 'unset' not in to_yaml(cfg)  # the run's config.yaml: fully resolved
+
+
+@pytest.mark.parametrize(
+    ('files', 'message'),
+    [
+        ({'a.yaml': 'base: b.yaml\n', 'b.yaml': 'base: a.yaml\n'},
+         '{d}/a.yaml: the base: chain is a cycle ({d}/a.yaml -> {d}/b.yaml -> {d}/a.yaml): a recipe cannot be its '
+         'own base'),
+        ({'a.yaml': 'base: a.yaml\n'},
+         '{d}/a.yaml: the base: chain is a cycle ({d}/a.yaml -> {d}/a.yaml): a recipe cannot be its own base'),
+        ({'a.yaml': 'base: gone.yaml\n'},
+         '{d}/a.yaml: base {d}/gone.yaml does not exist: give base: a YAML path relative to the folder of {d}/a.yaml'),
+        ({'a.yaml': 'base: [b.yaml]\n'},
+         "{d}/a.yaml: base: must be a YAML path relative to its folder, such as baseline.yaml, not ['b.yaml']"),
+        ({'a.yaml': 'base: b.yaml\nunset: [callbacks.lr_monitor]\n', 'b.yaml': 'seed: 1\n'},
+         "{d}/a.yaml: unset: 'callbacks.lr_monitor' is not a key of {d}/b.yaml: list only keys its base sets"),
+        ({'a.yaml': 'unset: [seed]\n'}, '{d}/a.yaml: unset: drops keys of a base, and the recipe has no base:'),
+    ],
+)
+def test_a_bad_base_is_one_line(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(UsageError) as info:
+        load_config(str(tmp_path / 'a.yaml'))
+    assert str(info.value) == message.format(d=tmp_path)
+
+
+def test_converted_recipes_resolve_to_their_bases_keys():
+    """A recipe written as ``base:`` plus what differs resolves to the keys its base chain sets."""
+    kd = read_yaml('yamls/digits/kd.yaml')
+    baseline = read_yaml('yamls/digits/baseline.yaml')
+    assert {k: kd[k] for k in ('model', 'data', 'optimizer', 'scheduler', 'max_duration', 'seed')} == \
+        {k: baseline[k] for k in ('model', 'data', 'optimizer', 'scheduler', 'max_duration', 'seed')}
+    assert (kd['run_name'], kd['save_folder'], kd['callbacks']) == ('digits-kd', 'runs/digits-kd', {'lr_monitor': {}})
 
 
 def test_resolve_fills_machine_and_data_values():

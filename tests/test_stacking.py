@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import ROOT, train_in_process
 
 from algorithms.past_run import PastRun, source_key
 from recipes import presets
+from recipes.config import read_yaml
 
 STACKS = {  # recipe: the algorithms it holds, in order
     'warm_start_kd': ['warm_start', 'past_run_distillation'],
@@ -26,14 +26,14 @@ NEW_RECIPES = ['warm_start_finetune', 'dash_warm_start', *STACKS, 'selective_bac
 def pointed_at(recipe: str, past_run: str, scores: str) -> list[str]:
     """Overrides that point the recipe's past-run and scores arguments at the test's artifacts."""
     paths = {'run': past_run, 'scores': scores}
-    algorithms = yaml.safe_load((ROOT / 'yamls' / 'digits' / f'{recipe}.yaml').read_text())['algorithms']
+    algorithms = read_yaml(str(ROOT / 'yamls' / 'digits' / f'{recipe}.yaml'))['algorithms']
     return [f'algorithms.{name}.{arg}={paths[arg]}' for name, args in algorithms.items() for arg in args if arg in paths]
 
 
 @pytest.mark.parametrize('recipe', sorted(STACKS))
 def test_each_stack_trains_and_books_the_past_run_once(recipe: str, artifacts, tmp_path: Path) -> None:
     path = f'yamls/digits/{recipe}.yaml'
-    assert list(yaml.safe_load(Path(path).read_text())['algorithms']) == STACKS[recipe]
+    assert list(read_yaml(path)['algorithms']) == STACKS[recipe]
     trainer = train_in_process(*pointed_at(recipe, artifacts.past_run, artifacts.scores), 'max_duration=2ba',
                                'eval_interval=2ba', f'save_folder={tmp_path}', 'callbacks={}', recipe=path)
     assert int(trainer.state.timestamp.batch) == 2
@@ -54,7 +54,7 @@ def test_a_past_run_spelled_two_ways_is_booked_once(artifacts, tmp_path: Path) -
 @pytest.mark.parametrize('recipe', NEW_RECIPES)
 def test_the_cifar100_recipe_holds_the_algorithms_and_arguments_of_its_digits_twin(recipe: str) -> None:
     def algorithms(path: Path) -> dict:
-        found = yaml.safe_load(path.read_text())['algorithms']
+        found = read_yaml(str(path))['algorithms']
         return {name: {k: v for k, v in args.items() if k not in ('run', 'scores')} for name, args in found.items()}
 
     assert algorithms(ROOT / 'yamls' / f'{recipe}.yaml') == algorithms(ROOT / 'yamls' / 'digits' / f'{recipe}.yaml')
@@ -63,8 +63,8 @@ def test_the_cifar100_recipe_holds_the_algorithms_and_arguments_of_its_digits_tw
 def test_the_fine_tuning_warm_start_changes_only_the_schedule_of_the_warm_start(past_run: str) -> None:
     """A tenth of the peak learning rate, no warm-up; everything else as the re-warming warm start."""
     for folder in ('yamls', 'yamls/digits'):
-        finetune = yaml.safe_load((ROOT / folder / 'warm_start_finetune.yaml').read_text())
-        rewarm = yaml.safe_load((ROOT / folder / 'warm_start.yaml').read_text())
+        finetune = read_yaml(str(ROOT / folder / 'warm_start_finetune.yaml'))
+        rewarm = read_yaml(str(ROOT / folder / 'warm_start.yaml'))
         assert finetune['optimizer']['lr'] == pytest.approx(rewarm['optimizer']['lr'] / 10)
         assert finetune['scheduler']['t_warmup'] == '0ep' != rewarm['scheduler']['t_warmup']
         for key in ('algorithms', 'max_duration', 'model', 'data'):
