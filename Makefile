@@ -4,7 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-noisy study test test-slow bench lint clean
+FASHION_DIR := $(or $(PASTRUN_FASHION_MNIST),/usr/share/datasets/fashion-mnist)
+FASHION_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
+
+.PHONY: demo demo-noisy study test test-slow bench lint clean fashion-mnist
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -12,19 +15,30 @@ $(STAMP): setup.py
 	$(VENV)/bin/pip install -e '.[dev,tracking,cluster]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Fashion-MNIST's four files from Debian's package where they are missing (as root, or with sudo -n); nothing else is
+# downloaded from anywhere. Without apt-get: one line saying what to put where.
+fashion-mnist:
+	@for f in $(FASHION_FILES); do [ -f "$(FASHION_DIR)/$$f" ] || missing=1; done; \
+	[ -z "$$missing" ] && exit 0; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "Fashion-MNIST is missing from $(FASHION_DIR): install Debian's package dataset-fashion-mnist, or put $(FASHION_FILES) in one folder and set PASTRUN_FASHION_MNIST (or data.path) to it" >&2; exit 1; \
+	fi; \
+	sudo=; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	$$sudo apt-get install -y dataset-fashion-mnist || { $$sudo apt-get update && $$sudo apt-get install -y dataset-fashion-mnist; }
+
+demo: $(STAMP) fashion-mnist
 	$(PY) launch/demo.py
 
-demo-noisy: $(STAMP)
+demo-noisy: $(STAMP) fashion-mnist
 	$(PY) launch/demo.py --noisy
 
-study: $(STAMP)  # the digits study: 3 past runs per setting, tuned frontiers, 10 seeds; clean, noisy, new model (about 3 hours on 2 cores, resumable)
+study: $(STAMP) fashion-mnist  # the digits study: 3 past runs per setting, tuned frontiers, 10 seeds; clean, noisy, new model (about 3 hours on 2 cores, resumable)
 	$(PY) launch/study.py
 
-test: $(STAMP)
+test: $(STAMP) fashion-mnist
 	$(PY) -m pytest tests
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) fashion-mnist
 	$(PY) -m pytest tests -m slow
 
 bench: $(STAMP)

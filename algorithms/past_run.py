@@ -37,7 +37,7 @@ from torch.torch_version import TorchVersion
 from recipes.core import storage
 from recipes.core.artifacts import MAKE_PAST_RUN as MAKE_ONE
 from recipes.core.artifacts import MissingPastRun, read_run_config
-from recipes.core.data import MDSImageDataset, resolve_root
+from recipes.core.data import MDSImageDataset, data_channels, data_stats, resolve_root
 from recipes.core.data.builtin import default_cache
 from recipes.core.errors import UsageError
 from recipes.core.model import build_model
@@ -189,13 +189,17 @@ def frozen(module: nn.Module) -> nn.Module:
     return module
 
 
-def load_model(model_config: dict[str, Any], state: dict[str, Any]) -> nn.Module:
-    """Rebuild the network of ``model_config`` (``name``, ``num_classes``) and load ``state['model']`` into it.
+def load_model(model_config: dict[str, Any], state: dict[str, Any], data_name: str | None = None) -> nn.Module:
+    """Rebuild the network of ``model_config`` (``name``, ``num_classes``) for the images of data set ``data_name``
+    (its channels; None: RGB) and load ``state['model']`` into it.
 
     Entries the base network lacks (auxiliary BatchNorms of adversarial replay) are dropped; a missing entry is
     an error. Returns the bare ``nn.Module``, in train mode, with gradients on.
     """
-    model = build_model(model_config['name'], int(model_config['num_classes']))  # the weights come from the checkpoint
+    channels = data_channels(data_name) if data_name else 3
+    model = build_model(model_config['name'], int(model_config['num_classes']),  # the weights come from the checkpoint
+                        channels=channels, stats=data_stats(data_name) if data_name else None,
+                        width=model_config.get('width'))  # absent in runs made before model.width: 16
     weights = state['model']
     missing, _ = model.load_state_dict(weights, strict=False)
     if missing:
@@ -220,22 +224,27 @@ class PastRun:
 
     @property
     def training_labels(self) -> dict[str, Any]:
-        """What fixes the examples and labels the run trained on: data set, remote, label noise and its seed."""
+        """What fixes the examples and labels the run trained on: data set, remote, label noise and its seed, and the
+        validation split it held out (``holdout``, ``holdout_seed``; 0 and 0 where it held out none)."""
         data = self.config['data']
         return {
             'name': data['name'],
             'remote': data.get('remote'),
             'label_noise': float(data.get('label_noise') or 0.0),
             'label_noise_seed': int(data.get('label_noise_seed') or 0),
+            'holdout': int(data.get('holdout') or 0),
+            'holdout_seed': int(data.get('holdout_seed') or 0),
         }
 
     def training_data(self) -> MDSImageDataset:
-        """The run's training split as it trained on it (its label noise), without augmentation."""
+        """The run's training split as it trained on it (its label noise), without augmentation, less the validation
+        split it held out: what scores, banks and teacher caches are made of."""
         data = self.training_labels
         return MDSImageDataset(
-            resolve_root(data['name'], data['remote']), 'train', self.num_classes,
-            label_noise=data['label_noise'], label_noise_seed=data['label_noise_seed'],
+            resolve_root(data['name'], data['remote'], path=self.config['data'].get('path')), 'train',
+            self.num_classes, label_noise=data['label_noise'], label_noise_seed=data['label_noise_seed'],
             resolution=self.config['data'].get('resolution'),  # images: the side of the crops it trained on
+            holdout=data['holdout'], holdout_seed=data['holdout_seed'],
         )
 
     def checkpoints(self) -> list[str]:
@@ -347,7 +356,7 @@ class PastRun:
             )
         state = load_checkpoint_state(self.resolve(name))  # a missing or unsafe file is named before its run is read
         self.check(name, strict=strict)
-        return frozen(load_model(self.config['model'], state)).to(device)
+        return frozen(load_model(self.config['model'], state, self.config['data']['name'])).to(device)
 
 
 def source_key(folder: str) -> str:

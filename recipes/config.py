@@ -80,14 +80,21 @@ class ModelConfig:
     num_classes: Annotated[Optional[int], Number(2, 100_000, integer=True, optional=True),
                            "null: the data set's"] = None
     pretrained: Annotated[bool, Flag(), "torchvision models: start from torchvision's ImageNet weights"] = False
+    width: Annotated[Optional[int], Number(1, 4096, integer=True, optional=True),
+                     'CIFAR ResNets: channels of the first stage, 2x and 4x in the others (null: 16, the paper\'s '
+                     '16/32/64); torchvision models: null'] = None
 
 
 @dataclass
 class DataConfig:
-    name: Annotated[str, Choice(_data_names), '`cifar100`, `digits` (built in), `synthetic` (built in, random), '
-                    '`images` (a folder converted by `launch/convert_images.py`; classes from its `classes.json`)'] = 'cifar100'
+    name: Annotated[str, Choice(_data_names), '`cifar100`, `digits` (built in), `fashion_mnist` (from `data.path`), '
+                    '`synthetic` (built in, random), `images` (a folder converted by `launch/convert_images.py`; '
+                    'classes from its `classes.json`)'] = 'cifar100'
     remote: Annotated[Optional[str], MDSRoot(), 'MDS root (folder or `s3://`) with `train/` and `test/`; required for '
                       'cifar100 and images'] = None
+    path: Annotated[Optional[str], Folder(), '`fashion_mnist`: the folder of its four IDX files (null: '
+                    '`$PASTRUN_FASHION_MNIST` or `/usr/share/datasets/fashion-mnist`, Debian\'s '
+                    '`dataset-fashion-mnist`)'] = None
     cache: Annotated[Optional[str], Folder(), 'local shard cache and built-in data sets (null: `$PASTRUN_CACHE` or '
                      '`~/.cache/pastrun`)'] = None
     global_batch_size: Annotated[int, BATCH, 'global; must divide over the ranks'] = 128
@@ -105,6 +112,11 @@ class DataConfig:
                            'other class, drawn once from `label_noise_seed`'] = 0.0
     label_noise_seed: Annotated[int, SEED, 'seed of the label noise (not the run\'s: every seed of a study sees the '
                                 'same noisy labels)'] = 0
+    holdout: Annotated[int, Number(0, 10_000_000, integer=True), 'hold out this many training examples, stratified by '
+                       'class, before noise and subsets: never trained on, scored or reused; evaluated as `val_*` '
+                       'beside the test split; their indices go to `{save_folder}/holdout.json`'] = 0
+    holdout_seed: Annotated[int, SEED, 'seed of the holdout (not the run\'s: every run of a study holds out the same '
+                            'examples)'] = 0
     subset_fraction: Annotated[float, Number(0, 1, low_open=True), 'train on a seeded, class-stratified share of the '
                                'training split; its indices go to `{save_folder}/subset.json`'] = 1.0
     subset_seed: Annotated[int, SEED, 'seed of the subset'] = 0

@@ -7,7 +7,7 @@ import os
 
 import torch
 from composer import Trainer
-from composer.core import DataSpec, Time
+from composer.core import DataSpec, Evaluator
 from composer.optim import ConstantScheduler, CosineAnnealingWithWarmupScheduler, MultiStepWithWarmupScheduler
 from composer.utils import dist, reproducibility
 from omegaconf import DictConfig
@@ -17,15 +17,25 @@ from algorithms.past_run import PastRun, load_checkpoint_state
 from algorithms.protocols import ChoosesTrainingOrder, SelectsFromLargerBatch, loader_batch_size
 from recipes.config import to_yaml
 from recipes.core import storage
-from recipes.core.data import IMAGES, MDSImageDataset, batch_size_per_rank, build_loader, data_num_classes, resolve_root
+from recipes.core.data import (
+    IMAGES,
+    MDSImageDataset,
+    batch_size_per_rank,
+    build_loader,
+    data_channels,
+    data_num_classes,
+    data_stats,
+    resolve_root,
+)
 from recipes.core.data.device_augment import DeviceAugment
 from recipes.core.data.resident import load_resident, resident_loader
 from recipes.core.errors import UsageError
-from recipes.core.history import RunHistory
+from recipes.core.history import VALIDATION, RunHistory
 from recipes.core.model import build_model
-from recipes.core.run_files import CONFIG_FILE, read_subset, write_subset
+from recipes.core.run_files import CONFIG_FILE, read_holdout, read_subset, write_holdout, write_subset
 from recipes.registry import ALGORITHMS, CALLBACKS, LOGGERS, BuildContext, build_all
 from recipes.tracking import TrackRun
+from recipes.validate import scaled_duration
 
 __all__ = ['DEFAULT_RESOLUTION', 'build_trainer', 'check_resume_checkpoint', 'newest_checkpoint', 'resolve', 'scaled_duration']
 
@@ -35,46 +45,23 @@ log = logging.getLogger(__name__)
 
 
 def resolve(cfg: DictConfig) -> DictConfig:
-    """Fill the values left to the machine or the data (precision, classes) and format ``save_folder``."""
+    """Fill the values left to the machine or the data (precision, classes, resolution) and format ``save_folder``.
+
+    It checks nothing: the rules that tie keys together ran when the config was loaded
+    (:data:`recipes.validate.RUN_TIES`)."""
     cfg = cfg.copy()
     on_gpu = torch.cuda.is_available()
     if cfg.precision is None:
         cfg.precision = 'amp_bf16' if on_gpu else 'fp32'
     if cfg.data.augment_on is None:  # device augmentation is the 32x32 pad-and-crop; image folders crop in workers
         cfg.data.augment_on = 'device' if (on_gpu or cfg.data.resident) and cfg.data.name != IMAGES else 'workers'
-    if cfg.data.name == IMAGES and (cfg.data.augment_on == 'device' or cfg.data.resident):
-        raise UsageError(
-            'data.name=images decodes and crops JPEGs in the loader workers: data.augment_on=device and data.resident '
-            'serve raw-pixel splits (cifar100, digits, synthetic); set data.augment_on=workers and data.resident=false',
-        )
-    if not on_gpu and cfg.precision != 'fp32':
-        raise UsageError(f'precision={cfg.precision} needs a GPU: on the CPU Composer runs only precision=fp32')
-    data_classes = data_num_classes(cfg.data.name, cfg.data.remote)
     if cfg.data.name == IMAGES and cfg.data.resolution is None:
         cfg.data.resolution = DEFAULT_RESOLUTION
     if cfg.model.num_classes is None:
-        cfg.model.num_classes = data_classes
-    elif cfg.model.num_classes != data_classes:
-        raise UsageError(f'model.num_classes={cfg.model.num_classes} but {cfg.data.name} has {data_classes} classes')
-    if Time.from_timestring(scaled_duration(cfg)).value == 0:
-        raise UsageError(
-            f'scale_schedule_ratio={cfg.scale_schedule_ratio} scales max_duration={cfg.max_duration} to 0: '
-            'raise the ratio or give max_duration in a finer unit (ba)',
-        )
-    if cfg.autoresume and (not cfg.run_name or not cfg.save_folder):
-        raise UsageError('autoresume=true needs run_name and save_folder: set both so the run can find its checkpoints')
+        cfg.model.num_classes = data_num_classes(cfg.data.name, cfg.data.remote)
     if cfg.save_folder and '{run_name}' in cfg.save_folder:
-        if not cfg.run_name:
-            raise UsageError(f'save_folder={cfg.save_folder} uses {{run_name}}: set run_name')
         cfg.save_folder = cfg.save_folder.replace('{run_name}', cfg.run_name)
     return cfg
-
-
-def scaled_duration(cfg: DictConfig) -> str:
-    """What the Trainer trains: Composer multiplies ``max_duration`` by ``scale_schedule_ratio``, truncating."""
-    if cfg.scale_schedule_ratio == 1:
-        return cfg.max_duration
-    return (Time.from_timestring(cfg.max_duration) * cfg.scale_schedule_ratio).to_timestring()
 
 
 def _optimizer(cfg: DictConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -146,6 +133,20 @@ def _record_subset(cfg: DictConfig, train_ds: MDSImageDataset) -> None:
                  {**data, 'classes': None if cfg.data.classes is None else list(cfg.data.classes)})
 
 
+def _record_holdout(cfg: DictConfig, train_ds: MDSImageDataset) -> None:
+    """Write ``holdout.json`` for a run that holds out a validation split; a resumed run must hold out the same."""
+    if not len(train_ds.held_out) or not cfg.save_folder or dist.get_global_rank() != 0:
+        return
+    recorded = read_holdout(cfg.save_folder) if cfg.autoresume else None
+    if recorded is not None and recorded['indices'] != train_ds.held_out.tolist():
+        raise UsageError(
+            f'{cfg.save_folder} held out other examples (data.holdout={recorded["size"]} data.holdout_seed='
+            f'{recorded["seed"]}) than data.holdout={cfg.data.holdout} data.holdout_seed={cfg.data.holdout_seed}: '
+            'resume with the data keys it was started with',
+        )
+    write_holdout(cfg.save_folder, train_ds.held_out, cfg.data.holdout_seed)
+
+
 def _loader_batch(algorithms: list, train_batch: int, choosing_order: bool) -> int:
     """The batch per rank the training loader yields (:func:`~algorithms.protocols.loader_batch_size`): an algorithm
     that selects from a larger batch cannot share the run with one that chooses the order, whose pacing is per step."""
@@ -173,19 +174,21 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         dist.initialize_dist('gpu' if torch.cuda.is_available() else 'cpu')
 
     d = cfg.data
-    root = resolve_root(d.name, d.remote, d.cache)
+    root = resolve_root(d.name, d.remote, d.cache, d.path)
     num_classes = cfg.model.num_classes
     on_device = d.augment_on == 'device'  # the workers only read uint8 images; DeviceAugment finishes them
     train_ds = MDSImageDataset(
         root, 'train', num_classes, augment=d.augment and not on_device, label_noise=d.label_noise,
         label_noise_seed=d.label_noise_seed, cache=d.cache, subset_fraction=d.subset_fraction,
         subset_seed=d.subset_seed, classes=d.classes, resolution=d.resolution, raw=on_device,
+        holdout=d.holdout, holdout_seed=d.holdout_seed,
     )
     eval_ds = MDSImageDataset(root, 'test', num_classes, cache=d.cache, classes=d.classes, resolution=d.resolution)
     train_batch = batch_size_per_rank(d.global_batch_size)
     eval_batch = batch_size_per_rank(d.eval_batch_size, key='data.eval_batch_size')
 
-    model = build_model(cfg.model.name, num_classes, pretrained=cfg.model.pretrained)
+    model = build_model(cfg.model.name, num_classes, pretrained=cfg.model.pretrained, width=cfg.model.width,
+                        channels=data_channels(d.name), stats=data_stats(d.name))
     ctx = BuildContext(
         num_classes=num_classes,
         device='gpu' if torch.cuda.is_available() else 'cpu',
@@ -220,9 +223,15 @@ def build_trainer(cfg: DictConfig) -> Trainer:
             train_ds, loader_batch, shuffle=True, drop_last=True, num_workers=d.num_workers, seed=cfg.seed,
             sampler=samplers[0] if samplers else None,
         )
-    eval_loader = build_loader(
-        eval_ds, eval_batch, shuffle=False, drop_last=False, num_workers=min(d.num_workers, 2), seed=cfg.seed,
-    )
+    def evaluation(dataset: MDSImageDataset, label: str) -> Evaluator:
+        loader = build_loader(dataset, eval_batch, shuffle=False, drop_last=False, num_workers=min(d.num_workers, 2),
+                              seed=cfg.seed)
+        return Evaluator(label=label, dataloader=loader)
+
+    # The test split first: callbacks that read "the evaluation data" (eval_robustness) take the first evaluator.
+    evaluators = [evaluation(eval_ds, 'eval')]
+    if d.holdout:
+        evaluators.append(evaluation(train_ds.validation(), VALIDATION))
 
     # Autoresume: Composer's own for local folders (its latest link is written with the checkpoint); for S3, the
     # newest complete checkpoint found by listing.
@@ -230,6 +239,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     check_resume_checkpoint(cfg, resume)
     _write_config(cfg)
     _record_subset(cfg, train_ds)
+    _record_holdout(cfg, train_ds)
     optimizer = _optimizer(cfg, model)
     if cfg.compile:
         log.info(f'compile: Composer compiles the model (torch.compile, backend {cfg.compile_backend}); teachers, '
@@ -237,7 +247,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     trainer = Trainer(
         model=model,
         train_dataloader=DataSpec(train_loader),
-        eval_dataloader=eval_loader,
+        eval_dataloader=evaluators,
         max_duration=cfg.max_duration,
         scale_schedule_ratio=cfg.scale_schedule_ratio,
         eval_interval=cfg.eval_interval,

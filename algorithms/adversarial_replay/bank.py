@@ -43,13 +43,15 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from algorithms.adversarial_replay.pgd import check_attack, pgd
+from algorithms.adversarial_replay.pgd import ATTACK_TIES, pgd
 from algorithms.ledger import count_flops
 from algorithms.past_run import PastRun
 from recipes.core import storage
 from recipes.core.artifacts import BANK_FILE, BUILD_BANK, require_bank
 from recipes.core.data.dataset import open_mds
 from recipes.core.errors import UsageError
+from recipes.core.rules import Number, PixelValue
+from recipes.core.ties import Values
 
 __all__ = [
     'BANK_FILE',
@@ -230,7 +232,9 @@ def build_bank(
     Every rank calls this (``composer -n N``); rank 0 prepares ``out`` and finishes the bank. The random starts
     draw from a generator seeded with ``seed + rank``.
     """
-    check_attack(eps, step_size, steps)
+    eps, step_size = PixelValue().check('--eps', eps), PixelValue().check('--step_size', step_size)
+    Number(1, 10_000, integer=True).check('--steps', steps)
+    ATTACK_TIES.check(Values({'eps': eps, 'step_size': step_size}))
     if not checkpoints:
         raise UsageError('--checkpoints is empty: name checkpoints of the past run, e.g. ep4,ep8')
     past = PastRun(run)
@@ -270,7 +274,8 @@ def build_bank(
             'attack': {'name': 'pgd_linf', 'eps': eps, 'step_size': step_size, 'steps': steps, 'random_start': True},
             'max_pixel_change': eps + 0.5 / 255,
             'labels': {'data': trained_on['name'], 'remote': trained_on['remote'],
-                       'label_noise': trained_on['label_noise'], 'label_noise_seed': trained_on['label_noise_seed']},
+                       'label_noise': trained_on['label_noise'], 'label_noise_seed': trained_on['label_noise_seed'],
+                       'holdout': trained_on['holdout'], 'holdout_seed': trained_on['holdout_seed']},
             'fraction': fraction,
             'seed': seed,
             'sources': len(sources),

@@ -42,7 +42,6 @@ from torch import Tensor
 from torch.utils.data import DistributedSampler
 
 from algorithms.curriculum.scores import array_sha256, check_labels, dataset_labels, read_scores, scores_cost
-from recipes.core.artifacts import made_from
 from recipes.core.data import MDSImageDataset
 from recipes.core.errors import UsageError
 from recipes.core.rules import FromRun, Number, OneOf, ScoresFile, checked
@@ -359,20 +358,19 @@ class ScoreCurriculum(Algorithm):
         self.labels: np.ndarray | None = None
         self.kept: np.ndarray | None = None  # the whole-split indices training draws from, first ones first
 
-    def __repr__(self) -> str:
-        return (
-            f'{type(self).__name__}(scores={self.scores_uri!r}, order={self.order!r}, pacing={self.pacing!r}, '
-            f'start_fraction={self.start_fraction}, full_at={self.full_at}, prune_fraction={self.prune_fraction}, '
-            f'reweight={self.reweight!r}, balance={self.balance!r}, batch_size={self.batch_size}, '
-            f'max_duration={str(self.max_duration)!r})'
-        )
-
     def train_sampler(self, dataset: MDSImageDataset, seed: int) -> CurriculumSampler:
         """The training sampler: checks the scores against ``dataset``'s whole split, then orders, prunes and paces
         the examples the run trains on (all of the split, or its ``data.subset_fraction`` or ``data.classes``)."""
         self.labels = dataset_labels(dataset)
         check_labels(self.scores_uri, self.scores, self.metadata, self.labels)
         by_class = self.labels if self.balance == 'class' else None
+        members = np.arange(dataset.split_size) if dataset.indices is None else dataset.indices
+        unscored = members[~np.isfinite(self.scores[members])]
+        if len(unscored):
+            raise UsageError(
+                f'{self.scores_uri} has no score (NaN) for example {int(unscored[0])}, which this run trains on: it '
+                'was held out by the past run the scores came from; train with that run\'s data.holdout and holdout_seed',
+            )
         self.kept = curriculum_order(self.scores, self.order, self.prune_fraction, seed, labels=by_class,
                                      among=dataset.indices)
         if self.reweight is not None:
@@ -393,10 +391,6 @@ class ScoreCurriculum(Algorithm):
             seed=seed,
         )
         return self.sampler
-
-    def reused_checkpoints(self) -> list[str]:
-        """The past-run checkpoints the scores came from (their metadata)."""
-        return made_from(self.metadata)
 
     def reused_compute(self) -> dict[str, float]:
         """What the scores cost to compute, and what the past-run checkpoints they came from cost (ledger)."""

@@ -80,7 +80,8 @@ def read_scores(uri: str, labels: np.ndarray | None = None) -> tuple[np.ndarray,
     """The scores and metadata of artifact ``uri``, checked; with ``labels``, checked against those labels too.
 
     Every problem is a :class:`UsageError` naming the file: no artifact (or a half-written one, without its
-    ``.json``), not a 1-D float32 array, NaN or infinite values, and (see :func:`check_labels`) a length or a
+    ``.json``), not a 1-D float32 array, NaN or infinite values (but NaN at exactly the examples the past run held
+    out, ``dataset.holdout`` in the metadata), and (see :func:`check_labels`) a length or a
     label fingerprint other than the data set's.
     """
     npy, meta = artifact_paths(uri)
@@ -94,7 +95,10 @@ def read_scores(uri: str, labels: np.ndarray | None = None) -> tuple[np.ndarray,
         raise UsageError(
             f'{npy} holds {scores.dtype} with shape {scores.shape}, not a 1-D float32 array: {MAKE_SCORES}',
         )
+    held_out = int(((metadata.get('dataset') or {}).get('holdout') or {}).get('size') or 0) if isinstance(metadata, dict) else 0
     bad = np.flatnonzero(~np.isfinite(scores))
+    if held_out and len(bad) == held_out and not np.isinf(scores[bad]).any():
+        bad = bad[:0]  # the past run's held-out validation examples: NaN, never drawn
     if len(bad):
         raise UsageError(
             f'{npy} holds {len(bad)} NaN or infinite score(s) (first at index {bad[0]}): '

@@ -51,9 +51,10 @@ def shared_training_labels(runs: Sequence[PastRun]) -> dict[str, Any]:
     return first
 
 
-def _forward_flops(model: torch.nn.Module, device: torch.device) -> int:
+def _forward_flops(model: torch.nn.Module, device: torch.device, shape: tuple[int, ...]) -> int:
+    """FLOPs of one forward pass of ``model`` on one image of ``shape`` (C, H, W)."""
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 3, 32, 32, device=device))
+        model(torch.zeros(1, *shape, device=device))
     return counter.get_total_flops()
 
 
@@ -76,8 +77,8 @@ def computed_scores(
     strict: bool = False,
     progress: bool = True,
 ) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, Any]]:
-    """This rank's share of the mean ``method`` scores over ``checkpoints`` (its indices and values), and the
-    compute it cost (forward and backward passes, FLOPs over all ranks)."""
+    """This rank's share of the mean ``method`` scores over ``checkpoints`` (the examples' indices in the whole split
+    and their values), and the compute it cost (forward and backward passes, FLOPs over all ranks)."""
     share = np.array_split(np.arange(len(dataset)), dist.get_world_size())[dist.get_global_rank()]
     loader = DataLoader(Subset(dataset, share.tolist()), batch_size=batch_size, num_workers=num_workers)
     total = torch.zeros(len(share), dtype=torch.float64)
@@ -88,7 +89,7 @@ def computed_scores(
         model = run.load(name, device=device, strict=strict)
         if method == 'grand':
             model.requires_grad_(True)
-        flops += _forward_flops(model, device) * len(share) * (3 if method == 'grand' else 1)
+        flops += _forward_flops(model, device, tuple(dataset[0][0].shape)) * len(share) * (3 if method == 'grand' else 1)
         offset = 0
         with model_eval_mode(model):  # BatchNorm uses running statistics: a score does not depend on its batch
             for inputs, targets, _ in loader:
@@ -102,7 +103,8 @@ def computed_scores(
         'backward_passes': len(checkpoints) * len(dataset) if method == 'grand' else 0,
         'flops_estimate': flops * dist.get_world_size(),
     }
-    return (share, (total / len(checkpoints)).numpy()), compute
+    indices = share if dataset.indices is None else dataset.indices[share]  # positions in the whole split
+    return (indices, (total / len(checkpoints)).numpy()), compute
 
 
 def recorded_scores(
@@ -168,11 +170,12 @@ def score_runs(
     if method in COMPUTED:
         part, compute = computed_scores(pairs, method, dataset, device, batch_size=batch_size,
                                         num_workers=num_workers, strict=strict)
-        scores = np.empty(len(dataset), dtype=np.float64)
+        scores = np.full(dataset.split_size, np.nan)  # the held-out validation examples stay NaN
         for indices, values in dist.all_gather_object(part):
             scores[indices] = values
     elif dist.get_global_rank() == 0:
-        scores, compute = recorded_scores(pairs, method, len(dataset), strict=strict)
+        scores, compute = recorded_scores(pairs, method, dataset.split_size, strict=strict)
+        scores[dataset.held_out] = np.nan
     seconds = time.time() - start
     if dist.get_global_rank() != 0:
         return None
@@ -183,13 +186,14 @@ def score_runs(
         'dataset': {
             'name': data['name'],
             'split': 'train',
-            'size': len(dataset),
+            'size': dataset.split_size,
             'label_sha256': label_fingerprint(dataset_labels(dataset)),
             'label_noise': data['label_noise'],
             'label_noise_seed': data['label_noise_seed'],
             # Every example of the split is scored, also those a past run trained without (data.subset_fraction,
             # data.classes): a score needs only its checkpoints' forward (and backward) passes.
-            'covers': 'the whole training split',
+            'covers': 'the whole training split but its held-out validation examples (NaN)',
+            'holdout': {'size': int(data['holdout']), 'seed': int(data['holdout_seed'])},
             'past_runs_trained_on': {run.folder: _trained_on(run) for run in runs},
         },
         'seconds': round(seconds, 3),

@@ -200,7 +200,9 @@ def build_cache(
         raise UsageError(f'--top_k={top_k} must lie in 1..{run.num_classes} (the past run\'s classes; '
                          f'{run.num_classes} stores every logit)')
     data = run.config['data']
-    dataset = MDSImageDataset(resolve_root(data['name'], data.get('remote')), 'train', run.num_classes, raw=True)
+    dataset = MDSImageDataset(resolve_root(data['name'], data.get('remote'), path=data.get('path')), 'train',
+                              run.num_classes, raw=True)
+    held = set(run.training_data().held_out.tolist())  # the past run's validation split: no teacher sees it
     if dataset.encoded:
         raise UsageError(f'{dataset.root} holds JPEG images: a teacher cache needs the raw-pixel splits the device '
                          'augmentation crops (CIFAR-100, the built-in sets)')
@@ -216,14 +218,17 @@ def build_cache(
         'checkpoints': list(checkpoints),
         'teachers': [entry.__dict__ for entry in entries],
         'data': {'name': data['name'], 'remote': data.get('remote'), 'split': 'train', 'size': n,
-                 'label_sha256': label_fingerprint(dataset.clean_labels())},
+                 'label_sha256': label_fingerprint(dataset.clean_labels()),
+                 'holdout': {'size': len(held), 'seed': int(data.get('holdout_seed') or 0)}},
         'augmentation': {'augment_on': 'device', 'pad': pad, 'views': views, 'seed': seed},
         'top_k': top_k,
         'num_classes': run.num_classes,
     }
     image = dataset[0][0][None].to(device)
     per_view = sum(count_flops(t, apply_views(image, torch.zeros(1, dtype=torch.long), pad)) for t in teachers)
-    metadata['compute'] = {'flops_estimate': float(per_view) * n * views, 'teacher_forwards': n * views * len(teachers)}
+    cached = n - len(held)
+    metadata['compute'] = {'flops_estimate': float(per_view) * cached * views,
+                           'teacher_forwards': cached * views * len(teachers)}
     starts = list(range(0, n, SHARD_EXAMPLES))[rank::world]
     bar = tqdm(total=sum(min(SHARD_EXAMPLES, n - start) for start in starts) * views, unit='view',
                desc=f'caching {len(teachers)} teacher(s)' + (f', rank {rank} of {world}' if world > 1 else ''),
@@ -236,9 +241,14 @@ def build_cache(
         written = _read_shard(uri)
         arrays, body = written if written is not None else ({}, b'')
         if not arrays or arrays['views'].shape != table.shape or arrays['values'].shape[2:] != (len(teachers), top_k):
-            images = torch.stack([dataset[i][0] for i in range(start, stop)]).to(device)
-            logits = teacher_logits_of_views(teachers, images, torch.from_numpy(table).long().to(device), pad, batch_size)
-            values, classes, rest = (t.cpu() for t in compress(logits, top_k))
+            rows = [i for i in range(start, stop) if i not in held]  # held-out rows stay zeros, never looked up
+            images = torch.stack([dataset[i][0] for i in rows]).to(device)
+            kept = torch.tensor([i - start for i in rows], dtype=torch.long)
+            logits = teacher_logits_of_views(teachers, images, torch.from_numpy(table[kept.numpy()]).long().to(device),
+                                             pad, batch_size)
+            parts = [t.cpu() for t in compress(logits, top_k)]
+            values, classes, rest = (torch.zeros((stop - start, *t.shape[1:]), dtype=t.dtype).index_copy_(0, kept, t)
+                                     for t in parts)
             arrays = {'values': values.numpy(), 'classes': classes.numpy().astype(index_dtype(run.num_classes)),
                       'rest': rest.numpy(), 'views': table}
             body = _npz(arrays)

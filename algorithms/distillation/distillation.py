@@ -24,7 +24,7 @@ from algorithms.distillation.cache import TeacherCache, row_views
 from algorithms.ledger import spend
 from algorithms.past_run import PastRun, frozen, past_run_cost
 from algorithms.protocols import WeightsExamples
-from recipes.core.data import MDSImageDataset
+from recipes.core.data import MDSImageDataset, data_channels, data_stats
 from recipes.core.data.device_augment import DeviceAugment
 from recipes.core.errors import UsageError
 from recipes.core.model import build_model
@@ -185,11 +185,6 @@ class TeacherDistillation(Algorithm):
         indices = state.batch[2]
         return self.cache.logits(indices, row_views(indices, self._augment.last_views), teacher)
 
-    def schedule(self) -> str:
-        """``until`` and ``every`` for ``__repr__``, empty when the teacher runs throughout."""
-        return (f', until={self.until!r}' if self.until is not None else '') + (
-            f', every={self.every}' if self.every != 1 else '')
-
     def match(self, event: Event, state: State) -> bool:
         if event in (Event.AFTER_FORWARD, Event.AFTER_LOSS):
             return teacher_active(int(state.timestamp.epoch), self._until_epochs, self.every)
@@ -304,17 +299,9 @@ class PastRunDistillation(OneTeacher):
         self.teacher = None
         self.reused[f'cache {cache}'] = self.cache.flops
 
-    def __repr__(self) -> str:
-        cache = '' if self.cache is None else f', cache={self.cache.uri!r}'
-        return (f'PastRunDistillation(run={self.past_run.folder!r}, checkpoint={self.checkpoint!r}, '
-                f'temperature={self.temperature}, alpha={self.alpha}{self.schedule()}{cache})')
-
     def reused_compute(self) -> dict[str, float]:
         """FLOPs by source this teacher reuses (see :mod:`algorithms.ledger`)."""
         return dict(self.reused)
-
-    def reused_checkpoints(self) -> list[str]:
-        return [f'{self.past_run.folder}:{self.checkpoint}']
 
 
 def random_network(run: str | PastRun, seed: int) -> nn.Module:
@@ -322,7 +309,9 @@ def random_network(run: str | PastRun, seed: int) -> nn.Module:
     past = run if isinstance(run, PastRun) else PastRun(run)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return frozen(build_model(past.config['model']['name'], past.num_classes).module)
+        data = past.config['data']['name']
+        return frozen(build_model(past.config['model']['name'], past.num_classes, width=past.config['model'].get('width'),
+                                  channels=data_channels(data), stats=data_stats(data)).module)
 
 
 @checked
@@ -355,7 +344,3 @@ class RandomTeacherDistillation(OneTeacher):
             )
         self.seed = run_seed + 1 if seed is None else seed
         self.teacher = random_network(self.past_run, self.seed)
-
-    def __repr__(self) -> str:
-        return (f'RandomTeacherDistillation(run={self.past_run.folder!r}, seed={self.seed}, '
-                f'temperature={self.temperature}, alpha={self.alpha}{self.schedule()})')

@@ -1,6 +1,8 @@
 """A callback that keeps the run's evaluation history in its run folder as ``metrics.json``.
 
-Uses ``Event.EVAL_END`` (after each evaluation, all ranks compute the synchronised metrics; rank 0 writes) and
+Uses ``Event.EVAL_END`` (after each evaluator: all ranks compute its synchronised metrics), ``Event.EVAL_AFTER_ALL``
+(after the evaluators of one evaluation: rank 0 writes a row with the test split's ``accuracy`` and
+``cross_entropy`` and, for a run with a validation split, its ``val_accuracy`` and ``val_cross_entropy``) and
 ``Event.FIT_END`` (marks the run finished). The history is part of the callback's ``state_dict``, so a resumed
 run continues it instead of starting over, and ``resumed_at`` lists the batch each resumption started from (empty for
 a run that never died). ``wall_seconds`` is Composer's training wall clock
@@ -25,7 +27,10 @@ from composer.utils import dist
 from recipes.core import storage
 from recipes.core.run_files import METRICS_FILE
 
-__all__ = ['RunHistory', 'machine']
+__all__ = ['VALIDATION', 'RunHistory', 'machine']
+
+VALIDATION = 'val'  # the evaluator label of the held-out validation split; its metrics are recorded as val_*
+METRICS = (('accuracy', 'MulticlassAccuracy'), ('cross_entropy', 'CrossEntropy'))
 
 LIBRARIES = ('torch', 'mosaicml', 'numpy')  # the versions a run's floating-point results depend on
 
@@ -51,8 +56,8 @@ def machine() -> dict[str, str]:
 
 
 class RunHistory(Callback):
-    """Write ``{'eval': [{'epoch', 'batch', 'accuracy', 'cross_entropy'}...], 'finished': bool, 'resumed_at':
-    [batch...], 'wall_seconds': float}`` after each eval."""
+    """Write ``{'eval': [{'epoch', 'batch', 'accuracy', 'cross_entropy'[, 'val_accuracy', 'val_cross_entropy']}...],
+    'finished': bool, 'resumed_at': [batch...], 'wall_seconds': float}`` after each evaluation."""
 
     def __init__(self, run_folder: str | None) -> None:
         self.run_folder = run_folder
@@ -60,6 +65,7 @@ class RunHistory(Callback):
         self.resumed_at: list[int] = []
         self.finished = False
         self.wall_seconds = 0.0
+        self._row: dict[str, Any] = {}
 
     def _write(self) -> None:
         if self.run_folder is None or dist.get_global_rank() != 0:
@@ -72,13 +78,21 @@ class RunHistory(Callback):
         if int(state.timestamp.batch):  # the checkpoint it resumed from has restored the clock
             self.resumed_at.append(int(state.timestamp.batch))
 
+    def eval_before_all(self, state: State, logger: Logger) -> None:
+        self._row = {'epoch': int(state.timestamp.epoch), 'batch': int(state.timestamp.batch)}
+
     def eval_end(self, state: State, logger: Logger) -> None:
-        metrics = state.eval_metrics.get('eval', {})
-        row: dict[str, Any] = {'epoch': int(state.timestamp.epoch), 'batch': int(state.timestamp.batch)}
-        for key, metric in (('accuracy', 'MulticlassAccuracy'), ('cross_entropy', 'CrossEntropy')):
+        label = state.dataloader_label
+        if label not in ('eval', VALIDATION):
+            return
+        prefix = 'val_' if label == VALIDATION else ''
+        metrics = state.eval_metrics.get(label, {})
+        for key, metric in METRICS:
             if metric in metrics:
-                row[key] = float(metrics[metric].compute())
-        self.evals.append(row)
+                self._row[prefix + key] = float(metrics[metric].compute())
+
+    def eval_after_all(self, state: State, logger: Logger) -> None:
+        self.evals.append(self._row)
         self.wall_seconds = state.timestamp.total_wct.total_seconds()
         self._write()
 

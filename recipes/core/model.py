@@ -5,9 +5,10 @@
   ``torchvision/mobilenet_v3_small``, ...), built by ``torchvision.models.get_model`` (:func:`torchvision_classifier`),
   optionally with torchvision's pretrained ImageNet weights.
 
-Inputs are images in ``[0, 1]`` (N, 3, H, W); per-channel normalisation (CIFAR-100's statistics for the CIFAR
-ResNets, ImageNet's for torchvision models) is the network's first layer, so attacks work in pixel space and a
-past run's checkpoint is a self-contained teacher.
+Inputs are images in ``[0, 1]`` (N, C, H, W), C = 3 unless the data set says otherwise (Fashion-MNIST: 1, with
+``channels``); per-channel normalisation (the data set's statistics where it declares them, else CIFAR-100's for the
+CIFAR ResNets and ImageNet's for torchvision models) is the network's first layer, so attacks work in pixel space and
+a past run's checkpoint is a self-contained teacher.
 
 A batch is ``(inputs, targets)`` or ``(inputs, targets, indices)``: the reuse algorithms key scores, caches and
 provenance on each sample's dataset index, so the classifier accepts both forms.
@@ -33,6 +34,7 @@ __all__ = [
     'IMAGENET_STD',
     'RESNET_DEPTHS',
     'TORCHVISION',
+    'Stats',
     'CifarClassifier',
     'CifarResNet',
     'TorchvisionNet',
@@ -49,6 +51,7 @@ CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet weights were trained with these
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TORCHVISION = 'torchvision/'  # model.name prefix of torchvision's classifiers
+Stats = tuple[Sequence[float], Sequence[float]]  # a data set's per-channel (mean, std) of pixels in [0, 1]
 RESNET_DEPTHS = {'resnet_20': 20, 'resnet_32': 32, 'resnet_44': 44, 'resnet_56': 56, 'resnet_110': 110}
 
 
@@ -62,6 +65,11 @@ class Normalize(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return (x - self.mean) / self.std
+
+
+def _check_stats(channels: int, mean: Sequence[float], std: Sequence[float]) -> None:
+    if channels < 1 or len(mean) != channels or len(std) != channels:
+        raise ValueError(f'{channels} input channel(s) need one mean and one std each, got mean={tuple(mean)} std={tuple(std)}')
 
 
 class BasicBlock(nn.Module):
@@ -88,7 +96,9 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """ResNet for 32x32 inputs (He et al. 2016, section 4.2): depth = 6n + 2."""
+    """ResNet for 32x32 inputs (He et al. 2016, section 4.2): depth = 6n + 2; ``channels`` input channels, whose
+    ``mean`` and ``std`` the first layer normalises with (one value per channel); ``width`` channels in the first
+    stage, twice and four times that in the second and third (16: the paper's 16/32/64)."""
 
     def __init__(
         self,
@@ -96,25 +106,30 @@ class CifarResNet(nn.Module):
         num_classes: int,
         mean: Sequence[float] = CIFAR100_MEAN,
         std: Sequence[float] = CIFAR100_STD,
+        channels: int = 3,
+        width: int = 16,
     ) -> None:
         super().__init__()
         if (depth - 2) % 6 != 0:
             raise ValueError(f'CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}')
+        _check_stats(channels, mean, std)
+        if width < 1:
+            raise ValueError(f'CIFAR ResNet width must be a positive number of channels, got {width}')
         n = (depth - 2) // 6
         self.normalize = Normalize(mean, std)
-        self.conv = nn.Conv2d(3, 16, 3, stride=1, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(16)
+        self.conv = nn.Conv2d(channels, width, 3, stride=1, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         blocks: list[nn.Module] = []
-        in_planes = 16
-        for stage, planes in enumerate((16, 32, 64)):
+        in_planes = width
+        for stage, planes in enumerate((width, 2 * width, 4 * width)):
             for b in range(n):
                 stride = 2 if stage > 0 and b == 0 else 1
                 blocks.append(BasicBlock(in_planes, planes, stride))
                 in_planes = planes
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, num_classes)
+        self.fc = nn.Linear(4 * width, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
@@ -141,13 +156,18 @@ class CifarClassifier(ComposerClassifier):
         metric.update(outputs, batch[1])
 
 
-def resnet_cifar(name: str, num_classes: int) -> CifarClassifier:
-    """Build ``resnet_20|32|44|56|110`` for ``num_classes`` classes as a Composer model."""
+def resnet_cifar(
+    name: str, num_classes: int, channels: int = 3, stats: Stats | None = None, width: int = 16,
+) -> CifarClassifier:
+    """Build ``resnet_20|32|44|56|110`` for ``num_classes`` classes and ``channels`` input channels as a Composer
+    model, normalising with ``stats`` (``(mean, std)``; None: CIFAR-100's), its stages ``width``, 2x and 4x wide."""
     if name not in RESNET_DEPTHS:
         raise ValueError(f'unknown model {name!r}: choose one of {", ".join(RESNET_DEPTHS)}')
     if num_classes < 2:
         raise ValueError(f'num_classes must be at least 2, got {num_classes}')
-    return CifarClassifier(CifarResNet(RESNET_DEPTHS[name], num_classes), num_classes=num_classes)
+    mean, std = stats or (CIFAR100_MEAN, CIFAR100_STD)
+    net = CifarResNet(RESNET_DEPTHS[name], num_classes, mean, std, channels, width)
+    return CifarClassifier(net, num_classes=num_classes)
 
 
 @functools.cache
@@ -205,21 +225,48 @@ def _replace_head(net: nn.Module, num_classes: int, name: str) -> None:
     setattr(parent, path.rpartition('.')[2], nn.Linear(old.in_features, num_classes, bias=old.bias is not None))
 
 
-def torchvision_classifier(name: str, num_classes: int, pretrained: bool = False) -> CifarClassifier:
+def _set_input_channels(net: nn.Module, channels: int, name: str) -> None:
+    """Give the first convolution of ``net`` ``channels`` inputs; pretrained RGB kernels are summed over their inputs
+    (a grey image through the summed kernel gives what the RGB kernel gives the same image in three channels)."""
+    first = next(((n, m) for n, m in net.named_modules() if isinstance(m, nn.Conv2d)), None)
+    if first is None or first[1].groups != 1:
+        raise UsageError(f'torchvision/{name} has no plain first convolution to take {channels} input channel(s): '
+                         'use a CIFAR ResNet (resnet_20 ...) or 3-channel data')
+    path, old = first
+    new = nn.Conv2d(channels, old.out_channels, old.kernel_size, old.stride, old.padding, old.dilation,
+                    bias=old.bias is not None, padding_mode=old.padding_mode)
+    with torch.no_grad():
+        if channels == 1:
+            new.weight.copy_(old.weight.sum(dim=1, keepdim=True))
+        if old.bias is not None:
+            new.bias.copy_(old.bias)
+    parent = net.get_submodule(path.rpartition('.')[0]) if '.' in path else net
+    setattr(parent, path.rpartition('.')[2], new)
+
+
+def torchvision_classifier(
+    name: str, num_classes: int, pretrained: bool = False, channels: int = 3, stats: Stats | None = None,
+) -> CifarClassifier:
     """torchvision's classifier ``name`` (without the ``torchvision/`` prefix) for ``num_classes`` classes.
 
     ``pretrained`` loads torchvision's default ImageNet weights (from ``$TORCH_HOME/hub/checkpoints`` or the
-    internet) and, for another number of classes than theirs, gives the model a fresh last linear layer.
+    internet) and, for another number of classes than theirs, gives the model a fresh last linear layer. Another
+    number of input ``channels`` than 3 replaces the first convolution (:func:`_set_input_channels`); ``stats``
+    (``(mean, std)``; None: ImageNet's) normalise the inputs.
     """
     import torchvision
 
     check_model_name(TORCHVISION + name)
     if num_classes < 2:
         raise ValueError(f'num_classes must be at least 2, got {num_classes}')
+    mean, std = stats or (IMAGENET_MEAN, IMAGENET_STD)
+    _check_stats(channels, mean, std)
     extra = {'aux_logits': False} if name in ('googlenet', 'inception_v3') else {}  # one output in training too
     if not pretrained:
         net = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **extra)
-        return CifarClassifier(TorchvisionNet(net), num_classes=num_classes)
+        if channels != 3:
+            _set_input_channels(net, channels, name)
+        return CifarClassifier(TorchvisionNet(net, mean, std), num_classes=num_classes)
     weights = torchvision.models.get_model_weights(name).DEFAULT
     try:
         net = torchvision.models.get_model(name, weights=weights, **extra)
@@ -231,15 +278,25 @@ def torchvision_classifier(name: str, num_classes: int, pretrained: bool = False
         ) from None
     if len(weights.meta.get('categories') or ()) != num_classes:
         _replace_head(net, num_classes, name)
-    return CifarClassifier(TorchvisionNet(net), num_classes=num_classes)
+    if channels != 3:
+        _set_input_channels(net, channels, name)
+    return CifarClassifier(TorchvisionNet(net, mean, std), num_classes=num_classes)
 
 
-def build_model(name: str, num_classes: int, pretrained: bool = False) -> CifarClassifier:
-    """The Composer model ``model.name`` names: a CIFAR ResNet or ``torchvision/<name>``."""
+def build_model(
+    name: str, num_classes: int, pretrained: bool = False, channels: int = 3, stats: Stats | None = None,
+    width: int | None = None,
+) -> CifarClassifier:
+    """The Composer model ``model.name`` names: a CIFAR ResNet or ``torchvision/<name>``, for images of ``channels``
+    channels normalised with ``stats`` (``(mean, std)``; None: the family's own, CIFAR-100's or ImageNet's). A run
+    passes its data set's (:func:`recipes.core.data.data_channels`, :func:`recipes.core.data.data_stats`). ``width``
+    (``model.width``) is a CIFAR ResNet's first-stage width (None: 16)."""
+    if width is not None and name.startswith(TORCHVISION):
+        raise UsageError(f'model.width={width} sets a CIFAR ResNet\'s width: {name} has its own; set model.width=null')
     if name.startswith(TORCHVISION):
-        return torchvision_classifier(name[len(TORCHVISION):], num_classes, pretrained=pretrained)
+        return torchvision_classifier(name[len(TORCHVISION):], num_classes, pretrained, channels, stats)
     if pretrained:
         raise UsageError(f'model.pretrained=true needs a torchvision model (torchvision/<name>): {name} has no pretrained weights; set model.pretrained=false')
     if name not in RESNET_DEPTHS:
         check_model_name(name)
-    return resnet_cifar(name, num_classes)
+    return resnet_cifar(name, num_classes, channels, stats, 16 if width is None else width)

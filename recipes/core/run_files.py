@@ -5,6 +5,8 @@
 * ``compute.json``: FLOPs spent and reused (:mod:`algorithms.ledger`);
 * ``subset.json``: for a run on part of its training split (``data.subset_fraction``, ``data.classes``), the
   positions in the whole split of the examples it trained on (:func:`write_subset`);
+* ``holdout.json``: for a run that holds out a validation split (``data.holdout``), its seed, size and the positions
+  in the training split of the held-out examples (:func:`write_holdout`);
 * Composer checkpoints ``ep{epoch}-ba{batch}-rank{rank}.pt``.
 """
 
@@ -16,17 +18,19 @@ from typing import Any
 
 from recipes.core import storage
 
-__all__ = ['COMPUTE_FILE', 'CONFIG_FILE', 'METRICS_FILE', 'SUBSET_FILE', 'read_compute', 'read_history', 'read_subset',
-           'write_subset']
+__all__ = ['COMPUTE_FILE', 'CONFIG_FILE', 'HOLDOUT_FILE', 'METRICS_FILE', 'SUBSET_FILE', 'read_compute', 'read_history',
+           'read_holdout', 'read_subset', 'write_holdout', 'write_subset']
 
 CONFIG_FILE = 'config.yaml'
 METRICS_FILE = 'metrics.json'
 COMPUTE_FILE = 'compute.json'
 SUBSET_FILE = 'subset.json'
+HOLDOUT_FILE = 'holdout.json'
 
 
 def read_history(run_folder: str) -> dict[str, Any]:
-    """``metrics.json``: ``{'eval': [{'epoch', 'batch', 'accuracy', 'cross_entropy'}, ...], 'finished', 'wall_seconds'}``."""
+    """``metrics.json``: ``{'eval': [{'epoch', 'batch', 'accuracy', 'cross_entropy'}, ...], 'finished', 'wall_seconds'}``;
+    with a holdout each entry also has ``val_accuracy`` and ``val_cross_entropy``."""
     return json.loads(storage.read_bytes(storage.join(run_folder, METRICS_FILE)))
 
 
@@ -46,4 +50,17 @@ def write_subset(run_folder: str, indices: Sequence[int], split_size: int, data:
 def read_subset(run_folder: str) -> dict[str, Any] | None:
     """``subset.json`` (see :func:`write_subset`), or None for a run that trained on its whole split."""
     uri = storage.join(run_folder, SUBSET_FILE)
+    return json.loads(storage.read_bytes(uri)) if storage.exists(uri) else None
+
+
+def write_holdout(run_folder: str, indices: Sequence[int], seed: int) -> None:
+    """Record the validation split a run held out: ``{"seed": S, "size": N, "indices": [...]}``, positions in the
+    training split."""
+    body = {'seed': int(seed), 'size': len(indices), 'indices': [int(i) for i in indices]}
+    storage.write_bytes(storage.join(run_folder, HOLDOUT_FILE), json.dumps(body).encode())
+
+
+def read_holdout(run_folder: str) -> dict[str, Any] | None:
+    """``holdout.json`` (see :func:`write_holdout`), or None for a run that held out nothing."""
+    uri = storage.join(run_folder, HOLDOUT_FILE)
     return json.loads(storage.read_bytes(uri)) if storage.exists(uri) else None

@@ -14,7 +14,9 @@ from recipes.core.data.loader import (
     NUM_CLASSES,
     batch_size_per_rank,
     build_loader,
+    data_channels,
     data_num_classes,
+    data_stats,
     resolve_root,
 )
 
@@ -27,7 +29,9 @@ __all__ = [
     'batch_size_per_rank',
     'build_loader',
     'class_subset',
+    'data_channels',
     'data_num_classes',
+    'data_stats',
     'image_transform',
     'noisy_label_offsets',
     'resolve_root',

@@ -12,7 +12,9 @@ the JPEG splits of an image folder (:func:`image_transform`, decoded in the load
 possibly noisy (see :func:`noisy_label_offsets`); the index the sample's position in the split.
 A dataset may keep only part of its split (:func:`stratified_subset`, :func:`class_subset`): it is then addressed
 by position in that part, and the index it returns stays the sample's position in the whole split, so scores, banks
-and label noise made on the whole split still map onto it.
+and label noise made on the whole split still map onto it. A training split may hold out a validation split
+(:func:`holdout_indices`, ``data.holdout``), drawn before the subsets: those examples are never served for training
+and :meth:`MDSImageDataset.validation` serves them, clean and unaugmented, for evaluation.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = [
     'MDSImageDataset',
     'augment_cifar',
     'class_subset',
+    'holdout_indices',
     'image_transform',
     'noisy_label_offsets',
     'open_mds',
@@ -80,6 +83,27 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
         members = np.flatnonzero(labels == c)
         chosen.append(rng.permutation(members)[: max(1, round(fraction * len(members)))])
     return np.sort(np.concatenate(chosen))
+
+
+def holdout_indices(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded holdout of exactly ``size`` of ``labels``' examples, stratified by class.
+
+    Class ``c`` with ``n_c`` of the ``n`` examples gives ``floor(size * n_c / n)``, and the ``size`` left over go one
+    each to the classes with the largest remainders (the lower class id first on a tie); each class's share is drawn
+    without replacement with ``seed``, classes in order. 500 of Fashion-MNIST's 60,000 are 50 of each class.
+    """
+    n = len(labels)
+    if not (isinstance(size, int) and 0 <= size < n):
+        raise UsageError(f'data.holdout={size} must be a whole number of examples in 0..{n - 1} (the training split '
+                         f'has {n}): hold out fewer')
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = size * counts / n
+    quota = np.floor(exact).astype(int)
+    order = sorted(range(len(classes)), key=lambda c: (-(exact[c] - quota[c]), c))
+    quota[order[: size - int(quota.sum())]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota, strict=True)]
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
 
 
 def class_subset(labels: np.ndarray, classes: Sequence[int], num_classes: int, name: str = 'the data set') -> np.ndarray:
@@ -173,14 +197,18 @@ class MDSImageDataset(Dataset):
         cache: local folder for shards fetched from a remote (default under ``$PASTRUN_CACHE``).
         subset_fraction: keep a class-stratified share of the split (:func:`stratified_subset`; 1 keeps it all).
         subset_seed: seed of that share, fixed across runs like the label noise's.
+        holdout: hold out this many examples of the split, stratified by class (:func:`holdout_indices`), before the
+            subset and the classes are chosen: they are never served; :meth:`validation` serves them.
+        holdout_seed: seed of the holdout, fixed across runs (every run of a study holds out the same examples).
         classes: keep only the examples of these class ids (:func:`class_subset`; None keeps every class).
         resolution: side of the images a JPEG split yields (:func:`image_transform`, with ``augment`` for training);
             raw-pixel splits keep their size and ignore it.
         raw: items hold the stored uint8 image (C, H, W), not augmented nor scaled, for augmentation on the device
             (:mod:`recipes.core.data.device_augment`); ``augment`` must then be false.
 
-    ``indices`` holds the kept samples' positions in the whole split (None: all of it); ``split_size`` is the whole
-    split's length. Subsets are chosen by the clean labels.
+    ``indices`` holds the kept samples' positions in the whole split (None: all of it); ``held_out`` the held-out
+    ones (empty without a holdout); ``split_size`` is the whole split's length. Holdouts and subsets are chosen by the
+    clean labels.
     """
 
     def __init__(
@@ -197,6 +225,8 @@ class MDSImageDataset(Dataset):
         classes: Sequence[int] | None = None,
         resolution: int | None = None,
         raw: bool = False,
+        holdout: int = 0,
+        holdout_seed: int = 0,
     ) -> None:
         if raw and augment:
             raise ValueError('a raw MDSImageDataset yields stored images: augment them on the device, not here')
@@ -217,7 +247,7 @@ class MDSImageDataset(Dataset):
             raise UsageError(f'{storage.join(root, split)} holds JPEG images: set data.resolution (e.g. 224) to the side they are cropped to')
         self.resolution = resolution
         self._transform = image_transform(resolution, train=augment) if self.encoded else None
-        self._labels = read_split_labels(root, split, self.split_size) if self.encoded else None
+        self._labels = read_split_labels(root, split, self.split_size)
         self.root = root
         self.split = split
         self.num_classes = num_classes
@@ -227,11 +257,17 @@ class MDSImageDataset(Dataset):
             noisy_label_offsets(self._stream.num_samples, num_classes, label_noise, label_noise_seed) if label_noise else None
         )
         self.indices: np.ndarray | None = None
-        if classes is not None or subset_fraction != 1:
+        self.held_out = np.zeros(0, np.int64)
+        self.holdout_seed = holdout_seed
+        self.classes = None if classes is None else list(classes)
+        if holdout or classes is not None or subset_fraction != 1:
             labels = self.clean_labels()
             keep = np.arange(len(labels))
+            if holdout:
+                self.held_out = holdout_indices(labels, holdout, holdout_seed)
+                keep = np.setdiff1d(keep, self.held_out)
             if classes is not None:
-                keep = class_subset(labels, list(classes), num_classes, os.path.basename(root.rstrip('/')))
+                keep = keep[class_subset(labels[keep], list(classes), num_classes, os.path.basename(root.rstrip('/')))]
             if subset_fraction != 1:
                 keep = keep[stratified_subset(labels[keep], subset_fraction, subset_seed)]
             self.indices = keep
@@ -250,6 +286,17 @@ class MDSImageDataset(Dataset):
         plain.augment, plain.raw = False, False
         plain._transform = image_transform(self.resolution, train=False) if self.encoded else None
         return plain
+
+    def validation(self) -> MDSImageDataset:
+        """The held-out examples (of ``data.classes`` only, where set) as evaluation sees them: clean labels, not
+        augmented. Shares this data set's shards; ``self`` is left as it is."""
+        held = self.unaugmented()
+        held.label_offsets = None
+        keep = self.held_out
+        if self.classes is not None:
+            keep = keep[np.isin(self.clean_labels()[keep], self.classes)]
+        held.indices = keep
+        return held
 
     def clean_labels(self) -> np.ndarray:
         """The clean label of every sample of the whole split (the converter's label file, else each sample once)."""

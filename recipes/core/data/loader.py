@@ -5,14 +5,29 @@ from __future__ import annotations
 from composer.utils import dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from recipes.core.data import fashion
 from recipes.core.data.builtin import BUILTIN, builtin_root
 from recipes.core.errors import UsageError
 
-__all__ = ['DATA_SETS', 'IMAGES', 'NUM_CLASSES', 'batch_size_per_rank', 'build_loader', 'data_num_classes', 'resolve_root']
+__all__ = ['DATA_SETS', 'IMAGES', 'NUM_CLASSES', 'batch_size_per_rank', 'build_loader', 'data_channels',
+           'data_num_classes', 'data_stats', 'resolve_root']
 
-NUM_CLASSES = {'cifar100': 100, 'digits': 10, 'synthetic': 100}  # data sets with a fixed label space
+NUM_CLASSES = {'cifar100': 100, 'digits': 10, 'synthetic': 100, 'fashion_mnist': 10}  # fixed label spaces
 IMAGES = 'images'  # any image folder converted by launch/convert_images.py: its classes are in its classes.json
 DATA_SETS = (*NUM_CLASSES, IMAGES)
+CHANNELS = {'fashion_mnist': 1}  # the others are RGB (image folders are decoded to RGB)
+STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {'fashion_mnist': (fashion.MEAN, fashion.STD)}  # the others: the model family's own
+
+
+def data_channels(name: str) -> int:
+    """The channels of data set ``name``'s images: what the first layer of a model trained on it takes."""
+    return CHANNELS.get(name, 3)
+
+
+def data_stats(name: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """Data set ``name``'s per-channel ``(mean, std)`` where the model normalises with the data's own statistics;
+    None for the sets that use the model family's (CIFAR-100's for the CIFAR ResNets, ImageNet's for torchvision)."""
+    return STATS.get(name)
 
 
 def data_num_classes(name: str, remote: str | None) -> int:
@@ -26,14 +41,15 @@ def data_num_classes(name: str, remote: str | None) -> int:
     return NUM_CLASSES[name]
 
 
-def resolve_root(name: str, remote: str | None, cache: str | None = None) -> str:
-    """The MDS root of data set ``name``: ``remote`` if given, else the built-in one converted on first use."""
+def resolve_root(name: str, remote: str | None, cache: str | None = None, path: str | None = None) -> str:
+    """The MDS root of data set ``name``: ``remote`` if given, else the built-in one converted on first use (from
+    the files in ``path`` for Fashion-MNIST)."""
     if name not in DATA_SETS:
         raise UsageError(f'data.name={name!r} is not a data set: choose one of {", ".join(DATA_SETS)}')
     if remote:
         return remote
     if name in BUILTIN:
-        return builtin_root(name, cache)
+        return builtin_root(name, cache, path)
     if name == IMAGES:
         raise UsageError(
             'data.remote is required for data.name=images: convert an image folder once with '

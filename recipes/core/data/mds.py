@@ -1,6 +1,7 @@
 """Writing image classification splits as MDS shards (mosaicml-streaming).
 
-Columns: ``x`` uint8 32x32x3 (HWC, raw pixels: no decoding on the read path), ``y`` the label, ``y_coarse`` the
+Columns: ``x`` uint8 HxWxC (32x32x3 for CIFAR-100 and digits, 28x28x1 for Fashion-MNIST; raw pixels: no decoding on
+the read path), ``y`` the label, ``y_coarse`` the
 coarse label (CIFAR-100's 20 superclasses; ``-1`` where a data set has none) and ``i`` the index in the split.
 A local split is written under a temporary name and renamed into place; on S3 streaming uploads ``index.json``
 after the shards, and readers require that index.
@@ -24,7 +25,7 @@ from recipes.core.errors import UsageError
 
 __all__ = ['COLUMNS', 'check_folder', 'split_exists', 'split_samples', 'split_writer', 'write_split']
 
-COLUMNS = {'x': 'ndarray:uint8:32,32,3', 'y': 'int', 'y_coarse': 'int', 'i': 'int'}
+COLUMNS = {'x': 'ndarray:uint8:32,32,3', 'y': 'int', 'y_coarse': 'int', 'i': 'int'}  # of 32x32 RGB images
 
 
 def check_folder(folder: str) -> None:
@@ -73,13 +74,14 @@ def write_split(
     coarse_labels: np.ndarray | None = None,
     progress: bool = True,
 ) -> None:
-    """Write ``images`` (N, 32, 32, 3) uint8 and their labels as ``{out_root}/{split}``."""
-    if images.dtype != np.uint8 or images.shape[1:] != (32, 32, 3):
-        raise ValueError(f'images must be uint8 (N, 32, 32, 3), got {images.dtype} {images.shape}')
+    """Write ``images`` (N, H, W, C) uint8 and their labels as ``{out_root}/{split}``."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] not in (1, 3):
+        raise ValueError(f'images must be uint8 (N, H, W, C) with C 1 or 3, got {images.dtype} {images.shape}')
     if len(labels) != len(images):
         raise ValueError(f'{len(images)} images but {len(labels)} labels')
     coarse = coarse_labels if coarse_labels is not None else np.full(len(labels), -1)
-    with split_writer(out_root, split, COLUMNS) as writer:
+    columns = {**COLUMNS, 'x': 'ndarray:uint8:' + ','.join(str(d) for d in images.shape[1:])}
+    with split_writer(out_root, split, columns) as writer:
         for i in tqdm(range(len(images)), desc=f'writing {split}', disable=not progress, unit='img'):
             writer.write({'x': images[i], 'y': int(labels[i]), 'y_coarse': int(coarse[i]), 'i': i})
 
