@@ -12,8 +12,12 @@ sweep reads it back instead of tuning again. With ``launcher=ray`` each run is a
 When every run has finished, the report (``launch/report.py RESULTS``) is written, logged as a summary run to the
 trackers the runs use, and its first table printed: per recipe and budget, the compute multipliers against the
 baseline's frontier.
-``--dry_run`` prints each run's state and command (the tuning runs first; evaluation runs wait on unfinished
-tuning), and starts nothing and writes nothing.
+With ``past_runs`` and ``artifacts``, the past runs train first and the artifacts made of them are built next
+(their builders' ``launch/`` scripts), each skipped once complete. A run or artifact made with another config
+than the sweep gives it now is stale: the sweep stops in one line naming it and the first differing key, or with
+``--rerun_stale`` makes it again. ``--dry_run`` prints each step's state, command and what it waits on (past runs,
+artifacts, tuning runs, then evaluation runs), and starts nothing and writes nothing; with results in S3 it reads
+nothing there (no credentials needed).
 """
 
 from __future__ import annotations
@@ -36,16 +40,35 @@ def main(argv: list[str]) -> int:
     parser.add_argument('overrides', nargs='*', type=arg_type(Overrides()),
                         help='key=value overrides for every run, e.g. max_duration=4ep; a sweep key sets the sweep, '
                         'e.g. launcher=ray')
-    parser.add_argument('--dry_run', action='store_true', help='print the runs and their commands, start nothing')
+    parser.add_argument('--dry_run', action='store_true',
+                        help='print every step (past runs, artifacts, tuning and evaluation runs) in order with its '
+                        'command and what it waits on; start nothing, write nothing, and with results in S3 read '
+                        'nothing there (no credentials needed)')
+    parser.add_argument('--rerun_stale', action='store_true',
+                        help='train again, from nothing, a run (or build an artifact) that was made with another config '
+                        '(or source and arguments) than the sweep gives it now, instead of stopping')
     args = parser.parse_args(argv)
 
+    from recipes.core import storage
     from recipes.study.runner import run_sweep
-    from recipes.study.spec import load_sweep
+    from recipes.study.spec import load_sweep, split_overrides
 
-    sweep = load_sweep(args.sweep, args.overrides)
+    check_runs = True
+    if args.dry_run:  # a dry run of a sweep in S3 touches no storage: its runs' configs name S3 data and past runs
+        import yaml
+
+        with open(args.sweep) as f:
+            content = yaml.safe_load(f)
+        results = (split_overrides(args.overrides)[0].get('results') or (content or {}).get('results')
+                   if isinstance(content, dict) else None)
+        check_runs = not (isinstance(results, str) and storage.is_s3(results))
+    sweep = load_sweep(args.sweep, args.overrides, check_runs=check_runs)
+    if not check_runs:
+        print('dry run: the runs\' configs name storage, which a dry run does not touch: they are checked when the '
+              'sweep starts', flush=True)
     # A scheduler's SIGTERM becomes SystemExit, so run_sweep terminates the runs it started instead of orphaning them.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    code = run_sweep(sweep, TRAIN, dry_run=args.dry_run)
+    code = run_sweep(sweep, TRAIN, dry_run=args.dry_run, rerun_stale=args.rerun_stale, source=args.sweep)
     if code or args.dry_run:
         return code
 

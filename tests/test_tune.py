@@ -25,7 +25,7 @@ def test_a_tuned_digits_sweep_trains_with_the_best_setting_per_budget_and_a_resu
     grid = {'optimizer.lr': LRS, 'scheduler.t_warmup': ['0.25dur']}
     body = {
         'results': str(tmp_path / 'results'), 'seeds': [1], 'budgets': [0.5, 1], 'baseline': 'baseline',
-        'parallel': 2, 'tune': {'seeds': [7], 'grid': grid}, 'overrides': TINY,
+        'parallel': 2, 'tune': {'seeds': [7], 'grid': grid}, 'overrides': [*TINY, 'data.holdout=100'],
         'recipes': {'baseline': {'yaml': RECIPE}, 'smoothing': {'yaml': RECIPE, 'overrides': [SMOOTHING], 'budgets': [1]}},
     }
     sweep = tmp_path / 'sweep.yaml'
@@ -36,14 +36,18 @@ def test_a_tuned_digits_sweep_trains_with_the_best_setting_per_budget_and_a_resu
 
     chosen = {}
     for budget in ('0.5', '1'):
-        finals = [read_history(str(results / 'tuning' / 'baseline' / f'b{budget}' / f'p{n}' / 'seed7'))['eval'][-1]['accuracy']
+        lasts = [read_history(str(results / 'tuning' / 'baseline' / f'b{budget}' / f'p{n}' / 'seed7'))['eval'][-1]
                   for n in (1, 2)]
-        best = 0 if finals[0] >= finals[1] else 1  # one tuning seed: its accuracy is the mean; a tie goes to p1
+        finals, tests = [last['val_accuracy'] for last in lasts], [last['accuracy'] for last in lasts]
+        best = 0 if finals[0] >= finals[1] else 1  # one tuning seed: its val accuracy is the mean; a tie goes to p1
         chosen[budget] = LRS[best]
-        entry = yaml.safe_load((results / 'tuned.yaml').read_text())['recipes']['baseline']['budgets'][budget]
-        assert entry['overrides'] == [f'optimizer.lr={LRS[best]}', 'scheduler.t_warmup=0.25dur']
-        assert entry['point'] == f'p{best + 1}' and entry['mean_accuracy'] == pytest.approx(finals[best], abs=1e-12)
-        assert [p['accuracy'] for p in entry['points'].values()] == [{7: pytest.approx(a, abs=1e-12)} for a in finals]
+        tuned = yaml.safe_load((results / 'tuned.yaml').read_text())
+        entry = tuned['recipes']['baseline']['budgets'][budget]
+        assert tuned['split'] == 'val' and entry['overrides'] == [f'optimizer.lr={LRS[best]}', 'scheduler.t_warmup=0.25dur']
+        assert entry['point'] == f'p{best + 1}' and entry['mean_val_accuracy'] == pytest.approx(finals[best], abs=1e-12)
+        assert entry['mean_accuracy'] == pytest.approx(tests[best], abs=1e-12)  # the test split's, shown beside it
+        assert [p['val_accuracy'] for p in entry['points'].values()] == [{7: pytest.approx(a, abs=1e-12)} for a in finals]
+        assert [p['accuracy'] for p in entry['points'].values()] == [{7: pytest.approx(a, abs=1e-12)} for a in tests]
         assert bool(entry['tie']) == (finals[0] == finals[1])
         assert entry['runs'] == str(results / 'tuning' / 'baseline' / f'b{budget}') and entry['seeds'] == [7]
         assert f'tuned baseline budget {budget}: optimizer.lr={LRS[best]} scheduler.t_warmup=0.25dur (p{best + 1} of 2' in result.stdout
@@ -63,6 +67,17 @@ def test_a_tuned_digits_sweep_trains_with_the_best_setting_per_budget_and_a_resu
     assert again.returncode == 0, again.stderr[-3000:]
     assert f'tuning: {results}/tuned.yaml holds every choice; no tuning run trains' in again.stdout
     assert again.stdout.count('\n$ ') == 0 and 'sweep: 3 runs, 3 already finished, 0 trained' in again.stdout
+    fingerprint = json.loads((results / 'baseline' / 'b1' / 'seed1' / 'fingerprint.json').read_text())
+    assert fingerprint['config']['data']['holdout'] == 100 and fingerprint['config']['seed'] == 1
+
+    # A run trained with another config than the sweep gives it now is stale: one line, nothing trained
+    stale = run_cli('sweep.py', str(sweep), 'optimizer.momentum=0.8', timeout=600)
+    assert stale.returncode == 2 and stale.stdout.count('\n$ ') == 0
+    assert [line for line in stale.stderr.splitlines() if line.startswith('error: ')] == [
+        f'error: run tune-baseline-b0.5-p1-s7 ({results}/tuning/baseline/b0.5/p1/seed7) is stale: it was trained with '
+        f'another config: first differing key optimizer.momentum (trained with: 0.9, now: 0.8); {results}/tuned.yaml '
+        'chose from it: start the sweep with '
+        '--rerun_stale to train it again from nothing, or give the sweep another results folder (or past_root)']
     assert (results / 'tuned.yaml').read_text() == tuned
     assert {path: path.stat().st_mtime_ns for path in (results / 'tuning').rglob('*') if path.is_file()} == kept
 
@@ -78,7 +93,9 @@ with open(os.environ['STAND_IN_LOG'], 'a') as f:
 os.makedirs(args['save_folder'], exist_ok=True)
 with open(os.path.join(args['save_folder'], 'metrics.json'), 'w') as f:
     accuracy = eval(os.environ['ACCURACY'])
-    json.dump({'eval': [{'epoch': 1, 'batch': 1, 'accuracy': accuracy}], 'finished': True, 'wall_seconds': 0.1}, f)
+    # the validation split's accuracy is ACCURACY's; the test split's the reverse order: tuning must not read it
+    json.dump({'eval': [{'epoch': 1, 'batch': 1, 'val_accuracy': accuracy, 'accuracy': 1 - accuracy}], 'finished': True,
+               'wall_seconds': 0.1}, f)
 """
 
 # At budget 0.5 the mean over the two tuning seeds decides (0.4, 0.45, 0.4: p2, though p1 leads on seed 101 and p3
@@ -123,13 +140,18 @@ def test_tuning_chooses_the_best_mean_over_the_tuning_seeds_and_the_first_point_
     written = yaml.safe_load((tmp_path / 'results' / 'tuned.yaml').read_text())
     assert written['tune'] == TUNE and written['uses'] == {'b': 'b'}
     half, whole = (written['recipes']['b']['budgets'][label] for label in ('0.5', '1'))
-    assert (half['overrides'], half['point'], half['mean_accuracy'], half['tie']) == (['optimizer.lr=0.1'], 'p2', 0.45, '')
-    assert [p['mean_accuracy'] for p in half['points'].values()] == pytest.approx([0.4, 0.45, 0.4])
-    assert half['points']['p3'] == {'overrides': ['optimizer.lr=0.2'], 'mean_accuracy': pytest.approx(0.4),
-                                    'accuracy': {101: 0.1, 102: 0.7}}
+    assert written['split'] == 'val'
+    assert (half['overrides'], half['point'], half['mean_val_accuracy'], half['tie']) == (['optimizer.lr=0.1'], 'p2', 0.45, '')
+    assert half['mean_accuracy'] == pytest.approx(0.55)  # the test split's, beside it: p1 and p3 lead there (0.6)
+    assert [p['mean_val_accuracy'] for p in half['points'].values()] == pytest.approx([0.4, 0.45, 0.4])
+    assert [p['mean_accuracy'] for p in half['points'].values()] == pytest.approx([0.6, 0.55, 0.6])
+    assert half['points']['p3'] == {'overrides': ['optimizer.lr=0.2'], 'mean_val_accuracy': pytest.approx(0.4),
+                                    'val_accuracy': {101: 0.1, 102: 0.7}, 'mean_accuracy': pytest.approx(0.6),
+                                    'accuracy': {101: pytest.approx(0.9), 102: pytest.approx(0.3)}}
     assert (whole['point'], whole['tie']) == ('p2', 'p2 and p3 tie at 50.00%: the first in grid order was chosen')
     out = capsys.readouterr().out
-    assert ('tuned b budget 1: optimizer.lr=0.1 (p2 of 3, mean final accuracy 50.00% on tuning seeds 101, 102); '
+    assert ('tuned b budget 1: optimizer.lr=0.1 (p2 of 3, chosen on val: mean final val accuracy 50.00%, test 50.00%, '
+            'on tuning seeds 101, 102); '
             'p2 and p3 tie at 50.00%: the first in grid order was chosen') in out
     assert 'tuning: 12 runs, 0 already finished, 12 trained' in out
 
@@ -208,8 +230,11 @@ def test_a_dry_run_shows_the_tuning_runs_and_says_the_evaluation_runs_wait_on_th
     assert [line for line in out.splitlines() if line.startswith('===')] == [
         f'=== tuning [1/2] b budget 1 p1 seed 101: start  {folder}/p1/seed101',
         f'=== tuning [2/2] b budget 1 p2 seed 101: start  {folder}/p2/seed101',
+        f'=== [1/2] b budget 1 seed 1: waits on tuning  {tmp_path}/results/b/b1/seed1',
+        f'=== [2/2] b budget 1 seed 2: waits on tuning  {tmp_path}/results/b/b1/seed2',
     ]
-    assert out.count('\n$ ') == 2 and 'tuning: 2 runs, 0 already finished, 2 to train' in out
+    assert out.count('\n$ ') == 4 and 'tuning: 2 runs, 0 already finished, 2 to train' in out
+    assert out.count(' + the settings tuned for b at budget 1\n') == 2
     assert (f'sweep: 2 evaluation runs wait on tuning: they train with the settings chosen from the tuning runs '
             f'above ({tmp_path}/results/tuned.yaml)') in out
     assert not (tmp_path / 'results').exists()
@@ -250,13 +275,40 @@ def test_primary_names_a_compared_recipe_at_one_of_its_budgets():
 def test_every_tuning_point_is_checked_before_any_run(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     path = tmp_path / 'sweep.yaml'
-    path.write_text(yaml.safe_dump({**GOOD, 'tune': {'seeds': [101], 'grid': {'optimizer.lr': [0.1, -1]}}}))
+    path.write_text(yaml.safe_dump({**GOOD, 'tune': {'seeds': [101], 'grid': {'optimizer.lr': [0.1, -1]}},
+                                    'overrides': ['data.holdout=144']}))
     with pytest.raises(UsageError) as e:
         load_sweep(str(path))
-    assert str(e.value) == (
-        f"{path}: recipe 'b' at tuning point p2 (optimizer.lr=-1): optimizer.lr=-1 is out of range: use a number in "
-        '[0, 1000]'
-    )
+    assert str(e.value).endswith(
+        "at tuning point p2 (optimizer.lr=-1): optimizer.lr=-1 is out of range: use a number in [0, 1000]")
+
+
+def test_a_sweep_that_tunes_without_a_validation_split_is_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    path = tmp_path / 'sweep.yaml'
+    path.write_text(yaml.safe_dump({**GOOD, 'tune': {'seeds': [101], 'grid': {'optimizer.lr': [0.1, 0.2]}}}))
+    with pytest.raises(UsageError) as e:
+        load_sweep(str(path))
+    assert str(e.value).startswith(f"{path}: recipe 'b'") and str(e.value).endswith(
+        ': tune chooses by the final accuracy on a validation split, never the test split, and these runs hold out '
+        'none (data.holdout 0): set it for every run, e.g. overrides: [data.holdout=144]')
+    path.write_text(yaml.safe_dump({**GOOD, 'tune': {'seeds': [101], 'grid': {'optimizer.lr': [0.1, 0.2]}},
+                                    'overrides': ['data.holdout=144']}))
+    assert load_sweep(str(path)).tune is not None
+
+
+def test_a_tuned_yaml_chosen_on_the_test_split_is_refused(tmp_path, monkeypatch):
+    sweep = stand_in(tmp_path, monkeypatch)
+    content = {**GOOD, 'tune': {'seeds': [101], 'grid': {'optimizer.lr': [0.05, 0.1]}}}
+    assert sweep(content)[0] == 0
+    tuned = tmp_path / 'results' / 'tuned.yaml'
+    old = yaml.safe_load(tuned.read_text())
+    del old['split']  # as tuned.yaml was written before tuning chose on the validation split
+    tuned.write_text(yaml.safe_dump(old))
+    with pytest.raises(UsageError) as e:
+        sweep(content)
+    assert str(e.value).startswith(f'{tuned} chose its settings on the test split (made before tuning chose on the '
+                                   'validation split): to retune, give the sweep a new results folder, or delete')
 
 
 RECIPES = {'b': {'yaml': RECIPE}, 'k': {'yaml': RECIPE, 'budgets': [0.5]}}

@@ -151,9 +151,13 @@ class RayTasks:
         return (f'sweep: each run a Ray task ({resources}) on the cluster at {self.sweep.ray.address}, started again up '
                 f'to {self.sweep.ray.max_retries} times if its worker or node dies, its output in {self.logs}/RUN.log')
 
-    def start(self, run: Run, argv: list[str]) -> None:
+    def start(self, run: Run, argv: list[str], resources: dict[str, float | None] | None = None) -> None:
+        """A task for ``run`` (a run, or an artifact's build), asking for ``resources`` (``cpus``, ``gpus``: a past
+        run family's or an artifact's own, where the sweep file gives them), else a run's."""
+        cpus, gpus = (resources or {}).get('cpus'), (resources or {}).get('gpus')
         options: dict[str, Any] = {
-            'name': run.name, 'num_cpus': self.sweep.ray.cpus_per_run, 'num_gpus': self.sweep.gpus_per_run(),
+            'name': run.name, 'num_cpus': self.sweep.ray.cpus_per_run if cpus is None else cpus,
+            'num_gpus': self.sweep.gpus_per_run() if gpus is None else gpus,
             'max_retries': self.sweep.ray.max_retries, 'retry_exceptions': False,
         }
         if self.sweep.ray.runtime_env is not None:

@@ -52,10 +52,18 @@ def results_tables(data: Path = DATA) -> str:
             f'`{meta["results"]}`: {meta["runs"]} runs; the frontier is `{meta["baseline"]}` at budgets '
             f'{", ".join(meta["baseline_budgets"])}; verdicts Holm-adjusted over {plural(meta["comparisons"], "comparison")} per '
             f'accounting. Ran on: {meta["machines"]}.', '',
-            *([f'Tuned schedules: {"; ".join(meta["tuned"])}.', ''] if meta.get('tuned') else []),
+            *([f'Tuned schedules{_split_note(meta)}: {"; ".join(meta["tuned"])}.', ''] if meta.get('tuned') else []),
             summary_table(records), '',
             *(['Against the reuse baseline each recipe names (`reference`): mean final accuracy minus the '
                "reference's at the same budget, 95% Welch interval, verdicts Holm-adjusted over this table.", '',
                versus, ''] if versus else []),
         ]
     return '\n'.join(out).rstrip('\n')
+
+
+def _split_note(meta: dict) -> str:
+    """Which split chose the tuned schedules: the report's ``tuned_split`` (``val``); a study published before
+    tuning chose on the validation split says nothing (it chose on the test split, as its lines say)."""
+    split = meta.get('tuned_split')
+    return ' (chosen on the validation split; the test accuracy beside it)' if split == 'val' else (
+        f' (chosen on the {split} split)' if split else '')

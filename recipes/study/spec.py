@@ -82,6 +82,7 @@ import dataclasses
 import itertools
 import json
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -112,8 +113,15 @@ from recipes.core.rules import (
 )
 
 __all__ = [
+    'ARTIFACTS_FOLDER',
     'CROSS_KEY_CHECKS',
     'PAST',
+    'ArtifactSpec',
+    'Build',
+    'PastRunSpec',
+    'artifact_plan',
+    'past_root',
+    'past_run_plan',
     'SET_BY_SWEEP',
     'SWEEP_FILE',
     'TUNING_FOLDER',
@@ -145,6 +153,11 @@ SWEEP_FILE = 'sweep.yaml'
 SET_BY_SWEEP = ('seed', 'scale_schedule_ratio', 'run_name', 'save_folder', 'autoresume')
 TUNING_FOLDER = 'tuning'  # {results}/tuning/{recipe}/b{budget}/p{N}/seed{S}: the tuning runs
 PAST = '{past}'  # in the sweep's and recipes' overrides: the past run of each seed, past[seed mod len(past)]
+# {past_runs.NAME} and {artifacts.NAME} in the overrides: family NAME's past run of the seed's past value, and the
+# artifact NAME made of it (paths under past_root)
+PLACEHOLDER = re.compile(r'\{(past_runs|artifacts)\.([^{}]*)\}')
+ARTIFACTS_FOLDER = 'artifacts'  # {past_root}/artifacts/{name}-s{past}: the artifacts
+PAST_FOLDER = 'past'  # {results}/past: past_root when the file names none
 
 
 def budget_label(budget: float) -> str:
@@ -190,6 +203,38 @@ class RecipeSpec:
     reference: Annotated[str | None, RunName(),
                          'the recipe this one is compared with at each budget, in place of the sweep\'s `reference`: a '
                          'scenario\'s own reuse baseline, when one sweep holds several scenarios'] = None
+
+
+@dataclass(frozen=True)
+class PastRunSpec:
+    """One entry of ``past_runs:``, a family of past runs: one run of the YAML per value of ``past``, that value its
+    seed, in ``{past_root}/{family}/seed{past}``."""
+
+    yaml: Annotated[str, Location(), 'the training YAML of the past runs']
+    overrides: Annotated[tuple[str, ...], OverrideList(),
+                         '`key=value` for its runs (the sweep\'s overrides are the new runs\', not theirs)'] = ()
+    cpus: Annotated[float | None, Number(0, 1024, optional=True), 'with launcher ray: CPUs each of its runs asks for; '
+                    'null: `ray.cpus_per_run`'] = None
+    gpus: Annotated[float | None, Number(0, 1024, optional=True), 'with launcher ray: GPUs each of its runs asks for; '
+                    'null: `ray.gpus_per_run`'] = None
+
+
+@dataclass(frozen=True)
+class ArtifactSpec:
+    """One entry of ``artifacts:``, what reuse makes of a family's past runs: one per past run, built by a builder
+    of :mod:`recipes.study.builders` after that run, in ``{past_root}/artifacts/{name}-s{past}``."""
+
+    builder: Annotated[str, OneOf('score', 'adv_bank', 'teacher_cache'),
+                       '`score` (launch/score.py), `adv_bank` (launch/build_adv_bank.py), `teacher_cache` '
+                       '(launch/cache_teacher.py)']
+    run: Annotated[str, RunName(), 'the family of `past_runs` it is made of']
+    args: Annotated[dict[str, Any] | None, YamlMapping('{method: el2n, checkpoints: auto}', optional=True),
+                    "the builder's arguments but --run and --out, as its script takes them; `{past}` in a value "
+                    'stands for the past run\'s value'] = None
+    cpus: Annotated[float | None, Number(0, 1024, optional=True), 'with launcher ray: CPUs its builds ask for; '
+                    'null: `ray.cpus_per_run`'] = None
+    gpus: Annotated[float | None, Number(0, 1024, optional=True), 'with launcher ray: GPUs its builds ask for; '
+                    'null: `ray.gpus_per_run`'] = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +286,19 @@ class SweepSpec:
     past: Annotated[tuple[Any, ...] | None, PastValues(),
                     'what `{past}` in the overrides stands for: evaluation (and tuning) seed s gets past[s mod '
                     'len(past)]'] = None
-    overrides: Annotated[tuple[str, ...], OverrideList(), '`key=value` for every run; may hold `{past}`'] = ()
+    past_root: Annotated[str | None, Folder(),
+                         'where the past runs and artifacts live (`{past_root}/{family}/seed{past}`, '
+                         '`{past_root}/artifacts/{name}-s{past}`): several study files naming one share them; '
+                         'null: `RESULTS/past`'] = None
+    past_runs: Annotated[dict[str, PastRunSpec] | None, NamedEntries('past-run family', '{yaml: PATH, overrides: [...]}'),
+                         'families of past runs the sweep trains first: one run per value of `past`, that value its '
+                         'seed; `{past_runs.NAME}` in an override is the folder of the seed\'s one'] = None
+    artifacts: Annotated[dict[str, ArtifactSpec] | None,
+                         NamedEntries('artifact', '{builder: score, run: FAMILY, args: {...}}'),
+                         'what reuse makes of each past run of a family, built after it: `{artifacts.NAME}` in an '
+                         'override is the seed\'s one'] = None
+    overrides: Annotated[tuple[str, ...], OverrideList(),
+                         '`key=value` for every run; may hold `{past}`, `{past_runs.NAME}`, `{artifacts.NAME}`'] = ()
     recipes: Annotated[dict[str, RecipeSpec], NamedEntries('recipe', '{yaml: PATH, overrides: [...]}'),
                        'name -> `{yaml: PATH, overrides: [...], budgets: [...], tune: ...}`']
     ray: Annotated[RaySpec, Section('{address: auto, gpus_per_run: 8, ...}'),
@@ -511,7 +568,51 @@ def _recipes_tune_with_equal_effort(sweep: SweepSpec) -> None:
 
 
 def _uses_past(overrides: Sequence[str]) -> bool:
-    return any(PAST in override for override in overrides)
+    return any(PAST in override or PLACEHOLDER.search(override) for override in overrides)
+
+
+def _all_overrides(sweep: SweepSpec) -> list[tuple[str, str]]:
+    """``(key, override)`` of the sweep's and every recipe's overrides."""
+    return [('overrides', o) for o in sweep.overrides] + [
+        (f'recipes.{name}.overrides', o) for name, recipe in sweep.recipes.items() for o in recipe.overrides]
+
+
+@cross_key
+def _placeholders_name_declared_past_runs_and_artifacts(sweep: SweepSpec) -> None:
+    for key, override in _all_overrides(sweep):
+        for match in PLACEHOLDER.finditer(override):
+            kind, name = match.group(1), match.group(2)
+            declared = (sweep.past_runs if kind == 'past_runs' else sweep.artifacts) or {}
+            if name not in declared:
+                hint = did_you_mean(name, list(declared), spell=lambda m, kind=kind: f'{{{kind}.{m}}}')
+                known = f' (it declares {", ".join(declared)})' if declared and not hint else ''
+                raise UsageError(f'{key} names {match.group(0)}, which {kind} does not declare{hint}{known}: declare it '
+                                 f'under {kind}:, or name one that is')
+
+
+@cross_key
+def _past_runs_and_artifacts_are_whole(sweep: SweepSpec) -> None:
+    from recipes.study.builders import check_builder_args
+
+    if (sweep.past_runs or sweep.artifacts) and sweep.past is None:
+        raise UsageError('past_runs and artifacts are made once per value of past: list the past runs\' seeds, e.g. '
+                         'past: [17, 18, 19]')
+    if sweep.past_runs:
+        bad = [v for v in sweep.past or () if not isinstance(v, int) or isinstance(v, bool)]
+        if bad:
+            raise UsageError(f'past value {bad[0]!r} is the seed of a past run (past_runs): make every value of past '
+                             'a whole number, e.g. past: [17, 18, 19]')
+        if ARTIFACTS_FOLDER in sweep.past_runs:
+            raise UsageError(f'past_runs.{ARTIFACTS_FOLDER} would share its folder with the artifacts: rename it')
+    families = list(sweep.past_runs or {})
+    for name, artifact in (sweep.artifacts or {}).items():
+        key = f'artifacts.{name}'
+        if artifact.run not in families:
+            hint = did_you_mean(artifact.run, families, spell=repr)
+            raise UsageError(f'{key}.run {artifact.run!r} is not a family of past_runs{hint} (it declares '
+                             f'{", ".join(families) or "none"}): name one, or declare it under past_runs:')
+        check_builder_args(f'{key}.args', artifact.builder, artifact.args or {},
+                           None if sweep.past is None else _past_of(sweep, 0))
 
 
 @cross_key
@@ -522,8 +623,9 @@ def _past_fills_the_placeholders(sweep: SweepSpec) -> None:
         raise UsageError(f'{users[0]} holds {PAST} but the sweep has no past: list what it stands for, one value per '
                          'past run, e.g. past: [17, 18, 19] (seed s gets past[s mod 3])')
     if sweep.past is not None and not users:
-        raise UsageError(f'past {list(sweep.past)} fills no override: write {PAST} where an override names a past run, '
-                         f'e.g. algorithms.past_run_distillation.run=runs/digits-baseline-s{PAST}')
+        if not sweep.past_runs:
+            raise UsageError(f'past {list(sweep.past)} fills no override: write {PAST} where an override names a past '
+                             f'run, e.g. algorithms.past_run_distillation.run=runs/digits-baseline-s{PAST}')
 
 
 @cross_key
@@ -599,12 +701,13 @@ def _merge(content: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_sweep(path: str, extra_overrides: Sequence[str] = ()) -> SweepSpec:
+def load_sweep(path: str, extra_overrides: Sequence[str] = (), check_runs: bool = True) -> SweepSpec:
     """Read and check a sweep YAML with the command line's ``key=value`` pairs: those naming a sweep key set it
     (:func:`split_overrides`), the others go last in every recipe's overrides.
 
     Each run's training config is loaded and checked too (YAML present, keys known, values typed), so a typo in
-    the last recipe stops the sweep before the first run starts.
+    the last recipe stops the sweep before the first run starts (:func:`check_run_configs`; not with
+    ``check_runs=False``, which a dry run of a sweep in S3 passes: it touches no storage).
     """
     if not os.path.isfile(path):
         raise UsageError(f'sweep {path} does not exist: pass a sweep YAML such as yamls/sweeps/digits.yaml')
@@ -620,35 +723,68 @@ def load_sweep(path: str, extra_overrides: Sequence[str] = ()) -> SweepSpec:
     recipes = {name: replace(r, overrides=r.overrides + extra) for name, r in sweep.recipes.items()}  # command line wins
     sweep = replace(sweep, recipes=recipes)
 
-    for name, recipe in sweep.recipes.items():
-        if not os.path.isfile(recipe.yaml):
-            raise UsageError(
-                f'{path}: recipes.{name}.yaml={recipe.yaml} does not exist (paths are relative to {os.getcwd()})',
-            )
-    from recipes.config import load_config  # Composer and torch: seconds, which reading a manifest does not need
-
-    for run, what in _runs_to_check(sweep):
-        try:
-            load_config(run.yaml, run.overrides)
-        except UsageError as e:
-            raise UsageError(f'{path}: recipe {run.recipe!r}{what}: {e}') from None
+    yamls = [(f'recipes.{name}.yaml', r.yaml) for name, r in sweep.recipes.items()] + [
+        (f'past_runs.{name}.yaml', r.yaml) for name, r in (sweep.past_runs or {}).items()]
+    for key, yaml_path in yamls:
+        if not os.path.isfile(yaml_path):
+            raise UsageError(f'{path}: {key}={yaml_path} does not exist (paths are relative to {os.getcwd()})')
+    if check_runs:
+        check_run_configs(sweep, path, pending=True)
     return sweep
 
 
+def _made_by_the_sweep(sweep: SweepSpec) -> list[str]:
+    """The paths of the past runs and artifacts the sweep makes: its runs may name them before they exist."""
+    return [run.folder for run in past_run_plan(sweep)] + [build.out for build in artifact_plan(sweep)]
+
+
+def check_run_configs(sweep: SweepSpec, source: str, pending: bool = False) -> None:
+    """Load and check the config of a run per recipe, past value and tuning point, and of every past run; refuse a
+    tuned recipe whose runs hold out no validation examples (tuning chooses on them). With ``pending``, a run whose
+    only fault is a past run or artifact the sweep has not made yet passes: it is checked again once they are made."""
+    from recipes.config import load_config  # Composer and torch: seconds, which reading a manifest does not need
+
+    made = _made_by_the_sweep(sweep) if pending else []
+    checked = [(run, f' past run {run.recipe!r} seed {run.seed}') for run in past_run_plan(sweep)]
+    checked += [(run, f' recipe {run.recipe!r}{what}') for run, what in _runs_to_check(sweep)]
+    unheld = None  # the first tuned run that holds out no validation examples: refused once every config passed
+    for run, what in checked:
+        try:
+            cfg = load_config(run.yaml, run.overrides)
+        except UsageError as e:
+            if any(folder in str(e) for folder in made):
+                continue
+            raise UsageError(f'{source}:{what}: {e}') from None
+        tuned = sweep.tune is not None and run.kind != 'past' and sweep.tuned_by(run.recipe) == run.recipe
+        if tuned and not ('holdout' in cfg.data and cfg.data.holdout) and unheld is None:
+            unheld = what
+    if unheld is not None:
+        raise UsageError(
+            f'{source}:{unheld}: tune chooses by the final accuracy on a validation split, never the test split, and '
+            'these runs hold out none (data.holdout 0): set it for every run, e.g. overrides: [data.holdout=144]',
+        )
+
+
 def _runs_to_check(sweep: SweepSpec) -> list[tuple[Run, str]]:
-    """A run per recipe and past run (the first seed's of each; per budget too where ``schedules`` fixes each budget's
-    settings), and per grid point of the settings it may be tuned to: each with what to add to a message about it."""
+    """A run per recipe, budget and past run (the first seed's of each: a budget scales the recipe's schedule, which
+    the run config's ties check), and per grid point of the settings it may be tuned to: each with what to add to a
+    message about it."""
     firsts: dict[tuple[str, str, float], Run] = {}
     for run in plan(sweep, sweep.fixed_settings()):  # in sweep order
         past = _past_of(sweep, run.seed) if sweep.past is not None else ''
-        firsts.setdefault((run.recipe, past, run.budget if sweep.schedules else 0.0), run)
-    found = [(run, f' with past {past}' if past else '') for (_, past, _), run in firsts.items()]
+        firsts.setdefault((run.recipe, past, run.budget), run)
+    found = [(run, f' at budget {budget_label(budget)}' + (f' with past {past}' if past else ''))
+             for (_, past, budget), run in firsts.items()]
     for name in sweep.recipes if sweep.tune is not None else ():
-        first = next(run for (recipe, _, _), run in firsts.items() if recipe == name)
+        budgets: dict[float, Run] = {}  # each budget's first run: a tuning point's schedule is scaled by each budget
+        for (recipe, _, budget), run in firsts.items():
+            if recipe == name:
+                budgets.setdefault(budget, run)
         grid = sweep.grid_of(sweep.tuned_by(name))
-        for label, point in grid_points(grid).items():
-            run = replace(first, overrides=(*first.overrides, *point))
-            found.append((run, f' at tuning point {label} ({" ".join(point)})'))
+        for budget, first in budgets.items():
+            for label, point in grid_points(grid).items():
+                run = replace(first, overrides=(*first.overrides, *point))
+                found.append((run, f' at budget {budget_label(budget)} at tuning point {label} ({" ".join(point)})'))
     return found
 
 
@@ -672,9 +808,13 @@ class Run:
     yaml: str
     overrides: tuple[str, ...]  # the sweep's, the recipe's, the command line's, tuned ones, then the keys the sweep sets
     point: str = ''  # a tuning run's grid point (p1, p2, ...); '' for an evaluation run
+    kind: str = ''  # 'past' for a past run (recipe: its family; seed: its past value); '' for the others
+    needs: tuple[str, ...] = ()  # the names of the past runs and artifacts (Build.name) it reads
 
     @property
     def name(self) -> str:
+        if self.kind == 'past':
+            return f'past-{self.recipe}-s{self.seed}'
         if self.point:
             return f'tune-{self.recipe}-b{budget_label(self.budget)}-{self.point}-s{self.seed}'
         return f'{self.recipe}-b{budget_label(self.budget)}-s{self.seed}'
@@ -682,6 +822,8 @@ class Run:
     @property
     def title(self) -> str:
         """``kd budget 0.5 seed 3``; ``baseline budget 0.5 p2 seed 101`` for a tuning run."""
+        if self.kind == 'past':
+            return f'past run {self.recipe} seed {self.seed}'
         point = f' {self.point}' if self.point else ''
         return f'{self.recipe} budget {budget_label(self.budget)}{point} seed {self.seed}'
 
@@ -723,14 +865,50 @@ def _past_of(sweep: SweepSpec, seed: int) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def past_root(sweep: SweepSpec) -> str:
+    """Where the past runs and artifacts live: ``past_root``, else ``{results}/past``."""
+    return sweep.past_root.rstrip('/') if sweep.past_root else storage.join(sweep.results, PAST_FOLDER)
+
+
+def past_run_folder(sweep: SweepSpec, family: str, past: str) -> str:
+    return storage.join(past_root(sweep), family, f'seed{past}')
+
+
+def artifact_path(sweep: SweepSpec, name: str, past: str) -> str:
+    """``{past_root}/artifacts/{name}-s{past}``, with its builder's suffix (``.npy`` for scores)."""
+    from recipes.study.builders import BUILDERS
+
+    assert sweep.artifacts is not None
+    suffix = BUILDERS[sweep.artifacts[name].builder].suffix
+    return storage.join(past_root(sweep), ARTIFACTS_FOLDER, f'{name}-s{past}{suffix}')
+
+
+def _fill(sweep: SweepSpec, overrides: Sequence[str], past: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``overrides`` with ``{past}``, ``{past_runs.NAME}`` and ``{artifacts.NAME}`` filled for the past value
+    ``past``, and the names of the steps (:attr:`Run.name`, :attr:`Build.name`) those placeholders wait on."""
+    needs: list[str] = []
+
+    def place(match: re.Match) -> str:
+        kind, name = match.group(1), match.group(2)
+        assert past is not None
+        if kind == 'past_runs':
+            needs.append(f'past-{name}-s{past}')
+            return past_run_folder(sweep, name, past)
+        needs.append(f'artifact-{name}-s{past}')
+        return artifact_path(sweep, name, past)
+
+    filled = tuple(PLACEHOLDER.sub(place, o).replace(PAST, past) if past is not None else o for o in overrides)
+    return filled, tuple(dict.fromkeys(needs))
+
+
 def _run(sweep: SweepSpec, recipe: str, budget: float, seed: int, tuned: Sequence[str], point: str = '') -> Run:
-    """One run: the sweep's and the recipe's overrides (``{past}`` filled for ``seed``), ``tuned`` (a grid point's,
-    or the tuned settings), then the keys the sweep sets."""
+    """One run: the sweep's and the recipe's overrides (``{past}`` and the past runs' and artifacts' placeholders
+    filled for ``seed``), ``tuned`` (a grid point's, or the tuned settings), then the keys the sweep sets."""
     folder = tuning_folder(sweep.results, recipe, budget, point, seed) if point else run_folder(sweep.results, recipe, budget, seed)
     run = Run(recipe, budget, seed, folder, sweep.recipes[recipe].yaml, (), point)
     given = (*sweep.overrides, *sweep.recipes[recipe].overrides)
-    if sweep.past is not None:
-        given = tuple(o.replace(PAST, _past_of(sweep, seed)) for o in given)
+    given, needs = _fill(sweep, given, _past_of(sweep, seed) if sweep.past is not None else None)
+    run = replace(run, needs=needs)
     fixed = (
         f'seed={seed}', f'scale_schedule_ratio={budget_label(budget)}', f'run_name={run.name}',
         f'save_folder={folder}', 'autoresume=true',
@@ -772,3 +950,72 @@ def tuning_plan(sweep: SweepSpec, pairs: Sequence[tuple[str, float]]) -> list[Ru
                 for label, point in grid_points(sweep.grid_of(name)).items():
                     runs.append(_run(sweep, name, budget, seed, point, label))
     return runs
+
+
+def past_run_plan(sweep: SweepSpec) -> list[Run]:
+    """Every past run: per value of ``past`` (in its order), each family of ``past_runs``: its YAML with its own
+    overrides, then ``seed`` (the value), ``run_name``, ``save_folder`` and ``autoresume``."""
+    runs = []
+    for value in sweep.past or () if sweep.past_runs else ():
+        past = value if isinstance(value, str) else json.dumps(value)
+        for family, spec in (sweep.past_runs or {}).items():
+            run = Run(family, 1.0, value, past_run_folder(sweep, family, past), spec.yaml, (), kind='past')
+            fixed = (f'seed={past}', f'run_name={run.name}', f'save_folder={run.folder}', 'autoresume=true')
+            runs.append(replace(run, overrides=(*spec.overrides, *fixed)))
+    return runs
+
+
+@dataclass(frozen=True)
+class Build:
+    """One artifact of one past run: its builder's command (:func:`recipes.study.builders.builder_argv`) and the
+    marker the sweep writes once it has finished (``{out}.artifact.json``: the builder, the past run and its
+    fingerprint, the arguments)."""
+
+    artifact: str  # its name under artifacts:
+    builder: str
+    family: str
+    past: str  # the past value, as text
+    run: str  # the past run's folder
+    out: str
+    args: tuple[tuple[str, Any], ...]
+
+    @property
+    def name(self) -> str:
+        return f'artifact-{self.artifact}-s{self.past}'
+
+    @property
+    def title(self) -> str:
+        return f'artifact {self.artifact} ({self.builder}) of past run {self.family} seed {self.past}'
+
+    @property
+    def folder(self) -> str:
+        return self.out
+
+    @property
+    def marker(self) -> str:
+        return self.out + '.artifact.json'
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return (f'past-{self.family}-s{self.past}',)
+
+    def argv(self) -> list[str]:
+        from recipes.study.builders import builder_argv
+
+        return builder_argv(self.builder, self.run, self.out, dict(self.args), self.past)
+
+    def record(self, run_fingerprint: str | None) -> dict[str, Any]:
+        """What its marker records: the same source and arguments make the same artifact."""
+        return {'builder': self.builder, 'run': self.run, 'run_fingerprint': run_fingerprint,
+                'args': {k: str(v).replace(PAST, self.past) for k, v in self.args}, 'out': self.out}
+
+
+def artifact_plan(sweep: SweepSpec) -> list[Build]:
+    """Every artifact: per value of ``past``, each entry of ``artifacts`` made of that value's past run."""
+    builds = []
+    for value in sweep.past or () if sweep.artifacts else ():
+        past = value if isinstance(value, str) else json.dumps(value)
+        for name, spec in (sweep.artifacts or {}).items():
+            builds.append(Build(name, spec.builder, spec.run, past, past_run_folder(sweep, spec.run, past),
+                                artifact_path(sweep, name, past), tuple((spec.args or {}).items())))
+    return builds

@@ -3,14 +3,17 @@
 The tuning runs (:func:`recipes.study.spec.tuning_plan`) train each tuned recipe (the baseline, and every recipe
 that declares its own ``tune``) at each of its budgets, once per point of its grid and tuning seed, in
 ``{results}/tuning/{recipe}/b{budget}/p{N}/seed{S}`` (p1 is the grid's first point). :func:`choose` reads their final
-accuracies and picks, per recipe and budget, the point with the best mean over the tuning seeds; where points tie,
-the first in grid order, and the choice says so. ``{results}/tuned.yaml`` records every choice
+validation accuracies (``val_accuracy``: the examples ``data.holdout`` keeps out of training; never the test
+split's ``accuracy``) and picks, per recipe and budget, the point with the best mean over the tuning seeds; where
+points tie, the first in grid order, and the choice says so. The test accuracy is recorded beside it, to show,
+never to choose. ``{results}/tuned.yaml`` records every choice
 (:func:`write_tuned`); a resumed sweep reads it back (:func:`read_tuned`), trains no tuning run for a choice it
 holds, and refuses one made with another tune spec (:func:`check_tuned`). The evaluation runs of recipe R at budget
 B train with :meth:`Tuned.choice` ``(R, B)``: R's own settings where R declares ``tune``, else the baseline's.
 
 ``tuned.yaml`` (accuracies are fractions, as in ``metrics.json``)::
 
+    split: val                                               # the split that chose: the validation split
     tune: {seeds: [101], grid: {optimizer.lr: [0.05, 0.1]}}  # the sweep's tune, as sweep.yaml holds it
     uses: {baseline: baseline, kd: baseline}                 # recipe -> the tuned recipe whose settings it trains with
     recipes:
@@ -20,13 +23,16 @@ B train with :meth:`Tuned.choice` ``(R, B)``: R's own settings where R declares 
           '0.5':
             overrides: [optimizer.lr=0.1]                    # what its evaluation runs add
             point: p2
-            mean_accuracy: 0.84
-            tie: ''                                          # or 'p1 and p2 tie at 84.00%: the first in grid order'
+            mean_val_accuracy: 0.85                          # what chose it
+            mean_accuracy: 0.84                              # the test split's, shown beside it
+            tie: ''                                          # or 'p1 and p2 tie at 85.00%: the first in grid order'
             runs: runs/sweep/tuning/baseline/b0.5            # where it came from: p1/seed101, p2/seed101
             seeds: [101]
             points:
-              p1: {overrides: [optimizer.lr=0.05], mean_accuracy: 0.80, accuracy: {101: 0.80}}
-              p2: {overrides: [optimizer.lr=0.1], mean_accuracy: 0.84, accuracy: {101: 0.84}}
+              p1: {overrides: [optimizer.lr=0.05], mean_val_accuracy: 0.81, mean_accuracy: 0.80,
+                   val_accuracy: {101: 0.81}, accuracy: {101: 0.80}}
+              p2: {overrides: [optimizer.lr=0.1], mean_val_accuracy: 0.85, mean_accuracy: 0.84,
+                   val_accuracy: {101: 0.85}, accuracy: {101: 0.84}}
 """
 
 from __future__ import annotations
@@ -46,8 +52,10 @@ from recipes.study.spec import SweepSpec, budget_label, grid_points, plain, tuni
 __all__ = ['TUNED_FILE', 'Choice', 'Point', 'Tuned', 'check_tuned', 'choose', 'read_tuned', 'with_choices', 'write_tuned']
 
 TUNED_FILE = 'tuned.yaml'
+SPLIT = 'val'  # the split tuning chooses on: the validation split (data.holdout), never the test split
 HEADER = ('# The settings the sweep\'s tuning chose (recipes.study.tuning), per tuned recipe and budget: the grid point\n'
-          '# with the best mean final accuracy on the tuning seeds (ties: the first in grid order). `uses`: the tuned\n'
+          '# with the best mean final validation accuracy (val_accuracy: data.holdout\'s examples) on the tuning seeds\n'
+          '# (ties: the first in grid order); the test accuracy is shown beside it, never chosen on. `uses`: the tuned\n'
           '# recipe whose settings each recipe\'s evaluation runs train with.\n')
 
 
@@ -57,11 +65,16 @@ class Point:
 
     label: str  # p1, p2, ...: its place in grid order
     overrides: tuple[str, ...]
-    accuracy: dict[int, float]
+    accuracy: dict[int, float]  # the test split's: shown, never chosen on
+    val_accuracy: dict[int, float]  # the validation split's: what chooses
 
     @property
     def mean_accuracy(self) -> float:
         return sum(self.accuracy.values()) / len(self.accuracy)
+
+    @property
+    def mean_val_accuracy(self) -> float:
+        return sum(self.val_accuracy.values()) / len(self.val_accuracy)
 
 
 @dataclass(frozen=True)
@@ -88,18 +101,23 @@ class Choice:
     def mean_accuracy(self) -> float:
         return self.points[self.best].mean_accuracy
 
+    @property
+    def mean_val_accuracy(self) -> float:
+        return self.points[self.best].mean_val_accuracy
+
     def summary(self) -> str:
-        """``baseline budget 0.5: optimizer.lr=0.1 (p2 of 2, mean final accuracy 84.00% on tuning seeds 101)``."""
+        """``baseline budget 0.5: optimizer.lr=0.1 (p2 of 2, chosen on val: mean final val accuracy 85.00%, test
+        84.00%, on tuning seeds 101)``."""
         seeds = ', '.join(map(str, self.seeds))
         return (f'{self.recipe} budget {budget_label(self.budget)}: {" ".join(self.overrides)} ({self.point} of '
-                f'{len(self.points)}, mean final accuracy {100 * self.mean_accuracy:.2f}% on tuning seeds {seeds})'
-                + (f'; {self.tie}' if self.tie else ''))
+                f'{len(self.points)}, chosen on val: mean final val accuracy {100 * self.mean_val_accuracy:.2f}%, test '
+                f'{100 * self.mean_accuracy:.2f}%, on tuning seeds {seeds})' + (f'; {self.tie}' if self.tie else ''))
 
 
 def _pick(points: Sequence[Point]) -> tuple[int, str]:
     """The index of the point with the best mean accuracy, the first in grid order among those that tie, and the
     sentence that says so ('' without a tie)."""
-    means = [p.mean_accuracy for p in points]
+    means = [p.mean_val_accuracy for p in points]
     top = max(means)
     tied = [i for i, mean in enumerate(means) if math.isclose(mean, top, rel_tol=1e-12, abs_tol=1e-12)]
     if len(tied) == 1:
@@ -108,11 +126,16 @@ def _pick(points: Sequence[Point]) -> tuple[int, str]:
     return tied[0], f'{names} tie at {100 * top:.2f}%: the first in grid order was chosen'
 
 
-def _final_accuracy(folder: str) -> float:
+def _final_accuracies(folder: str) -> tuple[float, float]:
+    """The final ``(val_accuracy, accuracy)`` of a finished tuning run."""
     history = read_history(folder) if storage.exists(storage.join(folder, METRICS_FILE)) else {}
     if not history.get('finished') or not history.get('eval'):
         raise UsageError(f'tuning run {folder} has not finished with an evaluation: start the sweep again to train it')
-    return float(history['eval'][-1]['accuracy'])
+    last = history['eval'][-1]
+    if last.get('val_accuracy') is None:
+        raise UsageError(f'tuning run {folder} has no val_accuracy in its last evaluation: tuning chooses on the '
+                         'validation split, never the test split, so train the tuning runs with data.holdout > 0')
+    return float(last['val_accuracy']), float(last['accuracy'])
 
 
 def choose(sweep: SweepSpec, recipe: str, budget: float) -> Choice:
@@ -120,10 +143,12 @@ def choose(sweep: SweepSpec, recipe: str, budget: float) -> Choice:
     assert sweep.tune is not None and sweep.tune.seeds is not None
     seeds = sweep.tune.seeds
     runs = tuning_folder(sweep.results, recipe, budget)
-    points = tuple(Point(label, overrides, {seed: _final_accuracy(storage.join(runs, label, f'seed{seed}')) for seed in seeds})
-                   for label, overrides in grid_points(sweep.grid_of(recipe)).items())
+    points = []
+    for label, overrides in grid_points(sweep.grid_of(recipe)).items():
+        finals = {seed: _final_accuracies(storage.join(runs, label, f'seed{seed}')) for seed in seeds}
+        points.append(Point(label, overrides, {s: f[1] for s, f in finals.items()}, {s: f[0] for s, f in finals.items()}))
     best, tie = _pick(points)
-    return Choice(recipe, budget, points, best, tie, runs, tuple(seeds))
+    return Choice(recipe, budget, tuple(points), best, tie, runs, tuple(seeds))
 
 
 @dataclass(frozen=True)
@@ -131,6 +156,7 @@ class Tuned:
     """What ``tuned.yaml`` holds: the tune spec, which tuned recipe each recipe follows, and every choice."""
 
     tune: dict[str, Any]  # the sweep's tune, as sweep.yaml holds it
+    split: str  # the split that chose: 'val' (a tuned.yaml without it chose on the test split: refused)
     grids: dict[str, dict[str, list[Any]]]  # tuned recipe -> the grid it was tuned over
     uses: dict[str, str]  # recipe -> the tuned recipe whose settings it trains with
     choices: dict[tuple[str, float], Choice]  # (tuned recipe, budget) -> its choice
@@ -149,17 +175,19 @@ class Tuned:
         recipes: dict[str, Any] = {name: {'grid': grid, 'budgets': {}} for name, grid in self.grids.items()}
         for (name, budget), c in sorted(self.choices.items()):
             recipes[name]['budgets'][budget_label(budget)] = {
-                'overrides': list(c.overrides), 'point': c.point, 'mean_accuracy': c.mean_accuracy, 'tie': c.tie,
-                'runs': c.runs, 'seeds': list(c.seeds),
-                'points': {p.label: {'overrides': list(p.overrides), 'mean_accuracy': p.mean_accuracy,
+                'overrides': list(c.overrides), 'point': c.point, 'mean_val_accuracy': c.mean_val_accuracy,
+                'mean_accuracy': c.mean_accuracy, 'tie': c.tie, 'runs': c.runs, 'seeds': list(c.seeds),
+                'points': {p.label: {'overrides': list(p.overrides), 'mean_val_accuracy': p.mean_val_accuracy,
+                                     'mean_accuracy': p.mean_accuracy, 'val_accuracy': dict(p.val_accuracy),
                                      'accuracy': dict(p.accuracy)} for p in c.points},
             }
-        content = {'tune': self.tune, 'uses': self.uses, 'recipes': recipes}
+        content = {'split': self.split, 'tune': self.tune, 'uses': self.uses, 'recipes': recipes}
         return HEADER + yaml.safe_dump(content, sort_keys=False, default_flow_style=None, width=120)
 
 
 def _choice(recipe: str, label: str, entry: dict[str, Any]) -> Choice:
-    points = tuple(Point(name, tuple(p['overrides']), {int(s): float(a) for s, a in p['accuracy'].items()})
+    points = tuple(Point(name, tuple(p['overrides']), {int(s): float(a) for s, a in p['accuracy'].items()},
+                         {int(s): float(a) for s, a in (p.get('val_accuracy') or {}).items()})
                    for name, p in entry['points'].items())
     best = next(i for i, p in enumerate(points) if p.label == entry['point'])
     return Choice(recipe, float(label), points, best, entry['tie'], entry['runs'], tuple(entry['seeds']))
@@ -175,7 +203,7 @@ def read_tuned(results: str) -> Tuned | None:
         choices = {(name, float(label)): _choice(name, label, entry)
                    for name, recipe in content['recipes'].items() for label, entry in recipe['budgets'].items()}
         grids = {name: recipe['grid'] for name, recipe in content['recipes'].items()}
-        return Tuned(content['tune'], grids, content['uses'], choices)
+        return Tuned(content['tune'], content.get('split', 'test'), grids, content['uses'], choices)
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, StopIteration) as e:
         raise UsageError(f'{uri} is not a tuned.yaml the sweep wrote ({type(e).__name__}: {e}): delete it to tune '
                          'again') from None
@@ -195,6 +223,9 @@ def check_tuned(sweep: SweepSpec, earlier: Tuned) -> None:
     uri = storage.join(sweep.results, TUNED_FILE)
     how = (f'to retune, give the sweep a new results folder, or delete {uri}, {storage.join(sweep.results, "tuning")} '
            'and the evaluation runs trained with its settings')
+    if earlier.split != SPLIT:
+        raise UsageError(f'{uri} chose its settings on the {earlier.split} split (made before tuning chose on the '
+                         f'validation split): {how}')
     if earlier.tune != plain(sweep.tune):
         raise UsageError(f'{uri} was tuned with tune: {_flow(earlier.tune)}, not this sweep\'s {_flow(plain(sweep.tune))}: {how}')
     for name, grid in earlier.grids.items():
@@ -214,4 +245,4 @@ def with_choices(sweep: SweepSpec, earlier: Tuned | None, choices: Sequence[Choi
     grids.update({c.recipe: sweep.grid_of(c.recipe) for c in choices})
     known = dict(earlier.choices) if earlier else {}
     known.update({(c.recipe, c.budget): c for c in choices})
-    return Tuned(plain(sweep.tune), grids, {name: sweep.tuned_by(name) for name in sweep.recipes}, known)
+    return Tuned(plain(sweep.tune), SPLIT, grids, {name: sweep.tuned_by(name) for name in sweep.recipes}, known)
