@@ -41,15 +41,10 @@ class WeightsExamples(Protocol):
 
 @runtime_checkable
 class ReusesCompute(Protocol):
-    """Reuses the compute of past runs; the compute ledger books it once per source, and experiment tracking names
-    the checkpoints it came from."""
+    """Reuses the compute of past runs; the compute ledger books it once per source."""
 
     def reused_compute(self) -> dict[str, float]:
         """FLOPs reused, by source (a past run's checkpoint, a bank's attacks)."""
-        ...
-
-    def reused_checkpoints(self) -> list[str]:
-        """``RUN:CHECKPOINT`` of every past-run checkpoint reused, directly or through an artifact made from it."""
         ...
 
 

@@ -95,6 +95,11 @@ def test_repr_and_reused_compute(name: str, artifacts: Artifacts, tmp_path: Path
     for alg in algorithms:
         assert not re.search(r'0x[0-9a-fA-F]{6,}', repr(alg)), repr(alg)
         assert not re.search(r'0x[0-9a-fA-F]{6,}', alg.state_dict()['repr'])
+    built = next(alg for alg in algorithms if type(alg).__name__ == ALGORITHMS[name].__name__)
+    spelled = repr(built)  # from the declaration: every argument the entry gave, by name and value
+    assert spelled.startswith(f'{type(built).__name__}(') and spelled.endswith(')')
+    for arg in setting.yaml_args(artifacts):
+        assert f'{arg}=' in spelled, (arg, spelled)
     reusing = [alg for alg in algorithms if isinstance(alg, ReusesCompute)]
     if setting.reuses:
         assert reusing, f'{name} reuses past runs: it must report reused_compute()'

@@ -29,9 +29,6 @@ class Toy(Algorithm):
         self.strength = strength
         self.num_classes = num_classes
 
-    def __repr__(self) -> str:
-        return f'Toy(strength={self.strength})'
-
     def match(self, event: Event, state: State) -> bool:
         return False
 
@@ -48,6 +45,14 @@ class ToyWithMode(Toy):
                  num_classes: Annotated[int | None, FromRun('num_classes')] = None) -> None:
         super().__init__(strength, num_classes)
         self.mode = mode
+
+
+def test_the_repr_is_spelled_from_the_declaration() -> None:
+    """Every argument the YAML may give, in declared order, defaults included, the run's own values left out: the
+    same arguments give the same repr (Composer keeps it in every checkpoint), a subclass's its own."""
+    assert repr(Toy(0.25, num_classes=10)) == 'Toy(strength=0.25)'
+    assert repr(ToyWithMode(mode='hard')) == "ToyWithMode(strength=0.5, mode='hard')"
+    assert Toy(0.25).state_dict() == {'repr': 'Toy(strength=0.25)'}
 
 
 @pytest.fixture

@@ -119,7 +119,8 @@ def test_the_shrink_perturb_preset_mixes_into_your_own_trainers_model(past_run: 
     from recipes.core.model import resnet_cifar
 
     preset = presets.shrink_perturb(past_run, 'ep2', shrink=0.4, perturb=0.1)
-    assert repr(preset.algorithms[0]) == f"ShrinkPerturb(run={past_run!r}, checkpoint='ep2', shrink=0.4, perturb=0.1)"
+    assert repr(preset.algorithms[0]) == (  # spelled from the declaration: every argument the YAML may give
+        f"ShrinkPerturb(run={past_run!r}, checkpoint='ep2', shrink=0.4, perturb=0.1, strict=False)")
     model = resnet_cifar('resnet_20', 10)
     fresh = {k: v.clone() for k, v in model.module.state_dict().items()}
     loader = build_loader(MDSImageDataset(resolve_root('digits', None), 'train', 10), 32, shuffle=True, drop_last=True,

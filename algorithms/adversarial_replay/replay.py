@@ -29,7 +29,6 @@ from torch import Tensor, nn
 
 from algorithms.adversarial_replay.bank import AdversarialBank
 from algorithms.past_run import past_run_cost
-from recipes.core.artifacts import made_from
 from recipes.core.errors import UsageError
 from recipes.core.rules import BankFolder, Number, checked
 
@@ -260,13 +259,6 @@ class AdversarialReplay(Algorithm):
     def required_on_load() -> bool:
         """It adds auxiliary BatchNorms to the model: a checkpoint of a replay run loads only into a model that has them."""
         return True
-
-    def __repr__(self) -> str:
-        return f'AdversarialReplay(bank={self.bank.root!r}, replay_fraction={self.replay_fraction}, aux_bn={self.aux_bn})'
-
-    def reused_checkpoints(self) -> list[str]:
-        """The past-run checkpoints the bank was made against (its metadata)."""
-        return made_from(self.bank.metadata)
 
     def reused_compute(self) -> dict[str, float]:
         """What the bank's attacks cost, and what the past-run checkpoints they were made against cost (ledger)."""

@@ -206,15 +206,6 @@ class CheckpointMixupTeacher(TeacherDistillation):
         self.last_draw: tuple[tuple[int, ...], tuple[float, ...]] | None = None
         self._draw_batch = -1
 
-    def __repr__(self) -> str:
-        pool = f'run={self.runs[0]!r}' if len(self.runs) == 1 else f'runs={self.runs}'
-        draw = '' if self.draw == 'pair' else f', draw={self.draw!r}, k={self.k}'
-        cache = '' if self.cache is None else f', cache={self.cache.uri!r}'
-        return (
-            f'CheckpointMixupTeacher({pool}, checkpoints={self.checkpoints}, temperature={self.temperature}, '
-            f'alpha={self.alpha}, mix_alpha={self.mix_alpha}, space={self.space!r}{draw}{self.schedule()}{cache})'
-        )
-
     @property
     def teachers(self) -> Sequence[nn.Module]:
         return self.networks
@@ -222,9 +213,6 @@ class CheckpointMixupTeacher(TeacherDistillation):
     def reused_compute(self) -> dict[str, float]:
         """What each past run of the pool had spent when its newest teacher checkpoint was saved."""
         return dict(self.reused)
-
-    def reused_checkpoints(self) -> list[str]:
-        return list(self.teacher_names)
 
     def teacher_probs(self, inputs: Tensor, state: State) -> Tensor:
         batch = int(state.timestamp.batch)

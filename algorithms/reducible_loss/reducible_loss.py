@@ -27,7 +27,6 @@ from algorithms.batches import keep_rows
 from algorithms.curriculum.grand import per_example_loss
 from algorithms.curriculum.scores import array_sha256, check_labels, dataset_labels, read_scores, scores_cost
 from algorithms.ledger import spend
-from recipes.core.artifacts import made_from
 from recipes.core.data import MDSImageDataset
 from recipes.core.errors import UsageError
 from recipes.core.rules import FromRun, Number, ScoresFile, checked
@@ -95,16 +94,9 @@ class ReducibleLossSelection(Algorithm):
                   'them are low, not irreducible (algorithms/reducible_loss/README.md says what to do)',
                   file=sys.stderr, flush=True)
 
-    def __repr__(self) -> str:
-        return f'ReducibleLossSelection(scores={self.scores_uri!r}, keep={self.keep}, batch_size={self.batch_size})'
-
     def loader_batch_size(self, train_batch_size: int) -> int:
         """``round(train_batch_size / keep)``: the batch per rank the training loader yields."""
         return max(train_batch_size, round(train_batch_size / self.keep))
-
-    def reused_checkpoints(self) -> list[str]:
-        """The past-run checkpoints the irreducible losses came from (their metadata)."""
-        return made_from(self.metadata)
 
     def reused_compute(self) -> dict[str, float]:
         """What the irreducible losses cost, and what the past-run checkpoints they came from cost (ledger)."""

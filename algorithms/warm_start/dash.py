@@ -157,10 +157,6 @@ class DashWarmStart(WarmStart):
         self.micro_batch = micro_batch or self.batch_size
         self.spent: dict[str, float] = {}
 
-    def __repr__(self) -> str:
-        return (f'DashWarmStart(run={self.past_run.folder!r}, checkpoint={self.checkpoint!r}, lam={self.lam}, '
-                f'alpha={self.alpha}, batch_size={self.batch_size})')
-
     def one_off_compute(self) -> dict[str, float]:
         """``{'dash': FLOPs}`` of the gradient pass, all ranks together, once it has run; empty before (and in a
         resumed run, whose ledger holds the pass's cost already)."""

@@ -78,14 +78,8 @@ class WarmStart(Algorithm):
         self.past = self.past_run.load(self.checkpoint, num_classes=num_classes, strict=strict)
         self.reused = past_run_cost(self.past_run, [self.checkpoint])
 
-    def __repr__(self) -> str:
-        return f'{type(self).__name__}(run={self.past_run.folder!r}, checkpoint={self.checkpoint!r})'
-
     def reused_compute(self) -> dict[str, float]:
         return dict(self.reused)
-
-    def reused_checkpoints(self) -> list[str]:
-        return [f'{self.past_run.folder}:{self.checkpoint}']
 
     def match(self, event: Event, state: State) -> bool:
         return event == Event.INIT
@@ -131,10 +125,6 @@ class ShrinkPerturb(WarmStart):
         super().__init__(run, checkpoint, num_classes=num_classes, strict=strict)
         self.shrink = float(shrink)
         self.perturb = float(perturb)
-
-    def __repr__(self) -> str:
-        return (f'ShrinkPerturb(run={self.past_run.folder!r}, checkpoint={self.checkpoint!r}, '
-                f'shrink={self.shrink}, perturb={self.perturb})')
 
     def start_weights(self, student: nn.Module) -> nn.Module:
         return shrink_perturb(self.past, student, self.shrink, self.perturb)

@@ -983,8 +983,8 @@ def declared(cls: type, rules: Mapping[str, Rule] | None = None) -> dict[str, Ar
     else one read off a plain ``int``/``float``/``bool`` annotation; ``*args`` and ``**kwargs`` are left out."""
     if rules is None and cls in _DECLARED:
         return _DECLARED[cls]
-    try:
-        hints = typing.get_type_hints(cls.__init__, include_extras=True)
+    try:  # a class's constructor, or a function's own arguments (an artifact builder's)
+        hints = typing.get_type_hints(cls if inspect.isfunction(cls) else cls.__init__, include_extras=True)
     except (NameError, TypeError):  # a foreign class whose annotations name what its module does not import
         hints = {}
     found = {}
@@ -1007,22 +1007,37 @@ def declared(cls: type, rules: Mapping[str, Rule] | None = None) -> dict[str, Ar
     return found
 
 
+def declared_repr(obj: Any) -> str:
+    """``Name(arg=value, ...)``: the arguments ``obj`` was built with (after their rules), in the order its
+    constructor declares them, those the run supplies (:class:`FromRun`) left out. The same arguments spell the same
+    string, with no object address: Composer keeps an algorithm's repr in every checkpoint, and a resumed run's must
+    equal the uninterrupted run's."""
+    values = getattr(obj, '_declared_values', {})
+    return f'{type(obj).__name__}({", ".join(f"{k}={v!r}" for k, v in values.items())})'
+
+
 def checked(cls: type) -> type:
     """Apply the rules of ``cls``'s ``Annotated`` constructor arguments whenever it is built, also in plain Python:
     a refused value is a one-line UsageError naming the argument, and a value a rule converts (``8/255``) arrives
-    converted. Artifact arguments are left to the constructor, which reads them anyway."""
+    converted. Artifact arguments are left to the constructor, which reads them anyway. Unless the class writes its
+    own, its repr is :func:`declared_repr`."""
     init = cls.__init__
 
     @functools.wraps(init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         bound = inspect.signature(init).bind(self, *args, **kwargs)
-        for name, argument in declared(cls).items():
+        arguments = declared(cls)
+        for name, argument in arguments.items():
             rule = argument.rule
             if name in bound.arguments and rule is not None and not isinstance(rule, Artifact):
                 bound.arguments[name] = rule.check(name, bound.arguments[name])
         init(*bound.args, **bound.kwargs)
+        bound.apply_defaults()  # after a subclass's constructor has called its base's: the subclass's arguments win
+        self._declared_values = {n: bound.arguments[n] for n, a in arguments.items() if a.from_run is None}
 
     cls.__init__ = __init__  # type: ignore[method-assign]
+    if '__repr__' not in vars(cls):
+        cls.__repr__ = declared_repr  # type: ignore[method-assign]
     return cls
 
 
