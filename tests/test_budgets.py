@@ -7,7 +7,7 @@ from conftest import TINY
 
 from recipes.config import load_config
 from recipes.core.errors import UsageError
-from recipes.trainer import build_trainer, resolve, scaled_duration
+from recipes.trainer import build_trainer, scaled_duration
 
 SHORT = ['scheduler.milestones=[3ep]']
 SCHEDULE = [
@@ -44,7 +44,8 @@ def test_scaled_duration_is_what_the_trainer_trains():
 
 def test_a_ratio_that_leaves_nothing_to_train_is_a_one_line_error():
     with pytest.raises(UsageError) as e:
-        resolve(load_config(None, [*SHORT, 'data.name=digits', 'max_duration=4ep', 'scale_schedule_ratio=0.2']))
+        load_config(None, [*SHORT, 'data.name=digits', 'max_duration=4ep', 'scale_schedule_ratio=0.2'])
     assert str(e.value) == (
-        'scale_schedule_ratio=0.2 scales max_duration=4ep to 0: raise the ratio or give max_duration in a finer unit (ba)'
+        "scale_schedule_ratio=0.2 scales max_duration=4ep to 0: use a ratio (a sweep's budget) of at least 1/4, or "
+        'give max_duration in a finer unit (ba)'
     )

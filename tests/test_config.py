@@ -1,12 +1,13 @@
 import json
 
 import pytest
+import torch
 
-from recipes.config import load_config, read_yaml, to_yaml
+from recipes.config import RULES, load_config, read_yaml, to_yaml
 from recipes.core.errors import UsageError
 from recipes.registry import ALGORITHMS, BuildContext, build_one
 from recipes.trainer import resolve
-from recipes.validate import recipe_saving_to
+from recipes.validate import RUN_TIES, check_config, recipe_saving_to
 
 
 def test_yaml_then_overrides(tmp_path):
@@ -101,12 +102,34 @@ def test_converted_recipes_resolve_to_their_bases_keys():
 def test_resolve_fills_machine_and_data_values():
     cfg = resolve(load_config(None, ['data.name=digits', 'run_name=r', 'save_folder=/tmp/x/{run_name}']))
     assert (cfg.precision, cfg.model.num_classes, cfg.save_folder) == ('fp32', 10, '/tmp/x/r')
-    with pytest.raises(UsageError, match='precision=amp_bf16 needs a GPU'):
-        resolve(load_config(None, ['precision=amp_bf16']))
-    with pytest.raises(UsageError, match='model.num_classes=100 but digits has 10'):
-        resolve(load_config(None, ['data.name=digits', 'model.num_classes=100']))
-    with pytest.raises(UsageError, match='autoresume=true needs run_name and save_folder'):
-        resolve(load_config(None, ['autoresume=true']))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the precision tie refuses amp_bf16 only without a GPU')
+def test_the_ties_refuse_when_the_config_is_loaded():
+    """What resolve used to refuse, load_config refuses now: a sweep's check sees it before its first run."""
+    with pytest.raises(UsageError, match='^precision=amp_bf16 needs a GPU: on the CPU Composer runs only precision=fp32$'):
+        load_config(None, ['precision=amp_bf16'])
+    with pytest.raises(UsageError, match='^model.num_classes=100 but digits has 10 classes$'):
+        load_config(None, ['data.name=digits', 'model.num_classes=100'])
+    with pytest.raises(UsageError, match='^autoresume=true needs run_name and save_folder: set both so the run can '
+                                         'find its checkpoints$'):
+        load_config(None, ['autoresume=true'])
+    with pytest.raises(UsageError, match='^save_folder=/x/{run_name} uses {run_name}: set run_name$'):
+        load_config(None, ['save_folder=/x/{run_name}'])
+    # a check of runs other machines train leaves the machine's tie out
+    cfg = load_config(None, ['scheduler.milestones=[]'])
+    cfg.precision = 'amp_bf16'
+    check_config(cfg, RULES, machine=False)
+    with pytest.raises(UsageError, match='^precision=amp_bf16 needs a GPU'):
+        check_config(cfg, RULES)
+
+
+def test_every_tie_names_keys_of_the_schema_and_says_what_it_requires():
+    sections = {'algorithms', 'callbacks', 'loggers'}
+    assert len(RUN_TIES) >= 12
+    for tie in RUN_TIES:
+        assert set(tie.keys) <= set(RULES) | sections, (tie.check.__name__, tie.keys)
+        assert tie.doc and '\n' not in tie.doc, tie.check.__name__
 
 
 def test_algorithm_names_and_arguments_are_checked():

@@ -288,9 +288,12 @@ def _within(key: str, text: str, time: Any, cfg: Any, scaled: bool) -> None:
     except (ValueError, TypeError):
         return  # max_duration's own rule reports it
     ratio = 1.0 if scaled else float(cfg.get('scale_schedule_ratio', 1.0))
+    if int(end.value * float(cfg.get('scale_schedule_ratio', 1.0))) == 0:
+        return  # the scaled run trains nothing at all: the run config's tie on scale_schedule_ratio says so
     if end.unit == time.unit and time.value > end.value * ratio:
+        scaling = f' x scale_schedule_ratio={cfg.scale_schedule_ratio}' if ratio != 1 else ''
         raise UsageError(
-            f'{key}={text} lies after the end of training (max_duration={cfg.max_duration}): '
+            f'{key}={text} lies after the end of training (max_duration={cfg.max_duration}{scaling}): '
             f'move it inside the run or lengthen max_duration',
         )
 
