@@ -314,8 +314,9 @@ def _container_mismatch(recipe: dict[str, Any], overrides: list[str] | tuple[str
     return '?'
 
 
-def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
-    """The schema's defaults, then the YAML at ``path``, then ``key=value`` overrides, validated.
+def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = (), machine: bool = True) -> DictConfig:
+    """The schema's defaults, then the YAML at ``path``, then ``key=value`` overrides, validated (without
+    ``machine``, the rules that depend on this machine are left to the machine that trains: a Ray sweep's head).
 
     Names and types are checked here, values by :func:`recipes.validate.check_config` (ranges, time strings,
     registered names, paths that must exist): all before any data is converted, model built or process launched.
@@ -345,7 +346,7 @@ def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -
         key = _container_mismatch(recipe, overrides)
         raise UsageError(f'config key {key!r}: {str(e).splitlines()[0]}: give it the shape the recipe has') from None
     assert isinstance(cfg, DictConfig)
-    check_config(cfg, RULES)
+    check_config(cfg, RULES, machine)
     return cfg
 
 

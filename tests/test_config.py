@@ -116,7 +116,8 @@ def test_the_ties_refuse_when_the_config_is_loaded():
         load_config(None, ['autoresume=true'])
     with pytest.raises(UsageError, match='^save_folder=/x/{run_name} uses {run_name}: set run_name$'):
         load_config(None, ['save_folder=/x/{run_name}'])
-    # a check of runs other machines train leaves the machine's tie out
+    # a check of runs other machines train (a Ray sweep's head) leaves the machine's tie out
+    assert load_config(None, ['precision=amp_bf16'], machine=False).precision == 'amp_bf16'
     cfg = load_config(None, ['scheduler.milestones=[]'])
     cfg.precision = 'amp_bf16'
     check_config(cfg, RULES, machine=False)

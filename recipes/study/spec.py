@@ -750,7 +750,7 @@ def check_run_configs(sweep: SweepSpec, source: str, pending: bool = False) -> N
     unheld = None  # the first tuned run that holds out no validation examples: refused once every config passed
     for run, what in checked:
         try:
-            cfg = load_config(run.yaml, run.overrides)
+            cfg = load_config(run.yaml, run.overrides, machine=sweep.launcher != 'ray')  # Ray: another machine trains
         except UsageError as e:
             if any(folder in str(e) for folder in made):
                 continue
