@@ -2,7 +2,8 @@
 
 One package per reuse idea (:mod:`algorithms.distillation`, :mod:`algorithms.curriculum`,
 :mod:`algorithms.adversarial_replay`, :mod:`algorithms.reducible_loss`), one for the reuse baselines every idea must
-beat (:mod:`algorithms.warm_start`: warm start, shrink-and-perturb, DASH) and one for Composer's SelectiveBackprop on
+beat (:mod:`algorithms.warm_start`: warm start, shrink-and-perturb, DASH), one for growing a past model into a larger one
+(:mod:`algorithms.growth`, Net2Net) and one for Composer's SelectiveBackprop on
 this project's batches (:mod:`algorithms.selective_backprop`), each with its functional forms, its Algorithm classes
 and a README; what every idea shares stays here: :mod:`algorithms.past_run` (reading past runs),
 :mod:`algorithms.ledger` (the compute ledger), :mod:`algorithms.protocols` (what an algorithm may offer a run) and
@@ -30,6 +31,7 @@ from algorithms.curriculum import (
     write_scores,
 )
 from algorithms.distillation import CheckpointMixupTeacher, PastRunDistillation, kd_loss, mix_teacher_outputs
+from algorithms.growth import GrowFromPastRun, grow_depth, grow_width
 from algorithms.reducible_loss import ReducibleLossSelection, select_reducible
 from algorithms.selective_backprop import IndexedSelectiveBackprop, selected_rows
 from algorithms.warm_start import (
@@ -50,6 +52,7 @@ __all__ = [
     'DualBatchNorm2d',
     'EvalRobustness',
     'GraNdCurriculum',
+    'GrowFromPastRun',
     'IndexedSelectiveBackprop',
     'PastRunDistillation',
     'RecordScores',
@@ -61,6 +64,8 @@ __all__ = [
     'build_bank',
     'dash_shrink',
     'el2n',
+    'grow_depth',
+    'grow_width',
     'kd_loss',
     'mix_teacher_outputs',
     'pacing_size',

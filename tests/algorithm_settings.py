@@ -52,6 +52,9 @@ SETTINGS: dict[str, Setting] = {
         {'run': '{past_run}', 'checkpoint': 'ep2'}, overrides=('algorithms.mixup.alpha=0.4',), reuses=True,
     ),
     'random_teacher_distillation': Setting({'run': '{past_run}', 'every': 1}),
+    'grow_from_past_run': Setting(
+        {'run': '{past_run}', 'checkpoint': 'ep2', 'method': 'identity'}, overrides=('model.name=resnet_32',), reuses=True,
+    ),
     'dash_warm_start': Setting({'run': '{past_run}', 'checkpoint': 'ep2', 'batch_size': 500}, reuses=True),
     'reducible_loss_selection': Setting({'scores': '{scores}', 'keep': 0.5}, reuses=True),
     'selective_backprop': Setting({'start': 0.0, 'end': 1.0, 'keep': 0.5, 'interrupt': 0}),
