@@ -287,7 +287,7 @@ def test_every_recipe_config_is_checked_before_any_run(tmp_path, monkeypatch):
     recipes = {'baseline': {'yaml': RECIPE}, 'late': {'yaml': RECIPE, 'overrides': ['optimizer.lrr=0.1']}}
     with pytest.raises(UsageError) as e:
         load_sweep(write_sweep(tmp_path, [1], recipes=recipes))
-    assert str(e.value) == f"{tmp_path}/sweep.yaml: recipe 'late': unknown config key 'optimizer.lrr' (did you mean 'optimizer.lr'?)"
+    assert str(e.value) == f"{tmp_path}/sweep.yaml: recipe 'late' at budget 1: unknown config key 'optimizer.lrr' (did you mean 'optimizer.lr'?)"
     with pytest.raises(UsageError) as e:
         load_sweep(write_sweep(tmp_path, [1], recipes={'baseline': {'yaml': 'yamls/none.yaml'}}))
     assert str(e.value) == (

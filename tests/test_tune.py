@@ -190,7 +190,7 @@ def test_a_schedule_with_an_unknown_key_is_refused_before_any_run(tmp_path, monk
                                     'schedules': {0.5: ['optimizer.lr=0.1'], 1: ['optimizer.lrr=0.1']}}))
     with pytest.raises(UsageError) as e:
         load_sweep(str(path))
-    assert str(e.value) == f"{path}: recipe 'b': unknown config key 'optimizer.lrr' (did you mean 'optimizer.lr'?)"
+    assert str(e.value) == f"{path}: recipe 'b' at budget 1: unknown config key 'optimizer.lrr' (did you mean 'optimizer.lr'?)"
     assert not (tmp_path / 'r').exists()
 
 
