@@ -81,7 +81,7 @@ def check_builder_args(key: str, builder: str, args: Mapping[str, Any], past: st
             raise UsageError(f'{key}.{name}: the sweep gives {builder} its --run (the past run of the artifact\'s '
                              'family) and its --out (a path under the past runs\' folder): remove it')
         if name not in spec.args:
-            hint = did_you_mean(str(name), list(spec.args), spell=lambda m: f'{key}.{m}') or ''
+            hint = did_you_mean(str(name), list(spec.args), spell=repr) or ''
             raise UsageError(f'{key}.{name}: {builder} takes no argument {name!r}{hint} (it takes '
                              f'{", ".join(spec.args)})')
         if value is None:
