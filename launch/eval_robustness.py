@@ -33,11 +33,12 @@ def main(argv: list[str]) -> int:
                         help='also write the numbers to this JSON file (local or s3://)')
     args = parser.parse_args(argv)
 
-    from algorithms.adversarial_replay.pgd import check_attack
+    from algorithms.adversarial_replay.pgd import ATTACK_TIES
+    from recipes.core.ties import Values
 
     eps = args.eps
     step_size = eps / 4 if args.step_size is None else args.step_size
-    check_attack(eps, step_size, args.steps)  # a step larger than eps: the two arguments together
+    ATTACK_TIES.check(Values({'eps': eps, 'step_size': step_size}))  # a step larger than eps: the two together
 
     import torch
     from tqdm import tqdm

@@ -13,13 +13,27 @@ import argparse
 import errno
 import os
 import sys
+import typing
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 from recipes.core.errors import UsageError
-from recipes.core.rules import Artifact, ExistingFile, Folder, LocalFile, MDSRoot, NoBank, Rule
+from recipes.core.rules import (
+    REQUIRED,
+    Artifact,
+    ExistingFile,
+    Flag,
+    Folder,
+    LocalFile,
+    MDSRoot,
+    NoBank,
+    Rule,
+    arg_type,
+    declared,
+)
+from recipes.core.ties import Values
 
-__all__ = ['ArgumentParser', 'debug_requested', 'run_cli', 'user_error']
+__all__ = ['ArgumentParser', 'builder_main', 'builder_parser', 'debug_requested', 'run_cli', 'user_error']
 
 # OSError numbers a user fixes in their environment, and what to do.
 _OS_FIXES = {
@@ -143,3 +157,54 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f'{self.prog}: {message} (see {self.prog} --help)')
+
+
+# ----- an artifact builder's command line, generated from its declaration
+
+
+def _many(builder: Callable[..., Any], name: str) -> bool:
+    """Whether argument ``name`` of ``builder`` takes several values (a list: ``--runs A B``)."""
+    hint = typing.get_type_hints(builder, include_extras=True).get(name)
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    return typing.get_origin(hint) in (list, tuple)
+
+
+def builder_parser(builder: Callable[..., Any], description: str | None = None) -> ArgumentParser:
+    """The command line of an artifact builder, read off its declaration: an option ``--NAME`` per argument, with
+    the argument's rule as its ``type`` (:func:`~recipes.core.rules.arg_type`), its description as its help, its
+    default (none: required); a :class:`~recipes.core.rules.Flag` is a bare ``--NAME``; a list takes several values."""
+    parser = ArgumentParser(description=description or builder.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, argument in declared(builder).items():
+        flag, help_text = f'--{name}', argument.doc or None
+        if isinstance(argument.rule, Flag):
+            parser.add_argument(flag, action='store_true', help=help_text)
+            continue
+        assert argument.rule is not None, f'{builder.__qualname__}.{name} declares no rule'
+        options: dict[str, Any] = {'type': arg_type(argument.rule), 'help': help_text}
+        if _many(builder, name):
+            options['nargs'] = '*'
+        if argument.default is REQUIRED:
+            options['required'] = True
+        else:
+            options['default'] = argument.default
+        parser.add_argument(flag, **options)
+    return parser
+
+
+def builder_main(builder: Callable[..., str | None], description: str | None = None) -> Callable[[list[str]], int]:
+    """The ``main`` of a ``launch/`` builder script (its ``--help`` says ``description``): parse the arguments by
+    :func:`builder_parser`, run the builder's ties (``builder.ties``, :class:`~recipes.core.ties.Ties`) on them, then
+    the builder; print the line it returns."""
+
+    def main(argv: list[str]) -> int:
+        args = vars(builder_parser(builder, description).parse_args(argv))
+        ties = getattr(builder, 'ties', None)
+        if ties is not None:
+            ties.check(Values(args))
+        message = builder(**args)
+        if message:
+            print(message, flush=True)
+        return 0
+
+    return main

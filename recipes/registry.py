@@ -13,7 +13,7 @@ Adding an algorithm is its package plus one line in :data:`ALGORITHMS`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +24,11 @@ from composer.utils import MissingConditionalImportError
 from omegaconf import DictConfig, OmegaConf
 
 from algorithms.adversarial_replay import AdversarialReplay, EvalRobustness
+from algorithms.adversarial_replay.build import build_adv_bank
 from algorithms.curriculum import RecordScores, ScoreCurriculum
+from algorithms.curriculum.build import score
 from algorithms.distillation import CheckpointMixupTeacher, PastRunDistillation, RandomTeacherDistillation
-from algorithms.growth import GrowFromPastRun
+from algorithms.distillation.build import cache_teacher
 from algorithms.reducible_loss import ReducibleLossSelection
 from algorithms.selective_backprop import IndexedSelectiveBackprop
 from algorithms.warm_start import DashWarmStart, ShrinkPerturb, WarmStart
@@ -35,7 +37,7 @@ from recipes.core.errors import UsageError, did_you_mean
 from recipes.core.rules import REQUIRED, Argument, Artifact, Number, Rule, declared
 
 __all__ = [
-    'ALGORITHMS', 'CALLBACKS', 'LOGGERS', 'REGISTRIES', 'BuildContext', 'Entries', 'Foreign', 'Registry', 'build_all',
+    'ALGORITHMS', 'BUILDERS', 'CALLBACKS', 'LOGGERS', 'REGISTRIES', 'BuildContext', 'Entries', 'Foreign', 'Registry', 'build_all',
     'build_one',
 ]
 
@@ -205,7 +207,6 @@ ALGORITHMS = Registry('algorithms', {
     'adversarial_replay': AdversarialReplay,
     'checkpoint_mixup_teacher': CheckpointMixupTeacher,
     'dash_warm_start': DashWarmStart,
-    'grow_from_past_run': GrowFromPastRun,
     'past_run_distillation': PastRunDistillation,
     'random_teacher_distillation': RandomTeacherDistillation,
     'reducible_loss_selection': ReducibleLossSelection,
@@ -224,6 +225,14 @@ LOGGERS = Registry('loggers', {
     'tensorboard': Foreign(TensorboardLogger, extra='tracking'),
     'wandb': Foreign(WandBLogger, extra='tracking'),
 })
+
+# Artifact builders, by the name a study file's ``artifacts:`` gives: each a function whose arguments are declared like
+# a constructor's (``Annotated`` rules, ``.ties``); its launch/ script's command line is generated from it.
+BUILDERS: dict[str, Callable[..., str | None]] = {
+    'score': score,
+    'adv_bank': build_adv_bank,
+    'teacher_cache': cache_teacher,
+}
 
 
 REGISTRIES = {registry.section: registry for registry in (ALGORITHMS, CALLBACKS, LOGGERS)}

@@ -13,12 +13,14 @@ import torch.nn.functional as F
 from composer.loggers import InMemoryLogger
 from conftest import ROOT, TINY
 
-from algorithms.adversarial_replay.pgd import check_attack, parse_pixel_value, pgd, robust_accuracy
+from algorithms.adversarial_replay.bank import build_bank
+from algorithms.adversarial_replay.pgd import ATTACK_TIES, parse_pixel_value, pgd, robust_accuracy
 from algorithms.past_run import PastRun
 from recipes.config import load_config
 from recipes.core.data import MDSImageDataset, resolve_root
 from recipes.core.errors import UsageError
 from recipes.core.model import resnet_cifar
+from recipes.core.ties import Values
 from recipes.trainer import build_trainer
 
 EPS = 8 / 255
@@ -95,11 +97,13 @@ def test_attack_parameters_are_checked() -> None:
     with pytest.raises(UsageError, match=r"--eps='eight' is not a number.*8/255"):
         parse_pixel_value('eight', '--eps')
     with pytest.raises(UsageError, match=r'--eps=2 \(510/255\) is out of range'):
-        check_attack(2.0, 0.1, 7)
+        build_bank('runs/none', ['ep1'], 'bank', 2.0, 0.1, 7)
     with pytest.raises(UsageError, match=r'--step_size=0.1 \(25.5/255\) is out of range: use a step in \(0, eps=0.05 \(12.8/255\)\]'):
-        check_attack(0.05, 0.1, 7)
+        build_bank('runs/none', ['ep1'], 'bank', 0.05, 0.1, 7)
     with pytest.raises(UsageError, match=r'--steps=0 is out of range'):
-        check_attack(0.05, 0.01, 0)
+        build_bank('runs/none', ['ep1'], 'bank', 0.05, 0.01, 0)
+    with pytest.raises(UsageError, match=r'^eval_robustness.step_size=0.1 \(25.5/255\) is out of range'):
+        ATTACK_TIES.check(Values({'eps': 0.05, 'step_size': 0.1}, prefix='eval_robustness.'))
 
 
 def test_eval_robustness_cli_reports_clean_and_pgd_accuracy(past_run: str, tmp_path: Path, digits_test) -> None:

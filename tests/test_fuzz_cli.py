@@ -29,6 +29,7 @@ from algorithms.past_run import CHECKPOINT_POLICIES
 from recipes.core.errors import UsageError
 from recipes.core.rules import (
     CheckpointList,
+    Choice,
     LocalFile,
     Location,
     NoBank,
@@ -179,6 +180,9 @@ def generator(action: argparse.Action, valid: bool, env: dict[str, str]) -> st.S
                          st.floats(1.0001, 1e6).map(repr))
     if isinstance(rule, NoBank):
         return st.just(env['new']) if valid else st.sampled_from([env['bank'], '', 's3://'])
+    if isinstance(rule, Choice):
+        options = list(rule.options())
+        return st.sampled_from(options) if valid else JUNK.filter(lambda s: s not in options)
     if isinstance(rule, Overrides):
         if valid:
             return st.lists(st.sampled_from(['seed=3', 'max_duration=4ep', 'optimizer.lr=0.05']), max_size=2)
@@ -335,7 +339,7 @@ def test_a_sweep_with_a_bad_value_starts_no_run(tmp_path):
     results = tmp_path / 'results'
     sweep.write_text(f'results: {results}\nseeds: [1]\nbaseline: b\nrecipes:\n  b: {{yaml: yamls/digits/baseline.yaml}}\n')
     result = run_cli('sweep.py', str(sweep), 'optimizer.lr=-1', timeout=120)
-    assert "recipe 'b': optimizer.lr=-1 is out of range" in _one_line_error(result)
+    assert "recipe 'b' at budget 1: optimizer.lr=-1 is out of range" in _one_line_error(result)
     assert not results.exists()  # no sweep.yaml written, no run launched
 
 

@@ -25,8 +25,9 @@ from torch import Tensor, nn
 
 from recipes.core.errors import UsageError
 from recipes.core.rules import SEED, Number, PixelValue, checked, parse_pixel_value, pixel_text
+from recipes.core.ties import Ties, Values
 
-__all__ = ['EvalRobustness', 'check_attack', 'parse_pixel_value', 'pgd', 'pixel_text', 'robust_accuracy']
+__all__ = ['ATTACK_TIES', 'EvalRobustness', 'parse_pixel_value', 'pgd', 'pixel_text', 'robust_accuracy']
 
 
 def pgd(
@@ -62,17 +63,18 @@ def pgd(
     return adversarial.detach()
 
 
-def check_attack(eps: float, step_size: float, steps: int, prefix: str = '--') -> None:
-    """Refuse attack parameters outside their range, naming the option (``{prefix}eps``) and a valid value."""
-    if not 0 < eps <= 1:
-        raise UsageError(f'{prefix}eps={pixel_text(eps)} is out of range: use a radius in (0, 1], e.g. 8/255')
-    if not 0 < step_size <= eps:
+ATTACK_TIES = Ties('a PGD attack')  # beside the rules of eps, step_size and steps in each declaration
+
+
+@ATTACK_TIES.tie('eps', 'step_size')
+def _step_within_the_radius(attack: Values) -> None:
+    """``step_size`` is at most ``eps``: a longer step leaves the ball at once."""
+    eps, step = attack['eps'], attack.get('step_size')
+    if step is not None and step > eps:
         raise UsageError(
-            f'{prefix}step_size={pixel_text(step_size)} is out of range: use a step in (0, eps={pixel_text(eps)}], '
+            f'{attack.key("step_size")}={pixel_text(step)} is out of range: use a step in (0, eps={pixel_text(eps)}], '
             'e.g. eps/4 (2/255 for 8/255)',
         )
-    if steps < 1:
-        raise UsageError(f'{prefix}steps={steps} is out of range: use at least 1 (1 with step_size=eps is FGSM)')
 
 
 def robust_accuracy(
@@ -129,7 +131,7 @@ class EvalRobustness(Callback):
         self.eps = eps
         self.step_size = eps / 4 if step_size is None else step_size
         self.steps = steps
-        check_attack(self.eps, self.step_size, steps, prefix='eval_robustness.')
+        ATTACK_TIES.check(Values({'eps': eps, 'step_size': self.step_size}, prefix='eval_robustness.'))
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.seed = seed
