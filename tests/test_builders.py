@@ -106,3 +106,32 @@ def test_a_pgd_step_beyond_its_radius_is_refused_wherever_it_is_given(eps: int, 
             continue
         with pytest.raises(UsageError, match=f'^{prefix}step_size=.* is out of range: use a step in \\(0, eps='):
             ATTACK_TIES.check(Values(args, prefix))
+
+
+def test_a_study_files_artifact_entry_is_read_off_the_same_declaration() -> None:
+    from recipes.study.builders import BUILDERS as ENTRIES
+    from recipes.study.builders import builder_argv, check_builder_args
+
+    assert list(ENTRIES) == list(BUILDERS)
+    bank = ENTRIES['adv_bank']
+    assert (bank.script, bank.suffix, bank.required, bank.flags) == ('launch/build_adv_bank.py', '', ('checkpoints',),
+                                                                    ('strict',))
+    assert ENTRIES['score'].suffix == '.npy'
+    for args, message in (
+        ({'checkpoints': 'auto', 'eps': '2/255', 'step_size': '4/255'},
+         'artifacts.bank.args.step_size=0.01569 (4/255) is out of range: use a step in (0, eps=0.007843 (2/255)], '
+         'e.g. eps/4 (2/255 for 8/255)'),
+        ({'checkpoints': 'auto', 'steps': 0}, 'artifacts.bank.args.steps=0 is out of range: use a whole number in [1, 10000]'),
+    ):
+        with pytest.raises(UsageError) as info:
+            check_builder_args('artifacts.bank.args', 'adv_bank', args)
+        assert str(info.value) == message
+    for args in ({'top_k': 4}, {'top_k': 4, 'checkpoint': 'latest', 'checkpoints': 'ep1,ep2'}):
+        with pytest.raises(UsageError) as info:
+            check_builder_args('artifacts.cache.args', 'teacher_cache', args)
+        assert str(info.value) == (
+            'give artifacts.cache.args.checkpoint (the teacher of past_run_distillation) or artifacts.cache.args.'
+            'checkpoints (the teachers of checkpoint_mixup_teacher), one of the two')
+    check_builder_args('artifacts.cache.args', 'teacher_cache', {'top_k': 4, 'checkpoint': 'latest'})
+    assert builder_argv('adv_bank', 'RUN', 'OUT', {'checkpoints': 'auto', 'seed': '{past}', 'strict': True}, '17') == [
+        'launch/build_adv_bank.py', '--run', 'RUN', '--checkpoints', 'auto', '--seed', '17', '--strict', '--out', 'OUT']

@@ -22,9 +22,9 @@ def _methods() -> list[str]:
 
 def score(
     run: Annotated[str, PastRunFolder(), 'past run folder or s3:// URI'],
+    method: Annotated[str, Choice(_methods), 'what each example is scored by (algorithms/curriculum/scoring.py)'],
     checkpoints: Annotated[CheckpointChoice, CheckpointList(policy='earliest'),
                            'comma-separated checkpoint names, e.g. ep2,ep3, or auto (the 2 earliest usable ones)'],
-    method: Annotated[str, Choice(_methods), 'what each example is scored by (algorithms/curriculum/scoring.py)'],
     out: Annotated[str, Location(), 'artifact path or URI, e.g. runs/digits-scores/el2n.npy'],
     runs: Annotated[list[str], PastRunFolder(), 'more past runs of the same data (other seeds)'] = [],  # noqa: B006 - never mutated; argparse's default
     batch_size: Annotated[int, Number(1, 1_000_000, integer=True), 'examples per forward pass (per rank)'] = 256,
@@ -56,3 +56,6 @@ def score(
     if dist.get_world_size() > 1:
         dist.barrier()
     return None if scores is None else f'wrote {len(scores)} {method} scores from {",".join(names)} to {out}'
+
+
+score.suffix = '.npy'  # type: ignore[attr-defined]  # the artifact is PATH.npy (and PATH.json); the others are folders

@@ -1,71 +1,90 @@
 """The builders a study file's ``artifacts:`` name: what reuse makes of a past run, each by its ``launch/`` script.
 
-Each builder is the command a user would type (``launch/score.py``, ``launch/build_adv_bank.py``,
-``launch/cache_teacher.py``), with the same arguments, declared here with the rule each argument's value must pass
-(the rules the scripts' own ``argparse`` types carry), so that a study file's mistake is one line before anything
-runs. The sweep gives ``--run`` (the past run's folder) and ``--out`` (the artifact's path, :func:`artifact_path`);
-the file gives the rest under ``args:`` (``true`` for a flag such as ``strict``; ``{past}`` in a value stands for
-the past run's value, e.g. ``seed: '{past}'``). A new builder registers the same way: an entry of :data:`BUILDERS`.
+A builder is a function of :data:`recipes.registry.BUILDERS`, declared in its package like an algorithm's constructor:
+its ``Annotated`` arguments carry their rules, its ``ties`` the rules that tie them together, and its ``launch/``
+script (``launch/{its name}.py``) is generated from that declaration (:func:`recipes.cli.builder_main`). Its entry
+here is read off the same declaration, so a study file's mistake is one line before anything runs, in the words the
+script would use. The sweep gives ``--run`` (the past run's folder) and ``--out`` (the artifact's path,
+:func:`~recipes.study.spec.artifact_path`); the file gives the rest under ``args:`` (``true`` for a flag such as
+``strict``; ``{past}`` in a value stands for the past run's value, e.g. ``seed: '{past}'``). A new builder is its
+function in its package and one line of :data:`recipes.registry.BUILDERS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from recipes.core.errors import UsageError, did_you_mean
-from recipes.core.rules import SEED, CheckpointList, Flag, Number, OneOf, PixelValue, Rule
+from recipes.core.rules import REQUIRED, Argument, Flag, declared
+from recipes.core.ties import Values
 
-__all__ = ['BUILDERS', 'Builder', 'builder_argv', 'check_builder_args']
+__all__ = ['BUILDERS', 'Builder', 'builder_argv', 'builder_names', 'check_builder_args']
 
-
-def _score_methods() -> Rule:
-    from algorithms.curriculum.scoring import COMPUTED, RECORDED
-
-    return OneOf(*COMPUTED, *RECORDED)
+GIVEN_BY_THE_SWEEP = ('run', 'out', 'runs')  # the past run, the artifact's path, and no more past runs
 
 
 @dataclass(frozen=True)
 class Builder:
-    """One builder: its script, the suffix of its output (``.npy`` for a file; '' for a folder), the file that its
-    output is whole with, its arguments' rules (a function returning one, where the rule needs an import), and the
-    arguments it needs."""
+    """One registered builder, read off its declaration."""
 
-    script: str  # relative to the repository root
-    suffix: str
-    what: str
-    args: Mapping[str, Rule | Callable[[], Rule]]
-    required: tuple[str, ...] = ()
-    one_of: tuple[str, ...] = ()  # exactly one of these must be given
-    flags: tuple[str, ...] = field(default=('strict',))
+    name: str
+    function: Callable[..., Any]
 
-    def rule(self, name: str) -> Rule:
-        rule = self.args[name]
-        return rule if isinstance(rule, Rule) else rule()
+    @property
+    def script(self) -> str:
+        """Relative to the repository root."""
+        return f'launch/{self.function.__name__}.py'
+
+    @property
+    def suffix(self) -> str:
+        """Of its output: ``.npy`` for a file (``function.suffix``), '' for a folder."""
+        return str(getattr(self.function, 'suffix', ''))
+
+    @property
+    def what(self) -> str:
+        return f'{(self.function.__doc__ or self.name).strip().splitlines()[0].rstrip(".")} ({self.script})'
+
+    @property
+    def args(self) -> dict[str, Argument]:
+        """The arguments a study file gives (all but those the sweep gives)."""
+        return {n: a for n, a in declared(self.function).items() if n not in GIVEN_BY_THE_SWEEP}
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(n for n, a in self.args.items() if a.default is REQUIRED)
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return tuple(n for n, a in self.args.items() if isinstance(a.rule, Flag))
 
 
-_BATCH = Number(1, 1_000_000, integer=True)
-_WORKERS = Number(0, 256, integer=True)
+class _Builders(Mapping[str, Builder]):
+    """:data:`recipes.registry.BUILDERS` as :class:`Builder` entries, imported when first read (the registry imports
+    Composer, which reading a sweep's manifest without artifacts does not need)."""
 
-BUILDERS: dict[str, Builder] = {
-    'score': Builder(
-        'launch/score.py', '.npy', 'per-example scores (launch/score.py)',
-        {'method': _score_methods, 'checkpoints': CheckpointList(policy='earliest'), 'batch_size': _BATCH,
-         'num_workers': _WORKERS, 'strict': Flag()},
-        required=('method', 'checkpoints')),
-    'adv_bank': Builder(
-        'launch/build_adv_bank.py', '', 'an adversarial bank (launch/build_adv_bank.py)',
-        {'checkpoints': CheckpointList(policy='earliest_and_best'), 'eps': PixelValue(), 'step_size': PixelValue(),
-         'steps': Number(1, 10_000, integer=True), 'fraction': Number(0, 1, low_open=True), 'seed': SEED,
-         'batch_size': _BATCH, 'num_workers': _WORKERS, 'strict': Flag()},
-        required=('checkpoints',)),
-    'teacher_cache': Builder(
-        'launch/cache_teacher.py', '', "a cache of the teacher's outputs (launch/cache_teacher.py)",
-        {'checkpoint': CheckpointList(single=True), 'checkpoints': CheckpointList(), 'top_k': _BATCH,
-         'views': Number(1, 162, integer=True), 'seed': SEED, 'batch_size': _BATCH, 'strict': Flag()},
-        required=('top_k',), one_of=('checkpoint', 'checkpoints')),
-}
+    def _table(self) -> dict[str, Callable[..., Any]]:
+        from recipes.registry import BUILDERS as FUNCTIONS
+
+        return FUNCTIONS
+
+    def __getitem__(self, name: str) -> Builder:
+        return Builder(name, self._table()[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+BUILDERS: Mapping[str, Builder] = _Builders()
+
+
+def builder_names() -> list[str]:
+    """The registered builders' names (a study file's ``builder:``)."""
+    return list(BUILDERS)
 
 
 def _text(value: Any) -> str:
@@ -74,29 +93,35 @@ def _text(value: Any) -> str:
 
 def check_builder_args(key: str, builder: str, args: Mapping[str, Any], past: str | None = None) -> None:
     """Refuse, in one line naming ``key``, an argument ``builder`` does not take, a value out of its rule, a
-    missing one it needs, and ``--run``/``--out`` (the sweep gives those). ``past`` stands in for ``{past}``."""
+    missing one it needs, values its ties refuse together, and ``--run``/``--out`` (the sweep gives those). ``past``
+    stands in for ``{past}``."""
     spec = BUILDERS[builder]
+    arguments = spec.args
+    values: dict[str, Any] = {n: None if a.default is REQUIRED else a.default for n, a in arguments.items()}
     for name, value in args.items():
-        if name in ('run', 'out', 'runs'):
+        if name in GIVEN_BY_THE_SWEEP:
             raise UsageError(f'{key}.{name}: the sweep gives {builder} its --run (the past run of the artifact\'s '
                              'family) and its --out (a path under the past runs\' folder): remove it')
-        if name not in spec.args:
-            hint = did_you_mean(str(name), list(spec.args), spell=repr) or ''
+        if name not in arguments:
+            hint = did_you_mean(str(name), list(arguments), spell=repr) or ''
             raise UsageError(f'{key}.{name}: {builder} takes no argument {name!r}{hint} (it takes '
-                             f'{", ".join(spec.args)})')
+                             f'{", ".join(arguments)})')
         if value is None:
             raise UsageError(f'{key}.{name} needs a value')
+        rule = arguments[name].rule
+        if rule is None:
+            continue
         text = _text(value).replace('{past}', past or '0')
-        rule = spec.rule(name)
         try:
-            rule.check(f'{key}.{name}', value if name in spec.flags else rule.from_text(text))
+            values[name] = rule.check(f'{key}.{name}', value if name in spec.flags else rule.from_text(text))
         except ValueError:
             raise UsageError(f'{key}.{name}={value!r} is not a number: {rule.describe()}') from None
     for name in spec.required:
         if name not in args:
             raise UsageError(f'{key}.{name} needs a value: {builder} needs {", ".join(spec.required)}')
-    if spec.one_of and sum(name in args for name in spec.one_of) != 1:
-        raise UsageError(f'{key}: {builder} needs exactly one of {" or ".join(spec.one_of)}')
+    ties = getattr(spec.function, 'ties', None)
+    if ties is not None:
+        ties.check(Values(values, prefix=f'{key}.'))
 
 
 def builder_argv(builder: str, run: str, out: str, args: Mapping[str, Any], past: str) -> list[str]:

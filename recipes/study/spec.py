@@ -96,6 +96,7 @@ from recipes.core.errors import UsageError, did_you_mean
 from recipes.core.rules import (
     Budgets,
     BudgetSettings,
+    Choice,
     Folder,
     Grid,
     Location,
@@ -219,12 +220,18 @@ class PastRunSpec:
                     'null: `ray.gpus_per_run`'] = None
 
 
+def _builder_names() -> list[str]:
+    from recipes.study.builders import builder_names  # the registry: Composer, which a sweep without artifacts skips
+
+    return builder_names()
+
+
 @dataclass(frozen=True)
 class ArtifactSpec:
     """One entry of ``artifacts:``, what reuse makes of a family's past runs: one per past run, built by a builder
     of :mod:`recipes.study.builders` after that run, in ``{past_root}/artifacts/{name}-s{past}``."""
 
-    builder: Annotated[str, OneOf('score', 'adv_bank', 'teacher_cache'),
+    builder: Annotated[str, Choice(_builder_names),
                        '`score` (launch/score.py), `adv_bank` (launch/build_adv_bank.py), `teacher_cache` '
                        '(launch/cache_teacher.py)']
     run: Annotated[str, RunName(), 'the family of `past_runs` it is made of']
