@@ -171,7 +171,7 @@ def local_study(tmp_path_factory) -> Path:
     path = folder / 'study.yaml'
     path.write_text(yaml.safe_dump(sort_keys=False, data=study(str(folder / 'results'))))
     results = folder / 'results'
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}  # as the Ray cluster's one-CPU tasks compute
+    env = {k: v for k, v in os.environ.items() if k != 'OMP_NUM_THREADS'}  # threads_per_run sets them
     with open(folder / 'first.log', 'w') as log:
         first = subprocess.Popen(sweep_command(path), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                  start_new_session=True)

@@ -254,3 +254,28 @@ def test_a_local_results_folder_is_refused_on_two_nodes_before_any_run_is_submit
         'resumes on any node',
     ]
     assert not results.exists() and '\n$ ' not in done.stdout  # nothing written, nothing submitted
+
+
+@pytest.mark.slow  # 3 runs of 40 batches: about 3 minutes on 2 cores
+def test_a_run_gives_the_same_result_under_either_launcher_as_its_thread_count_is_part_of_its_config(cluster, tmp_path):
+    long = ['max_duration=40ba', 'eval_interval=40ba', 'save_interval=40ba']  # long enough to diverge across threads
+    recipes = {'baseline': {'yaml': RECIPE}}
+    # Locally, one run at a time, torch would take every core (two here); a Ray task is given its one CPU
+    env = {key: value for key, value in cluster.env.items() if key != 'OMP_NUM_THREADS'}
+    local, remote, two = tmp_path / 'local', tmp_path / 'ray', tmp_path / 'two'
+    for folder, changes in ((local, {}), (two, {'threads_per_run': 2})):
+        folder.mkdir()
+        done = subprocess.run([sys.executable, str(ROOT / 'launch' / 'sweep.py'),
+                               write_sweep(folder, [1], long, recipes=recipes, parallel=1, **changes)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    remote.mkdir()
+    done = cluster.sweep(write_sweep(remote, [1], long, recipes=recipes, parallel=1), 'launcher=ray')
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert finals(remote / 'results') == finals(local / 'results')  # bit for bit: every metric of every evaluation
+    for folder in (local, remote):
+        run = folder / 'results' / 'baseline' / 'b1' / 'seed1'
+        assert yaml.safe_load((run / 'config.yaml').read_text())['threads'] == 1
+        assert json.loads((run / 'fingerprint.json').read_text())['config']['threads'] == 1
+    # the thread count is what made them differ: the same run on two threads ends elsewhere
+    assert finals(two / 'results') != finals(local / 'results')

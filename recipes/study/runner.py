@@ -289,8 +289,8 @@ def _run_jobs(runs: list[Run], sweep: SweepSpec, train_script: str, dry_run: boo
     phase starts, or with ``rerun_stale`` trains again from nothing."""
     jobs = []
     for run in runs:
-        try:
-            trackers = tracker_overrides(sweep, run)
+        try:  # a dry run touching no storage leaves out the trackers' overrides: they need the run's config checked
+            trackers = tracker_overrides(sweep, run) if read_state else ()
         except UsageError:  # a dry run's config names a past run or an artifact not made yet
             if not dry_run:
                 raise
@@ -345,7 +345,8 @@ def _build_jobs(builds: list[Build], sweep: SweepSpec, dry_run: bool, rerun_stal
     stale where its marker records another source or arguments."""
     jobs = []
     for build in builds:
-        argv = _script_command(build.argv(), sweep.ranks)
+        # the builder computes with the sweep's threads, as its runs do (torch reads OMP_NUM_THREADS when it starts)
+        argv = ['env', f'OMP_NUM_THREADS={sweep.threads_per_run}', *_script_command(build.argv(), sweep.ranks)]
         spec = (sweep.artifacts or {})[build.artifact]
         resources = {'cpus': spec.cpus, 'gpus': spec.gpus}
         if not read_state:
@@ -488,8 +489,8 @@ def _tune(sweep: SweepSpec, launcher: Launcher, train_script: str, dry_run: bool
     if code:
         return None, code
     if runs:
-        verb = 'to train' if dry_run else 'trained'
-        print(f'\ntuning: {len(runs)} runs, {skipped} already finished, {len(runs) - skipped} {verb}', flush=True)
+        print(f'\ntuning: {len(runs)} runs, ' + _counts(skipped, len(runs), dry_run, read_state, 'finished', 'train'),
+              flush=True)
     if dry_run and skipped < len(runs):
         return None, 0
     result = with_choices(sweep, earlier, [choose(sweep, recipe, budget) for recipe, budget in pending])
@@ -508,8 +509,8 @@ def _inputs(sweep: SweepSpec, launcher: Launcher, train_script: str, dry_run: bo
         code, skipped = _train(runs, sweep, launcher, train_script, dry_run, 'past run ', rerun_stale, read_state)
         if code:
             return code
-        verb = 'to train' if dry_run else 'trained'
-        print(f'\npast runs: {len(runs)}, {skipped} already finished, {len(runs) - skipped} {verb}', flush=True)
+        print(f'\npast runs: {len(runs)}, ' + _counts(skipped, len(runs), dry_run, read_state, 'finished', 'train'),
+              flush=True)
     builds = artifact_plan(sweep)
     if builds:
         pending = read_state and any(run_state(run.folder) is not RunState.FINISHED for run in runs)
@@ -517,8 +518,9 @@ def _inputs(sweep: SweepSpec, launcher: Launcher, train_script: str, dry_run: bo
                                  dry_run, 'artifact ')
         if code:
             return code
-        verb = 'to build' if dry_run else 'built'
-        print(f'\nartifacts: {len(builds)}, {skipped} already built, {len(builds) - skipped} {verb}', flush=True)
+        state = read_state and not pending
+        print(f'\nartifacts: {len(builds)}, ' + _counts(skipped, len(builds), dry_run, state, 'built', 'build'),
+              flush=True)
     return 0
 
 
@@ -567,6 +569,13 @@ def run_sweep(sweep: SweepSpec, train_script: str, dry_run: bool = False, rerun_
     code, skipped = _train(runs, sweep, launcher, train_script, dry_run, '', rerun_stale, read_state)
     if code:
         return code
-    verb = 'to train' if dry_run else 'trained'
-    print(f'\nsweep: {len(runs)} runs, {skipped} already finished, {len(runs) - skipped} {verb}', flush=True)
+    print(f'\nsweep: {len(runs)} runs, ' + _counts(skipped, len(runs), dry_run, read_state, 'finished', 'train'), flush=True)
     return 0
+
+
+def _counts(skipped: int, total: int, dry_run: bool, read_state: bool, done: str, make: str) -> str:
+    """``2 already finished, 1 trained`` (``to train`` in a dry run), or that a dry run did not read their state."""
+    if not read_state:
+        return 'their state not read (a dry run touches no storage)'
+    made = f'to {make}' if dry_run else ('built' if make == 'build' else 'trained')
+    return f'{skipped} already {done}, {total - skipped} {made}'
