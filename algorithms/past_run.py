@@ -95,17 +95,19 @@ class CheckpointQuality:
     best: float | None
     chance: float
     verdict: str  # 'usable', 'near chance', 'far below best' or 'unrecorded'
+    split: str = 'test'  # whose accuracy: 'val' where the run held out a validation split (data.holdout), else 'test'
 
     @property
     def usable(self) -> bool:
         return self.verdict == 'usable'
 
     def describe(self) -> str:
-        """One line: the checkpoint, its epoch, its recorded test accuracy against the run's best and chance."""
+        """One line: the checkpoint, its epoch, its recorded (validation, else test) accuracy against the run's best
+        and chance."""
         where = f'checkpoint {self.checkpoint}' + (f' (epoch {self.epoch})' if self.epoch is not None else '')
         if self.accuracy is None:
-            return f'{where}: no test accuracy recorded for it in the run\'s {METRICS_FILE}, quality unknown'
-        line = f'{where}: test accuracy {self.accuracy:.1%}'
+            return f'{where}: no {self.split} accuracy recorded for it in the run\'s {METRICS_FILE}, quality unknown'
+        line = f'{where}: {self.split} accuracy {self.accuracy:.1%}'
         if self.best is not None:
             line += f', run best {self.best:.1%}'
         line += f', chance {self.chance:.1%}'
@@ -115,26 +117,30 @@ class CheckpointQuality:
 def checkpoint_quality(evals: Sequence[Mapping[str, Any]], checkpoint: str, num_classes: int) -> CheckpointQuality:
     """The quality of checkpoint file ``checkpoint`` (``ep{E}-ba{B}-rank0.pt``) from a run's evaluation history.
 
-    ``evals`` is ``metrics.json``'s ``eval`` list; the checkpoint's accuracy is that of the evaluation at its batch.
+    ``evals`` is ``metrics.json``'s ``eval`` list; the checkpoint's accuracy is that of the evaluation at its batch:
+    its validation accuracy (``val_accuracy``) where the run held out a validation split, so that choosing a
+    checkpoint never reads the test split; else its test accuracy.
     """
     chance = 1.0 / num_classes
-    accuracies = [float(row['accuracy']) for row in evals if row.get('accuracy') is not None]
+    split = 'val' if any(row.get('val_accuracy') is not None for row in evals) else 'test'
+    key = 'val_accuracy' if split == 'val' else 'accuracy'
+    accuracies = [float(row[key]) for row in evals if row.get(key) is not None]
     best = max(accuracies) if accuracies else None
     match = _FILE.match(os.path.basename(checkpoint))
     if match is None:
-        return CheckpointQuality(checkpoint, None, None, None, best, chance, 'unrecorded')
+        return CheckpointQuality(checkpoint, None, None, None, best, chance, 'unrecorded', split)
     epoch, batch = int(match.group(1)), int(match.group(2))
-    rows = [row for row in evals if int(row.get('batch', -1)) == batch and row.get('accuracy') is not None]
+    rows = [row for row in evals if int(row.get('batch', -1)) == batch and row.get(key) is not None]
     if not rows:
-        return CheckpointQuality(checkpoint, epoch, batch, None, best, chance, 'unrecorded')
-    accuracy = float(rows[-1]['accuracy'])
+        return CheckpointQuality(checkpoint, epoch, batch, None, best, chance, 'unrecorded', split)
+    accuracy = float(rows[-1][key])
     if accuracy < chance + NEAR_CHANCE:
         verdict = 'near chance'
     elif best is not None and accuracy < chance + FAR_BELOW_BEST * (best - chance):
         verdict = 'far below best'
     else:
         verdict = 'usable'
-    return CheckpointQuality(checkpoint, epoch, batch, accuracy, best, chance, verdict)
+    return CheckpointQuality(checkpoint, epoch, batch, accuracy, best, chance, verdict, split)
 
 
 _REPORTED: set[str] = set()  # checkpoints whose quality this process has printed (once each)

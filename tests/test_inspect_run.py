@@ -28,7 +28,7 @@ def test_lists_every_checkpoint_with_its_accuracy_and_draws_the_plot(past_run: s
         [line] = [line for line in out.splitlines() if line.startswith(name)]
         fields = line.split()
         assert fields[1] == str(row['epoch'])
-        assert fields[2] == f'{row["accuracy"]:.1%}'
+        assert fields[2] == f'{row.get("val_accuracy", row["accuracy"]):.1%}'  # the validation split's, where held out
         assert fields[3] == f'{row["cross_entropy"]:.3g}'
         assert fields[4] == f'{compute["by_epoch"][row["epoch"] - 1]:.3g}'
         assert ' '.join(fields[5:]) in ('usable', 'near chance', 'far below best')

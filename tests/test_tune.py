@@ -377,3 +377,18 @@ def test_tune_past_and_primary_mistakes_are_one_line_errors(changes, message):
     with pytest.raises(UsageError) as e:
         parse_sweep({**TWO, **changes}, 'study.yaml')
     assert str(e.value) == f'study.yaml: {message}'
+
+
+def test_checkpoint_quality_reads_the_validation_accuracy_where_the_run_has_one():
+    from algorithms.past_run import checkpoint_quality
+
+    # the test split would call ep1 usable (80% of a best of 90%); the validation split puts it near chance
+    evals = [{'epoch': 1, 'batch': 10, 'accuracy': 0.8, 'val_accuracy': 0.12},
+             {'epoch': 2, 'batch': 20, 'accuracy': 0.9, 'val_accuracy': 0.85}]
+    first = checkpoint_quality(evals, 'ep1-ba10-rank0.pt', 10)
+    assert (first.split, first.accuracy, first.best, first.verdict) == ('val', 0.12, 0.85, 'near chance')
+    assert first.describe() == ('checkpoint ep1-ba10-rank0.pt (epoch 1): val accuracy 12.0%, run best 85.0%, chance '
+                                '10.0%: near chance')
+    test_only = [{k: v for k, v in row.items() if not k.startswith('val_')} for row in evals]
+    assert checkpoint_quality(test_only, 'ep1-ba10-rank0.pt', 10).verdict == 'usable'  # no holdout: the test split's
+    assert checkpoint_quality(test_only, 'ep1-ba10-rank0.pt', 10).split == 'test'

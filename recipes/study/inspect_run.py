@@ -64,7 +64,8 @@ def inspect_run(run: PastRun) -> str:
         lines.append(f'  compute: {_flops(compute.get("spent_total"))} FLOPs spent, '
                      f'{_flops(compute.get("reused_total"))} reused')
     lines.append('')
-    lines.append(f'{"checkpoint":<24} {"epoch":>5} {"test acc":>9} {"test loss":>9} {"FLOPs by then":>13}  verdict')
+    split = 'val' if any(r.get('val_accuracy') is not None for r in evals) else 'test'  # what judges a checkpoint
+    lines.append(f'{"checkpoint":<24} {"epoch":>5} {split + " acc":>9} {"test loss":>9} {"FLOPs by then":>13}  verdict')
     for q in qualities:
         spent = by_epoch[q.epoch - 1] if q.epoch is not None and 0 < q.epoch <= len(by_epoch) else None
         lines.append(f'{q.checkpoint:<24} {q.epoch if q.epoch is not None else "-":>5} {_percent(q.accuracy):>9} '
@@ -72,9 +73,10 @@ def inspect_run(run: PastRun) -> str:
     if not qualities:
         lines.append('(no checkpoints)')
     chance = 1.0 / run.num_classes
-    best = max((float(r['accuracy']) for r in evals if r.get('accuracy') is not None), default=None)
+    key = 'val_accuracy' if split == 'val' else 'accuracy'
+    best = max((float(r[key]) for r in evals if r.get(key) is not None), default=None)
     lines.append('')
-    lines.append(f'chance {chance:.1%}, best recorded {_percent(best)}'
+    lines.append(f'chance {chance:.1%}, best recorded {split} accuracy {_percent(best)}'
                  + ('' if evals else ' (the run recorded no evaluation: no metrics.json)')
                  + f'; usable: above chance + {NEAR_CHANCE:.0%} and at least {FAR_BELOW_BEST:.0%} of the way from '
                  'chance to the best')
