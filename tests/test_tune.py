@@ -286,7 +286,8 @@ def test_every_tuning_point_is_checked_before_any_run(tmp_path, monkeypatch):
 def test_a_sweep_that_tunes_without_a_validation_split_is_refused_in_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     path = tmp_path / 'sweep.yaml'
-    path.write_text(yaml.safe_dump({**GOOD, 'tune': {'seeds': [101], 'grid': {'optimizer.lr': [0.1, 0.2]}}}))
+    path.write_text(yaml.safe_dump({**GOOD, 'tune': {'seeds': [101], 'grid': {'optimizer.lr': [0.1, 0.2]}},
+                                    'overrides': ['data.holdout=0']}))
     with pytest.raises(UsageError) as e:
         load_sweep(str(path))
     assert str(e.value).startswith(f"{path}: recipe 'b'") and str(e.value).endswith(
