@@ -5,8 +5,8 @@ Writes ``{out_root}/train`` and ``{out_root}/test`` with columns x (uint8 32x32x
 
 from __future__ import annotations
 
-from recipes.cli import ArgumentParser, run_cli
-from recipes.core.rules import Location, arg_type
+from recipes.cli import ArgumentParser, arg_type, run_cli
+from recipes.core.rules import Location
 
 
 def main(argv: list[str]) -> int:

@@ -10,8 +10,8 @@ data.remote={out_root} data.resolution=R``.
 
 from __future__ import annotations
 
-from recipes.cli import ArgumentParser, run_cli
-from recipes.core.rules import SEED, Location, Number, arg_type
+from recipes.cli import ArgumentParser, arg_type, run_cli
+from recipes.core.rules import SEED, Location, Number
 
 
 def main(argv: list[str]) -> int:

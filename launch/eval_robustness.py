@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from recipes.cli import ArgumentParser, run_cli
-from recipes.core.rules import SEED, CheckpointList, Location, Number, PastRunFolder, PixelValue, arg_type, named
+from recipes.cli import ArgumentParser, arg_type, run_cli
+from recipes.core.artifacts import CheckpointList, PastRunFolder
+from recipes.core.rules import SEED, Location, Number, PixelValue, named
 
 
 def main(argv: list[str]) -> int:

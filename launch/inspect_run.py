@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-from recipes.cli import ArgumentParser, run_cli
-from recipes.core.rules import Location, PastRunFolder, arg_type
+from recipes.cli import ArgumentParser, arg_type, run_cli
+from recipes.core.artifacts import PastRunFolder
+from recipes.core.rules import Location
 
 
 def main(argv: list[str]) -> int:

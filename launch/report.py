@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from recipes.cli import ArgumentParser, run_cli
-from recipes.core.rules import Location, arg_type
+from recipes.cli import ArgumentParser, arg_type, run_cli
+from recipes.core.rules import Location
 from recipes.study.results_page import STUDIES
 
 

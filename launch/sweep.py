@@ -27,8 +27,8 @@ import signal
 import sys
 from pathlib import Path
 
-from recipes.cli import ArgumentParser, run_cli
-from recipes.core.rules import LocalFile, Overrides, arg_type
+from recipes.cli import ArgumentParser, arg_type, run_cli
+from recipes.core.rules import LocalFile, Overrides
 
 TRAIN = str(Path(__file__).resolve().with_name('train.py'))
 

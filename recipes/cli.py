@@ -17,23 +17,14 @@ import typing
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from recipes.core.artifacts import Artifact, NoBank
+from recipes.core.data.rules import MDSRoot
+from recipes.core.declare import REQUIRED, declared
 from recipes.core.errors import UsageError
-from recipes.core.rules import (
-    REQUIRED,
-    Artifact,
-    ExistingFile,
-    Flag,
-    Folder,
-    LocalFile,
-    MDSRoot,
-    NoBank,
-    Rule,
-    arg_type,
-    declared,
-)
+from recipes.core.rules import ExistingFile, Flag, Folder, LocalFile, Number, Rule
 from recipes.core.ties import Values
 
-__all__ = ['ArgumentParser', 'builder_main', 'builder_parser', 'debug_requested', 'run_cli', 'user_error']
+__all__ = ['ArgumentParser', 'arg_type', 'builder_main', 'builder_parser', 'debug_requested', 'run_cli', 'user_error']
 
 # OSError numbers a user fixes in their environment, and what to do.
 _OS_FIXES = {
@@ -128,7 +119,7 @@ class _RuleType:
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with its mistakes (unknown option, missing argument, bad int) as a UsageError: one line, exit 2.
 
-    An argument declared with ``type=arg_type(rule)`` (:func:`recipes.core.rules.arg_type`) is checked by its rule
+    An argument declared with ``type=arg_type(rule)`` (:func:`recipes.cli.arg_type`) is checked by its rule
     and arrives as the value the rule returns; a refusal is the rule's one-line message, naming the argument as
     declared (``--batch_size``, or the positional's name). Rules that read files or S3 (a past run, a bank, a file
     that must exist) are applied after every other argument has parsed.
@@ -172,7 +163,7 @@ def _many(builder: Callable[..., Any], name: str) -> bool:
 
 def builder_parser(builder: Callable[..., Any], description: str | None = None) -> ArgumentParser:
     """The command line of an artifact builder, read off its declaration: an option ``--NAME`` per argument, with
-    the argument's rule as its ``type`` (:func:`~recipes.core.rules.arg_type`), its description as its help, its
+    the argument's rule as its ``type`` (:func:`~recipes.cli.arg_type`), its description as its help, its
     default (none: required); a :class:`~recipes.core.rules.Flag` is a bare ``--NAME``; a list takes several values."""
     parser = ArgumentParser(description=description or builder.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, argument in declared(builder).items():
@@ -208,3 +199,26 @@ def builder_main(builder: Callable[..., str | None], description: str | None = N
         return 0
 
     return main
+
+
+# ----- a rule as an argparse type
+
+
+def arg_type(rule: Rule) -> Callable[[str], Any]:
+    """An ``argparse`` ``type=`` from ``rule``: the string is read by :meth:`Rule.from_text` and checked.
+
+    A string that does not parse is argparse's own ``invalid int value: 'many'``; a value the rule refuses is its
+    one-line message. The function carries its rule (``.rule``), so tests and docs read what each argument accepts.
+    """
+
+    def convert(text: str) -> Any:
+        value = rule.from_text(text)
+        try:
+            return rule.check(convert.flag, value)  # type: ignore[attr-defined]
+        except UsageError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.rule = rule  # type: ignore[attr-defined]
+    convert.flag = 'value'  # type: ignore[attr-defined]  # set by recipes.cli.ArgumentParser.add_argument
+    convert.__name__ = 'int' if isinstance(rule, Number) and rule.integer else 'float' if isinstance(rule, Number) else 'value'
+    return convert

@@ -17,24 +17,23 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
+from recipes.core.data.rules import ClassIds, MDSRoot
+from recipes.core.declare import schema_rules
 from recipes.core.errors import UsageError, did_you_mean
+from recipes.core.model import ModelName
 from recipes.core.rules import (
     SEED,
     Choice,
-    ClassIds,
     ExistingFile,
     Filename,
     Flag,
     Folder,
-    MDSRoot,
     MicroBatch,
-    ModelName,
     Number,
     OneOf,
     RunName,
     TimeList,
     TimeString,
-    schema_rules,
 )
 from recipes.registry import Entries
 from recipes.validate import check_config
@@ -171,10 +170,6 @@ class TrainConfig:
                        'attacks run eagerly'] = False
     compile_backend: Annotated[str, Choice(_compile_backends), "`torch.compile`'s backend; `aot_eager` traces forward "
                                'and backward without generating code (a check where Inductor cannot build)'] = 'inductor'
-    threads: Annotated[Optional[int], Number(1, 1024, integer=True, optional=True),
-                       'CPU threads each rank computes with (`torch.set_num_threads`): the order of floating-point sums, so '
-                       'part of the result; sweeps set it for every run (`threads_per_run`), the same under every launcher; '
-                       "null: torch's default (`OMP_NUM_THREADS`, else the cores)"] = None
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

@@ -2,7 +2,7 @@
 
 Each entry is a class whose constructor is the one declaration of its interface (see :mod:`recipes.core.rules`):
 its arguments, their defaults and their rules (``Annotated``), and what it needs from the run being assembled
-(:class:`~recipes.core.rules.FromRun`, filled from :class:`BuildContext`). A YAML entry ``name: {arg: value}`` is
+(:class:`~recipes.core.declare.FromRun`, filled from :class:`BuildContext`). A YAML entry ``name: {arg: value}`` is
 checked against that declaration before anything heavy starts (an unknown name or argument, a value out of its
 rule, an artifact that is not there: one line naming ``algorithms.NAME.ARG``), then built with the run's values
 filled in. Composer's own classes, which declare no rules, are :class:`Foreign` entries with the few rules they need.
@@ -32,9 +32,11 @@ from algorithms.distillation.build import cache_teacher
 from algorithms.reducible_loss import ReducibleLossSelection
 from algorithms.selective_backprop import IndexedSelectiveBackprop
 from algorithms.warm_start import DashWarmStart, ShrinkPerturb, WarmStart
+from recipes.core.artifacts import Artifact
 from recipes.core.data import MDSImageDataset
+from recipes.core.declare import REQUIRED, Argument, declared
 from recipes.core.errors import UsageError, did_you_mean
-from recipes.core.rules import REQUIRED, Argument, Artifact, Number, Rule, declared
+from recipes.core.rules import Number, Rule
 
 __all__ = [
     'ALGORITHMS', 'BUILDERS', 'CALLBACKS', 'LOGGERS', 'REGISTRIES', 'BuildContext', 'Entries', 'Foreign', 'Registry', 'build_all',
@@ -44,7 +46,7 @@ __all__ = [
 
 @dataclass
 class BuildContext:
-    """What the run being assembled supplies to the arguments its classes mark :class:`~recipes.core.rules.FromRun`."""
+    """What the run being assembled supplies to the arguments its classes mark :class:`~recipes.core.declare.FromRun`."""
 
     num_classes: int | None
     device: str  # 'cpu' or 'gpu'

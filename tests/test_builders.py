@@ -15,8 +15,9 @@ from test_fuzz_cli import SETTINGS, dests, parser_of, rule_of
 
 from recipes import reference
 from recipes.cli import builder_main, builder_parser
+from recipes.core.declare import REQUIRED, declared
 from recipes.core.errors import UsageError
-from recipes.core.rules import REQUIRED, Flag, Location, Number, declared
+from recipes.core.rules import Flag, Location, Number
 from recipes.core.ties import Ties, Values
 from recipes.registry import BUILDERS
 

@@ -2,7 +2,7 @@
 
 Generic over ``launch/``: each script's argparse parser is captured (its ``parse_args`` is intercepted before the
 script does anything), every argument must declare its rule (an argparse ``type`` from
-:func:`recipes.core.rules.arg_type`, which carries ``.rule``; ``choices``; or a ``store_true`` flag), and values
+:func:`recipes.cli.arg_type`, which carries ``.rule``; ``choices``; or a ``store_true`` flag), and values
 generated from the rule must be refused by parsing with one line naming the argument (invalid ones) or accepted
 (valid ones), in-process. The checks that tie arguments together run in the script after parsing: tested below
 through its ``main``.
@@ -26,19 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from algorithms.past_run import CHECKPOINT_POLICIES
+from recipes.core.artifacts import CheckpointList, NoBank, PastRunFolder
 from recipes.core.errors import UsageError
-from recipes.core.rules import (
-    CheckpointList,
-    Choice,
-    LocalFile,
-    Location,
-    NoBank,
-    Number,
-    Overrides,
-    PastRunFolder,
-    PixelValue,
-    Rule,
-)
+from recipes.core.rules import Choice, LocalFile, Location, Number, Overrides, PixelValue, Rule
 
 SETTINGS = settings(
     max_examples=15, deadline=None, derandomize=True, database=None,

@@ -25,9 +25,22 @@ from hypothesis import strategies as st
 
 from recipes.config import RULES, TrainConfig, load_config
 from recipes.core import rules as validate
+from recipes.core.artifacts import (
+    Artifact,
+    BankFolder,
+    CheckpointNames,
+    PastRunFolder,
+    PastRunFolders,
+    ScoresFile,
+    TeacherCacheFolder,
+)
 from recipes.core.data.mds import write_split
+from recipes.core.data.rules import ClassIds, MDSRoot
+from recipes.core.declare import REQUIRED
 from recipes.core.errors import UsageError
+from recipes.core.model import ModelName
 from recipes.registry import REGISTRIES, Entries, Foreign
+from recipes.validate import RUN_TIES
 
 SETTINGS = settings(
     max_examples=20, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -119,7 +132,7 @@ def choice_values(rule: validate.Choice, valid: bool) -> st.SearchStrategy[str]:
     )
 
 
-def model_name_values(rule: validate.ModelName, valid: bool) -> st.SearchStrategy[str]:
+def model_name_values(rule: ModelName, valid: bool) -> st.SearchStrategy[str]:
     names = ['resnet_20', 'resnet_56', 'torchvision/resnet18', 'torchvision/mobilenet_v3_small']
     if valid:
         return st.sampled_from(names)
@@ -204,7 +217,7 @@ def existing_file_values(rule: validate.ExistingFile, valid: bool, files: dict[s
     return st.one_of(missing, st.sampled_from([files['folder'], files['junk']]), _location_junk())
 
 
-def mds_values(rule: validate.MDSRoot, valid: bool, files: dict[str, str]) -> st.SearchStrategy[str]:
+def mds_values(rule: MDSRoot, valid: bool, files: dict[str, str]) -> st.SearchStrategy[str]:
     if valid:
         return st.sampled_from([files['mds'], 'null'])
     missing = st.from_regex(r'[a-z]{1,8}', fullmatch=True).map(lambda s: f'{files["root"]}/nothing-{s}')
@@ -235,7 +248,7 @@ def flag_values(rule: validate.Flag, valid: bool) -> st.SearchStrategy[str]:
 def _simple_names(registry: Any) -> list[str]:
     """Registered names that need no argument (every argument a recipe gives has a default)."""
     return sorted(name for name in registry
-                  if all(a.default is not validate.REQUIRED for a in registry.yaml_arguments(name).values()))
+                  if all(a.default is not REQUIRED for a in registry.yaml_arguments(name).values()))
 
 
 def declared(section: str, kind: type) -> list[tuple[str, str, Any]]:
@@ -253,8 +266,8 @@ def entries_values(rule: Entries, valid: bool, files: dict[str, str]) -> st.Sear
             lambda names: '{' + ', '.join(f'{n}: {{}}' for n in names) + '}')
     unknown = st.from_regex(r'[a-z_]{1,12}', fullmatch=True).filter(lambda n: n not in registry)
     missing = [f'{{{name}: {{{arg}: {files["root"]}/missing}}}}'  # a single checkpoint name is not a path to check
-               for name, arg, kind in declared(rule.section, validate.Artifact)
-               if not (isinstance(kind, validate.CheckpointNames) and not kind.many)]
+               for name, arg, kind in declared(rule.section, Artifact)
+               if not (isinstance(kind, CheckpointNames) and not kind.many)]
     values = [number_values(bounds, False).map(lambda v, name=name, arg=arg: f'{{{name}: {{{arg}: {v}}}}}')
               for name, arg, bounds in declared(rule.section, validate.Number)]
     return st.one_of(
@@ -266,7 +279,7 @@ def entries_values(rule: Entries, valid: bool, files: dict[str, str]) -> st.Sear
     )
 
 
-def class_values(rule: validate.ClassIds, valid: bool) -> st.SearchStrategy[str]:
+def class_values(rule: ClassIds, valid: bool) -> st.SearchStrategy[str]:
     ids = st.integers(0, 9)  # BASE trains on digits: classes 0..9
     if valid:
         return st.one_of(st.just('null'), st.lists(ids, min_size=rule.min_count, max_size=10, unique=True).map(str))
@@ -279,16 +292,16 @@ def class_values(rule: validate.ClassIds, valid: bool) -> st.SearchStrategy[str]
 
 
 GENERATORS: dict[type, Callable[..., st.SearchStrategy[str]]] = {
-    validate.ClassIds: lambda rule, valid, key, files: class_values(rule, valid),
+    ClassIds: lambda rule, valid, key, files: class_values(rule, valid),
     validate.Number: lambda rule, valid, key, files: number_values(rule, valid),
     validate.Choice: lambda rule, valid, key, files: choice_values(rule, valid),
-    validate.ModelName: lambda rule, valid, key, files: model_name_values(rule, valid),
+    ModelName: lambda rule, valid, key, files: model_name_values(rule, valid),
     validate.TimeString: lambda rule, valid, key, files: time_values(rule, valid, key),
     validate.TimeList: lambda rule, valid, key, files: time_list_values(rule, valid, key),
     validate.RunName: lambda rule, valid, key, files: run_name_values(rule, valid),
     validate.Folder: lambda rule, valid, key, files: folder_values(rule, valid, files),
     validate.ExistingFile: lambda rule, valid, key, files: existing_file_values(rule, valid, files),
-    validate.MDSRoot: lambda rule, valid, key, files: mds_values(rule, valid, files),
+    MDSRoot: lambda rule, valid, key, files: mds_values(rule, valid, files),
     validate.Filename: lambda rule, valid, key, files: filename_values(rule, valid),
     validate.MicroBatch: lambda rule, valid, key, files: micro_values(rule, valid),
     validate.Flag: lambda rule, valid, key, files: flag_values(rule, valid),
@@ -337,7 +350,10 @@ def test_valid_values_pass(key, files):
     @SETTINGS
     @given(value=GENERATORS[type(rule)](rule, True, key, files))
     def check(value: str) -> None:
-        load_config(None, _override(key, value))
+        try:
+            load_config(None, _override(key, value), machine=False)  # the GPU's tie: where the run trains
+        except UsageError as e:  # a value its own rule accepts is refused only by a tie of its key, naming it
+            assert any(key in tie.keys for tie in RUN_TIES) and f'{key}=' in str(e) and '\n' not in str(e), str(e)
 
     check()
 
@@ -442,17 +458,17 @@ def pixel_values(rule: validate.PixelValue, valid: bool) -> st.SearchStrategy[st
                      st.floats(1.0001, 1e6).map(repr))
 
 
-def artifact_values(rule: validate.Artifact, valid: bool, made: dict[str, str]) -> st.SearchStrategy[str]:
+def artifact_values(rule: Artifact, valid: bool, made: dict[str, str]) -> st.SearchStrategy[str]:
     missing = f'{made["root"]}/missing'
-    if isinstance(rule, validate.CheckpointNames):
+    if isinstance(rule, CheckpointNames):
         if valid:
             return st.sampled_from(['[ep1, ep2]', f'[ep1, {made["past_run"]}:ep2]'] if rule.many else ['ep1', 'latest'])
         return st.sampled_from([f'[ep1, {missing}:ep2]', 'ep1', '7'] if rule.many else ["''", '[]'])
-    if isinstance(rule, validate.PastRunFolders):
+    if isinstance(rule, PastRunFolders):
         return st.just(f'[{made["past_run"]}]') if valid else st.sampled_from([f'[{missing}]', made['past_run'], '7'])
-    if isinstance(rule, validate.TeacherCacheFolder):  # a real cache must match its teacher: tests/test_teacher_cache.py
+    if isinstance(rule, TeacherCacheFolder):  # a real cache must match its teacher: tests/test_teacher_cache.py
         return st.just('null') if valid else st.sampled_from([missing, made['past_run'], "''", 's3://'])
-    kind = {validate.PastRunFolder: 'past_run', validate.ScoresFile: 'scores', validate.BankFolder: 'bank'}[type(rule)]
+    kind = {PastRunFolder: 'past_run', ScoresFile: 'scores', BankFolder: 'bank'}[type(rule)]
     return st.just(made[kind]) if valid else st.sampled_from([missing, "''", 's3://'])
 
 
@@ -462,12 +478,12 @@ ARGUMENT_GENERATORS: dict[type, Callable[..., st.SearchStrategy[str]]] = {
     validate.TimeString: lambda rule, valid, made: time_values(rule, valid, ''),
     validate.Flag: lambda rule, valid, made: flag_values(rule, valid),
     validate.PixelValue: lambda rule, valid, made: pixel_values(rule, valid),
-    validate.PastRunFolder: artifact_values,
-    validate.PastRunFolders: artifact_values,
-    validate.CheckpointNames: artifact_values,
-    validate.ScoresFile: artifact_values,
-    validate.BankFolder: artifact_values,
-    validate.TeacherCacheFolder: artifact_values,
+    PastRunFolder: artifact_values,
+    PastRunFolders: artifact_values,
+    CheckpointNames: artifact_values,
+    ScoresFile: artifact_values,
+    BankFolder: artifact_values,
+    TeacherCacheFolder: artifact_values,
 }
 ARGUMENTS = [(section, name, arg) for section, registry in REGISTRIES.items() for name in registry
              for arg, a in registry.yaml_arguments(name).items() if a.rule is not None]
@@ -481,9 +497,9 @@ def made(artifacts: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 
 def required(section: str, name: str, made: dict[str, str]) -> list[str]:
     """Valid overrides for the arguments of ``name`` that have no default."""
-    kinds = {validate.PastRunFolder: 'past_run', validate.ScoresFile: 'scores', validate.BankFolder: 'bank'}
+    kinds = {PastRunFolder: 'past_run', ScoresFile: 'scores', BankFolder: 'bank'}
     return [f'{section}.{name}.{arg}={made[kinds[type(a.rule)]]}'
-            for arg, a in REGISTRIES[section].yaml_arguments(name).items() if a.default is validate.REQUIRED]
+            for arg, a in REGISTRIES[section].yaml_arguments(name).items() if a.default is REQUIRED]
 
 
 def test_every_argument_of_the_projects_classes_has_a_rule():

@@ -14,8 +14,9 @@ from conftest import TINY
 
 from recipes import presets
 from recipes.config import load_config
+from recipes.core.declare import FromRun, checked
 from recipes.core.errors import UsageError
-from recipes.core.rules import FromRun, Number, OneOf, checked
+from recipes.core.rules import Number, OneOf
 from recipes.registry import ALGORITHMS
 from recipes.trainer import build_trainer
 

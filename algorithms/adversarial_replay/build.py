@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from algorithms.adversarial_replay.pgd import ATTACK_TIES
-from recipes.core.rules import SEED, CheckpointChoice, CheckpointList, NoBank, Number, PastRunFolder, PixelValue, named
+from recipes.core.artifacts import CheckpointChoice, CheckpointList, NoBank, PastRunFolder
+from recipes.core.rules import SEED, Number, PixelValue, named
 
 __all__ = ['build_adv_bank']
 

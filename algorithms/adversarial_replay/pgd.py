@@ -23,8 +23,9 @@ from composer.loggers import Logger
 from composer.utils import dist, model_eval_mode
 from torch import Tensor, nn
 
+from recipes.core.declare import checked
 from recipes.core.errors import UsageError
-from recipes.core.rules import SEED, Number, PixelValue, checked, parse_pixel_value, pixel_text
+from recipes.core.rules import SEED, Number, PixelValue, parse_pixel_value, pixel_text
 from recipes.core.ties import Ties, Values
 
 __all__ = ['ATTACK_TIES', 'EvalRobustness', 'parse_pixel_value', 'pgd', 'pixel_text', 'robust_accuracy']

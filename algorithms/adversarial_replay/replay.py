@@ -29,8 +29,10 @@ from torch import Tensor, nn
 
 from algorithms.adversarial_replay.bank import AdversarialBank
 from algorithms.past_run import past_run_cost
+from recipes.core.artifacts import BankFolder
+from recipes.core.declare import checked
 from recipes.core.errors import UsageError
-from recipes.core.rules import BankFolder, Number, checked
+from recipes.core.rules import Number
 
 __all__ = [
     'AdversarialReplay',

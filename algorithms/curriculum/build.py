@@ -9,7 +9,8 @@ from __future__ import annotations
 import itertools
 from typing import Annotated
 
-from recipes.core.rules import CheckpointChoice, CheckpointList, Choice, Location, Number, PastRunFolder, named
+from recipes.core.artifacts import CheckpointChoice, CheckpointList, PastRunFolder
+from recipes.core.rules import Choice, Location, Number, named
 
 __all__ = ['score']
 

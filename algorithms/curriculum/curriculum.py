@@ -42,9 +42,11 @@ from torch import Tensor
 from torch.utils.data import DistributedSampler
 
 from algorithms.curriculum.scores import array_sha256, check_labels, dataset_labels, read_scores, scores_cost
+from recipes.core.artifacts import ScoresFile
 from recipes.core.data import MDSImageDataset
+from recipes.core.declare import FromRun, checked
 from recipes.core.errors import UsageError
-from recipes.core.rules import FromRun, Number, OneOf, ScoresFile, checked
+from recipes.core.rules import Number, OneOf
 
 __all__ = [
     'BALANCES',

@@ -26,8 +26,8 @@ from composer.utils import dist
 from torch import Tensor
 
 from algorithms.curriculum.grand import el2n, per_example_loss
+from recipes.core.declare import FromRun
 from recipes.core.errors import UsageError
-from recipes.core.rules import FromRun
 
 __all__ = ['RecordScores', 'ScoreRecord', 'example_stats', 'forgetting_scores']
 

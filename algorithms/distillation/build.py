@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from recipes.core.artifacts import CheckpointChoice, CheckpointList, PastRunFolder
 from recipes.core.errors import UsageError
-from recipes.core.rules import SEED, CheckpointChoice, CheckpointList, Location, Number, PastRunFolder, named
+from recipes.core.rules import SEED, Location, Number, named
 from recipes.core.ties import Ties, Values
 
 __all__ = ['CACHE_TIES', 'cache_teacher']

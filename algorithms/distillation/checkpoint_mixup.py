@@ -38,8 +38,9 @@ from algorithms.distillation.distillation import (
     open_cache,
 )
 from algorithms.past_run import PastRun, past_run_cost
-from recipes.core.artifacts import split_checkpoint_entry
-from recipes.core.rules import CheckpointNames, Number, OneOf, PastRunFolder, PastRunFolders, checked
+from recipes.core.artifacts import CheckpointNames, PastRunFolder, PastRunFolders, split_checkpoint_entry
+from recipes.core.declare import checked
+from recipes.core.rules import Number, OneOf
 
 __all__ = [
     'DRAWS',

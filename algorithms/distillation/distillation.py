@@ -24,11 +24,13 @@ from algorithms.distillation.cache import TeacherCache, row_views
 from algorithms.ledger import spend
 from algorithms.past_run import PastRun, frozen, past_run_cost
 from algorithms.protocols import WeightsExamples
+from recipes.core.artifacts import CheckpointNames, PastRunFolder, TeacherCacheFolder
 from recipes.core.data import MDSImageDataset, data_channels, data_stats
 from recipes.core.data.device_augment import DeviceAugment
+from recipes.core.declare import FromRun, checked
 from recipes.core.errors import UsageError
 from recipes.core.model import build_model
-from recipes.core.rules import CheckpointNames, FromRun, Number, PastRunFolder, TeacherCacheFolder, TimeString, checked
+from recipes.core.rules import Number, TimeString
 
 __all__ = [
     'Every',

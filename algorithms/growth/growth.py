@@ -25,9 +25,11 @@ from torch import Tensor, nn
 
 from algorithms.past_run import PastRun
 from algorithms.warm_start.warm_start import NumClasses, Strict, WarmStart
+from recipes.core.artifacts import CheckpointNames, PastRunFolder
+from recipes.core.declare import FromRun, checked
 from recipes.core.errors import UsageError
 from recipes.core.model import CifarResNet
-from recipes.core.rules import CheckpointNames, FromRun, Number, OneOf, PastRunFolder, checked
+from recipes.core.rules import Number, OneOf
 
 __all__ = ['DEPTH_METHODS', 'GrowFromPastRun', 'grow', 'grow_depth', 'grow_width']
 

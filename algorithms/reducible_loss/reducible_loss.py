@@ -27,9 +27,11 @@ from algorithms.batches import keep_rows
 from algorithms.curriculum.grand import per_example_loss
 from algorithms.curriculum.scores import array_sha256, check_labels, dataset_labels, read_scores, scores_cost
 from algorithms.ledger import spend
+from recipes.core.artifacts import ScoresFile
 from recipes.core.data import MDSImageDataset
+from recipes.core.declare import FromRun, checked
 from recipes.core.errors import UsageError
-from recipes.core.rules import FromRun, Number, ScoresFile, checked
+from recipes.core.rules import Number
 
 __all__ = ['ReducibleLossSelection', 'select_reducible']
 

@@ -24,8 +24,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from algorithms.warm_start.warm_start import Checkpoint, NumClasses, Run, Strict, WarmStart
 from recipes.core.data import MDSImageDataset
+from recipes.core.declare import FromRun, checked
 from recipes.core.errors import UsageError
-from recipes.core.rules import FromRun, Number, checked
+from recipes.core.rules import Number
 
 __all__ = ['SHRUNK_LAYERS', 'DashWarmStart', 'averaged_gradient', 'dash_shrink', 'shrink_factors']
 

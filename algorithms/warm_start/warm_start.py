@@ -16,8 +16,10 @@ from composer.loggers import Logger
 from torch import nn
 
 from algorithms.past_run import PastRun, past_run_cost
+from recipes.core.artifacts import CheckpointNames, PastRunFolder
+from recipes.core.declare import FromRun, checked
 from recipes.core.errors import UsageError
-from recipes.core.rules import CheckpointNames, FromRun, Number, PastRunFolder, checked
+from recipes.core.rules import Number
 
 __all__ = ['ShrinkPerturb', 'WarmStart', 'check_same_architecture', 'shrink_perturb']
 

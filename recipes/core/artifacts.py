@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from recipes.core import storage
 from recipes.core.errors import UsageError
+from recipes.core.rules import Rule, check_location, named
 from recipes.core.run_files import CONFIG_FILE
 
 __all__ = [
+    'Artifact', 'BankFolder', 'CheckpointChoice', 'CheckpointList', 'CheckpointNames', 'NoBank', 'PastRunFolder',
+    'PastRunFolders', 'ScoresFile', 'TeacherCacheFolder',
     'BANK_FILE',
     'BUILD_BANK',
     'BUILD_CACHE',
@@ -155,3 +160,233 @@ def made_from(metadata: dict[str, Any]) -> list[str]:
     ``run``, and ``checkpoints``)."""
     runs = metadata.get('runs') or ([metadata['run']] if metadata.get('run') else [])
     return [f'{run}:{name}' for run in runs for name in metadata.get('checkpoints', [])]
+
+
+# ----- the rules of arguments naming what past runs left behind ------------------------------------------------------
+
+
+class Artifact(Rule):
+    """An argument that names a by-product of past runs; it says which past-run checkpoints a value reuses."""
+
+    kind: str = 'artifact'
+
+    def reused(self, value: Any, arguments: Mapping[str, Any]) -> list[str]:
+        """``RUN:CHECKPOINT`` of each past-run checkpoint ``value`` reuses, given the algorithm's other
+        ``arguments`` (a checkpoint name is read against the argument that names its run)."""
+        return []
+
+
+@dataclass(frozen=True)
+class PastRunFolder(Artifact):
+    """A past run folder (local or ``s3://``): its ``config.yaml`` present and a run config. None if ``optional``.
+
+    It reuses nothing by itself: its checkpoints do (:class:`CheckpointNames`), and a random-weight teacher of its
+    architecture reuses nothing at all.
+    """
+
+    optional: bool = False
+    kind = 'past run'
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if value is None and self.optional:
+            return None
+        check_location(key, value)
+        named(key, read_run_config, value)
+        return value
+
+    def describe(self) -> str:
+        return 'a past run folder (local or `s3://`) holding its `config.yaml`' + (', or null' if self.optional else '')
+
+    def invalid_example(self) -> Any:
+        return 'runs/no-such-run'
+
+
+@dataclass(frozen=True)
+class PastRunFolders(Artifact):
+    """A list of past run folders, each checked as :class:`PastRunFolder`; None if ``optional``."""
+
+    optional: bool = False
+    kind = 'past runs'
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if value is None and self.optional:
+            return None
+        if not isinstance(value, (list, tuple)):
+            raise UsageError(f'{key}={value!r} must be a list of past run folders, e.g. [runs/seed1, runs/seed2]')
+        for i, run in enumerate(value):
+            PastRunFolder().check(f'{key}[{i}]', run)
+        return list(value)
+
+    def describe(self) -> str:
+        return 'a list of past run folders' + (', or null' if self.optional else '')
+
+    def invalid_example(self) -> Any:
+        return 'runs/a'
+
+
+@dataclass(frozen=True)
+class CheckpointNames(Artifact):
+    """Checkpoints of past runs: ``latest``, ``epN``, a file name, a URI, or ``RUN_FOLDER:CHECKPOINT``.
+
+    A plain name is a checkpoint of the run in argument ``run`` or of each run in argument ``runs``. ``many``: a list
+    (at least ``at_least`` entries); otherwise one name. The run of a ``RUN_FOLDER:CHECKPOINT`` entry must exist.
+    """
+
+    many: bool = False
+    at_least: int = 1
+    run: str = 'run'
+    runs: str = 'runs'
+    kind = 'checkpoint'
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        entries = value if self.many else [value]
+        if self.many and (isinstance(value, str) or not isinstance(value, (list, tuple))):
+            raise UsageError(f'{key}={value!r} must be a list of checkpoints: for example [ep40, ep80]')
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, str) or not entry.strip():
+                raise UsageError(f'{key}={value!r} names no checkpoint: write latest, epN, a file name or RUN_FOLDER:epN')
+            folder, _ = split_checkpoint_entry(entry)
+            if folder:
+                PastRunFolder().check(f'{key}[{i}] ({folder})' if self.many else f'{key} ({folder})', folder)
+        return list(value) if self.many else value
+
+    def describe(self) -> str:
+        what = 'checkpoints (a list)' if self.many else 'a checkpoint'
+        return f'{what}: `latest`, `epN`, a file name, a URI or `RUN_FOLDER:epN`'
+
+    def invalid_example(self) -> Any:
+        return 'ep8' if self.many else ''
+
+    def reused(self, value: Any, arguments: Mapping[str, Any]) -> list[str]:
+        runs = arguments.get(self.run)
+        pool = [runs] if isinstance(runs, str) else list(arguments.get(self.runs) or [])
+        found: list[str] = []
+        for entry in (value if self.many else [value]):
+            folder, name = split_checkpoint_entry(str(entry))
+            found += [f'{folder}:{name}'] if folder else [f'{run}:{name}' for run in pool]
+        return found
+
+
+@dataclass(frozen=True)
+class CheckpointChoice:
+    """Checkpoints a tool was told to use: ``names`` as given, or none and ``policy``, the choice ``auto`` stands for
+    (``algorithms.past_run.CHECKPOINT_POLICIES``)."""
+
+    names: tuple[str, ...]
+    policy: str | None = None
+
+    def pick(self, run: Any) -> list[str]:
+        """The checkpoint names for past run ``run`` (its ``pick_checkpoints(policy)`` for ``auto``)."""
+        return list(self.names) if self.names else run.pick_checkpoints(self.policy)
+
+
+@dataclass(frozen=True)
+class CheckpointList(Rule):
+    """Comma-separated checkpoint names of a past run (``ep2,ep3``, ``latest``), parsed once into a
+    :class:`CheckpointChoice`; ``auto`` too when ``policy`` names what it chooses. Whether the run holds them is
+    checked against the run (``PastRun.resolve``) by the tool that knows the run."""
+
+    policy: str | None = None
+    single: bool = False
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if isinstance(value, CheckpointChoice):
+            return value
+        text = str(value).strip()
+        if self.policy is not None and text == 'auto':
+            return CheckpointChoice((), self.policy)
+        names = (text,) if self.single else tuple(c.strip() for c in text.split(',') if c.strip())
+        if not names or not all(names):
+            raise UsageError(f'{key}={value!r} names no checkpoint: pass e.g. {key} {"ep2" if self.single else "ep2,ep3"} or latest')
+        return CheckpointChoice(names)
+
+    def describe(self) -> str:
+        many = 'a checkpoint name' if self.single else 'comma-separated checkpoint names'
+        return f'{many} (`ep2`, `latest`, a file name)' + (f', or `auto` ({self.policy})' if self.policy else '')
+
+    def invalid_example(self) -> Any:
+        return ','
+
+
+@dataclass(frozen=True)
+class ScoresFile(Artifact):
+    """A scores artifact (``PATH.npy`` and its ``.json``, from ``launch/score.py``)."""
+
+    kind = 'scores'
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        check_location(key, value)
+        named(key, require_scores, value)
+        return value
+
+    def describe(self) -> str:
+        return 'a scores artifact `PATH.npy` (with its `.json`) from `launch/score.py`'
+
+    def invalid_example(self) -> Any:
+        return 'runs/no-such-scores.npy'
+
+    def reused(self, value: Any, arguments: Mapping[str, Any]) -> list[str]:
+        return made_from(scores_metadata(str(value)))
+
+
+@dataclass(frozen=True)
+class BankFolder(Artifact):
+    """An adversarial bank folder (or ``s3://`` prefix) from ``launch/build_adv_bank.py``, finished."""
+
+    kind = 'bank'
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        check_location(key, value)
+        named(key, require_bank, value)
+        return value
+
+    def describe(self) -> str:
+        return 'an adversarial bank folder from `launch/build_adv_bank.py`'
+
+    def invalid_example(self) -> Any:
+        return 'runs/no-such-bank'
+
+    def reused(self, value: Any, arguments: Mapping[str, Any]) -> list[str]:
+        return made_from(bank_metadata(str(value)))
+
+
+@dataclass(frozen=True)
+class TeacherCacheFolder(Artifact):
+    """A teacher cache folder (or ``s3://`` prefix) from ``launch/cache_teacher.py``, finished. None if ``optional``."""
+
+    optional: bool = False
+    kind = 'teacher cache'
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        if value is None and self.optional:
+            return None
+        check_location(key, value)
+        named(key, require_cache, value)
+        return value
+
+    def describe(self) -> str:
+        return 'a teacher cache folder from `launch/cache_teacher.py`' + (', or null' if self.optional else '')
+
+    def invalid_example(self) -> Any:
+        return 'runs/no-such-cache'
+
+    def reused(self, value: Any, arguments: Mapping[str, Any]) -> list[str]:
+        return [] if value is None else made_from(cache_metadata(str(value)))
+
+
+@dataclass(frozen=True)
+class NoBank(Rule):
+    """An output folder that holds no adversarial bank yet."""
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        check_location(key, value)
+        named(key, storage.check_reachable, value)
+        if storage.exists(storage.join(value, BANK_FILE)):
+            raise UsageError(f'{key}={value} already holds an adversarial bank: choose another {key} or delete it first')
+        return value
+
+    def describe(self) -> str:
+        return 'a folder or `s3://` prefix that holds no bank yet'
+
+    def invalid_example(self) -> Any:
+        return 's3://'

@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,8 +27,10 @@ from composer.models import ComposerClassifier
 from torch import Tensor, nn
 
 from recipes.core.errors import UsageError
+from recipes.core.rules import Rule
 
 __all__ = [
+    'ModelName',
     'CIFAR100_MEAN',
     'CIFAR100_STD',
     'IMAGENET_MEAN',
@@ -300,3 +303,18 @@ def build_model(
     if name not in RESNET_DEPTHS:
         check_model_name(name)
     return resnet_cifar(name, num_classes, channels, stats, 16 if width is None else width)
+
+
+@dataclass(frozen=True)
+class ModelName(Rule):
+    """A CIFAR ResNet or ``torchvision/<name>``; an unknown name is refused naming the closest valid ones."""
+
+    def check(self, key: str, value: Any, cfg: Any = None) -> Any:
+        check_model_name(value, key)
+        return value
+
+    def describe(self) -> str:
+        return '`resnet_20|32|44|56|110` or `torchvision/<name>`'
+
+    def invalid_example(self) -> Any:
+        return 'resnet_21'

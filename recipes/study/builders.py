@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from recipes.core.declare import REQUIRED, Argument, declared
 from recipes.core.errors import UsageError, did_you_mean
-from recipes.core.rules import REQUIRED, Argument, Flag, declared
+from recipes.core.rules import Flag
 from recipes.core.ties import Values
 
 __all__ = ['BUILDERS', 'Builder', 'builder_argv', 'builder_names', 'check_builder_args']
