@@ -66,7 +66,7 @@ def test_placeholders_fill_each_seeds_past_run_and_artifact_and_name_what_they_w
     assert [(r.name, r.folder) for r in past_run_plan(sweep)] == [
         ('past-clean-s17', 'r/past/clean/seed17'), ('past-clean-s18', 'r/past/clean/seed18')]
     assert past_run_plan(sweep)[0].overrides == (
-        *PAST, 'seed=17', 'run_name=past-clean-s17', 'save_folder=r/past/clean/seed17', 'autoresume=true')
+        *PAST, 'seed=17', 'run_name=past-clean-s17', 'save_folder=r/past/clean/seed17', 'autoresume=true', 'threads=1')
     builds = artifact_plan(sweep)
     assert [(b.name, b.out) for b in builds[:3]] == [
         ('artifact-el2n-s17', 'r/past/artifacts/el2n-s17.npy'), ('artifact-bank-s17', 'r/past/artifacts/bank-s17'),

@@ -212,7 +212,7 @@ GOOD = {'results': 'r', 'seeds': [1], 'baseline': 'b', 'recipes': {'b': {'yaml':
     ({'recipes': {'b': {'yml': RECIPE}}}, "unknown key recipes.b.'yml' (did you mean recipes.b.'yaml'?)"),
     ({'recipes': {'b/c': {'yaml': RECIPE}}}, "recipe name 'b/c' must be letters, digits, _ . or - (it names a folder)"),
     ({'overrides': ['seed=3']}, "overrides sets 'seed', which the sweep sets for every run (seed, "
-                                'scale_schedule_ratio, run_name, save_folder, autoresume): remove it (seeds go in '
+                                'scale_schedule_ratio, run_name, save_folder, autoresume, threads): remove it (seeds go in '
                                 'seeds:, folders under results:)'),
     ({'budgets': [0.5, 0]}, 'budgets=[0.5, 0] must be a list of ratios of max_duration in (0, 100], e.g. '
                             '[0.25, 0.5, 1, 2]'),

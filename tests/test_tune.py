@@ -329,7 +329,7 @@ TWO = {**GOOD, 'budgets': [0.5, 1], 'recipes': RECIPES}
      'tune.grid.optimizer.lr=[0.1, 0.1] repeats a value: each value is tried once'),
     ({'tune': {'seeds': [2], 'grid': {'seed': [1, 2]}}},
      'tune.grid.seed: the sweep sets seed for every run (seed, scale_schedule_ratio, run_name, save_folder, '
-     'autoresume): tune another key'),
+     'autoresume, threads): tune another key'),
     ({'tune': {'seeds': [2], 'grid': {'optimizer lr': [1]}}},
      "tune.grid key 'optimizer lr' is not a config key such as optimizer.lr"),
     ({'tune': {'seeds': [2], 'grid': {'optimizer.lr': [0.1]}}, 'recipes': {'b': {'yaml': RECIPE}, 'tuning': {'yaml': RECIPE}}},
@@ -372,7 +372,7 @@ TWO = {**GOOD, 'budgets': [0.5, 1], 'recipes': RECIPES}
     ({'schedules': {0.5: ['lr'], 1: []}}, "schedules.0.5 entry 'lr' is not key=value (for example seed=3)"),
     ({'schedules': {0.5: ['seed=3'], 1: []}},
      "schedules.0.5 sets 'seed', which the sweep sets for every run (seed, scale_schedule_ratio, run_name, save_folder, "
-     'autoresume): remove it (seeds go in seeds:, folders under results:)'),
+     'autoresume, threads): remove it (seeds go in seeds:, folders under results:)'),
 ])
 def test_tune_past_and_primary_mistakes_are_one_line_errors(changes, message):
     with pytest.raises(UsageError) as e:
@@ -393,3 +393,27 @@ def test_checkpoint_quality_reads_the_validation_accuracy_where_the_run_has_one(
     test_only = [{k: v for k, v in row.items() if not k.startswith('val_')} for row in evals]
     assert checkpoint_quality(test_only, 'ep1-ba10-rank0.pt', 10).verdict == 'usable'  # no holdout: the test split's
     assert checkpoint_quality(test_only, 'ep1-ba10-rank0.pt', 10).split == 'test'
+
+
+def test_a_stale_run_stops_the_sweep_in_one_line_or_trains_again_with_rerun_stale(tmp_path, monkeypatch):
+    sweep = stand_in(tmp_path, monkeypatch)
+    content = {**GOOD, 'seeds': [1, 2]}
+    code, runs = sweep(content)
+    assert code == 0 and [r['run_name'] for r in runs] == ['b-b1-s1', 'b-b1-s2']
+    assert sweep(content) == (0, [])  # finished with the same config: skipped
+    folder = tmp_path / 'results' / 'b' / 'b1' / 'seed1'
+    recorded = json.loads((folder / 'fingerprint.json').read_text())
+    assert recorded['config']['seed'] == 1 and recorded['config']['optimizer']['lr'] == 0.1
+    changed = {**content, 'overrides': ['optimizer.lr=0.2']}
+    with pytest.raises(UsageError) as e:
+        sweep(changed)
+    assert str(e.value) == (
+        f'run b-b1-s1 ({folder}) is stale: it was trained with another config: first differing key optimizer.lr '
+        '(trained with: 0.1, now: 0.2): start the sweep with --rerun_stale to train it again from nothing, or give the '
+        'sweep another results folder (or past_root)')
+    (folder / 'stale-checkpoint.pt').write_text('old')  # what the stale run left: gone when it trains again
+    code = run_sweep(parse_sweep({**changed, 'results': str(tmp_path / 'results')}, 's.yaml'),
+                     str(tmp_path / 'train.py'), rerun_stale=True)
+    assert code == 0 and not (folder / 'stale-checkpoint.pt').exists()
+    assert json.loads((folder / 'fingerprint.json').read_text())['config']['optimizer']['lr'] == 0.2
+    assert sweep(changed) == (0, [])  # now current: nothing trains
