@@ -40,7 +40,8 @@ def steps(noisy: bool, data: str = 'digits') -> list[Step]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--noisy', action='store_true', help='the study on 40%% noisy training labels')
-    parser.add_argument('--data', default='digits', help='the study file yamls/sweeps/DATA.yaml (default digits)')
+    parser.add_argument('--data', default='digits', choices=('digits', 'fashion_mnist'),
+                        help='the data set: its study file is yamls/sweeps/DATA.yaml (default digits)')
     parser.add_argument('--fresh', action='store_true', help="delete the study's results and start over")
     args = parser.parse_args()
     path = ROOT / sweep_file(args.noisy, args.data)
