@@ -232,7 +232,8 @@ def test_two_ranks_cover_the_pool_once_per_step(tmp_path: Path, digits_labels: n
     scores = artifact(tmp_path / 'el2n.npy', digits_labels)
     folder = tmp_path / 'run'
     result = run_cli('train.py', RECIPE, *TINY, f'{ALG}.scores={scores}', f'{ALG}.pacing=step', f'{ALG}.full_at=1.0',
-                     f'{ALG}.start_fraction=0.01', 'callbacks.record_scores={}', f'save_folder={folder}', ranks=2)
+                     f'{ALG}.start_fraction=0.01', 'callbacks.record_scores={}', f'save_folder={folder}', 'data.holdout=0',
+                     ranks=2)
     assert result.returncode == 0, result.stderr[-3000:]
     visits = load_checkpoint_state(str(folder / 'ep0-ba4-rank0.pt'))['callbacks']['RecordScores']['record']['visits']
     pool = curriculum_order(np.load(scores), 'easy_first', 0.0, seed=0, labels=digits_labels)[:32]
@@ -245,7 +246,7 @@ def test_the_first_pool_of_digits_holds_every_class_in_proportion(tmp_path: Path
     scores = artifact(tmp_path / 'by_class.npy', digits_labels, (digits_labels + np.linspace(0, 0.5, 1437)).astype(np.float32))
     sizes = np.bincount(digits_labels)
     for balance in ('class', 'none'):
-        trainer = build(f'{ALG}.scores={scores}', f'{ALG}.balance={balance}', 'max_duration=4ep')
+        trainer = build(f'{ALG}.scores={scores}', f'{ALG}.balance={balance}', 'max_duration=4ep', 'data.holdout=0')
         curriculum = next(a for a in trainer.state.algorithms if type(a).__name__ == 'ScoreCurriculum')
         metrics = curriculum.pool_metrics(0)
         if balance == 'class':
@@ -260,7 +261,7 @@ def test_the_first_pool_of_digits_holds_every_class_in_proportion(tmp_path: Path
             assert (counts > 0).sum() == 2  # classes 0 and 1 fill the global easiest fifth
         trainer.close()
     memory = InMemoryLogger()  # the first logged metrics carry the starting pool's histogram
-    trainer = build(f'{ALG}.scores={scores}', 'max_duration=1ba', 'eval_interval=1ba')
+    trainer = build(f'{ALG}.scores={scores}', 'max_duration=1ba', 'eval_interval=1ba', 'data.holdout=0')
     memory.init(trainer.state, trainer.logger)
     trainer.logger.destinations = (*trainer.logger.destinations, memory)
     trainer.fit()
@@ -274,7 +275,8 @@ def test_a_run_on_a_subset_ranks_only_its_members_by_their_whole_split_scores(tm
     # trains on a class-stratified half, or on classes 3 and 7 only.
     scores = artifact(tmp_path / 'el2n.npy', digits_labels, np.arange(1437, 0, -1).astype(np.float32))
     for data, reweight in ((['data.subset_fraction=0.5', 'data.subset_seed=4'], 'score'), (['data.classes=[3, 7]'], 'null')):
-        trainer = build(f'{ALG}.scores={scores}', f'{ALG}.prune_fraction=0.2', f'{ALG}.reweight={reweight}', *data)
+        trainer = build(f'{ALG}.scores={scores}', f'{ALG}.prune_fraction=0.2', f'{ALG}.reweight={reweight}', *data,
+                        'data.holdout=0')  # the whole split, as the expected sizes count it
         curriculum = next(a for a in trainer.state.algorithms if type(a).__name__ == 'ScoreCurriculum')
         dataset = trainer.state.train_dataloader.dataset
         members = dataset.indices

@@ -118,7 +118,7 @@ def test_yaml_blocks_validate(path: str, number: int, code: str, workdir: Path, 
     content = yaml.safe_load(code)
     assert isinstance(content, dict), f'{path}: a YAML block must be a mapping of config keys'
     recipe = tmp_path / 'block.yaml'
-    recipe.write_text(yaml.safe_dump({'data': {'name': 'digits'}, **content}))
+    recipe.write_text(yaml.safe_dump({'data': {'name': 'digits', 'holdout': 144}, **content}))  # the digits recipes'
     monkeypatch.chdir(workdir)
     load_config(str(recipe), ['scheduler.milestones=[]'] if 'scheduler' not in content else [])
 

@@ -80,7 +80,7 @@ def test_a_run_evaluates_the_holdout_and_records_it_the_same_for_every_seed(held
     train_in_process(f'save_folder={other}', 'seed=5', f'data.holdout={HOLDOUT}', 'max_duration=1ba')
     assert json.loads((other / 'holdout.json').read_text())['indices'] == recorded['indices']
     plain = tmp_path / 'plain'
-    train_in_process(f'save_folder={plain}', 'max_duration=1ba')
+    train_in_process(f'save_folder={plain}', 'max_duration=1ba', 'data.holdout=0')
     assert not (plain / 'holdout.json').exists()
     assert 'val_accuracy' not in json.loads((plain / 'metrics.json').read_text())['eval'][0]
 
@@ -121,10 +121,11 @@ def test_a_past_run_with_another_holdout_is_refused_in_one_line(held_run: str, p
     args = [*TINY, f'algorithms.warm_start.run={held_run}', 'algorithms.warm_start.checkpoint=latest']
     load_config(None, [*args, f'data.holdout={HOLDOUT}'])  # the same holdout: accepted
     with pytest.raises(UsageError) as error:
-        load_config(None, args)
+        load_config(None, [*args, 'data.holdout=0'])
     message = str(error.value)
     assert '\n' not in message
     assert f'held out data.holdout={HOLDOUT} data.holdout_seed=0 but this run holds out data.holdout=0' in message
-    with pytest.raises(UsageError, match=r'data.holdout=0 data.holdout_seed=0 but this run holds out data.holdout=144'):
+    with pytest.raises(UsageError, match=r'data.holdout=144 data.holdout_seed=0 but this run holds out data.holdout=144 '
+                                         r'data.holdout_seed=5'):
         load_config(None, [*TINY, f'algorithms.past_run_distillation.run={past_run}',
-                           'algorithms.past_run_distillation.checkpoint=latest', f'data.holdout={HOLDOUT}'])
+                           'algorithms.past_run_distillation.checkpoint=latest', 'data.holdout_seed=5'])

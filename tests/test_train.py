@@ -35,7 +35,7 @@ def test_two_ranks_split_each_epoch(tmp_path):
     folder = tmp_path / 'run2'
     result = run_cli(
         'train.py', RECIPE, *TINY, f'save_folder={folder}', 'max_duration=1ep', 'save_interval=1ep',
-        'eval_interval=1ep', 'data.global_batch_size=128', ranks=2,
+        'eval_interval=1ep', 'data.global_batch_size=128', 'data.holdout=0', ranks=2,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     timestamp = load_checkpoint_state(str(folder / 'ep1-ba11-rank0.pt'))['timestamp']['Timestamp']
