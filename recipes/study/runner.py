@@ -339,7 +339,8 @@ def _marker(build: Build) -> dict[str, Any] | None:
         return None
 
 
-def _build_jobs(builds: list[Build], sweep: SweepSpec, dry_run: bool, rerun_stale: bool, read_state: bool) -> list[Job]:
+def _build_jobs(builds: list[Build], sweep: SweepSpec, dry_run: bool, rerun_stale: bool, read_state: bool,
+                unread: str = 'state not read (a dry run touches no storage)') -> list[Job]:
     """Each artifact's job: skipped where its marker records the same builder, past run (and its fingerprint) and
     arguments; built where it has none (a build that died starts again: the builders resume or redo their output);
     stale where its marker records another source or arguments."""
@@ -350,7 +351,7 @@ def _build_jobs(builds: list[Build], sweep: SweepSpec, dry_run: bool, rerun_stal
         spec = (sweep.artifacts or {})[build.artifact]
         resources = {'cpus': spec.cpus, 'gpus': spec.gpus}
         if not read_state:
-            jobs.append(Job(build, argv, 'state not read (a dry run touches no storage)', resources=resources))
+            jobs.append(Job(build, argv, unread, resources=resources))
             continue
         source = read_fingerprint(build.run)
         record = build.record(source['sha256'] if source else None)
@@ -514,13 +515,14 @@ def _inputs(sweep: SweepSpec, launcher: Launcher, train_script: str, dry_run: bo
     builds = artifact_plan(sweep)
     if builds:
         pending = read_state and any(run_state(run.folder) is not RunState.FINISHED for run in runs)
-        code, skipped = _execute(_build_jobs(builds, sweep, dry_run, rerun_stale, read_state and not pending), launcher,
-                                 dry_run, 'artifact ')
+        unread = 'waits on its past run' if read_state else 'state not read (a dry run touches no storage)'
+        code, skipped = _execute(_build_jobs(builds, sweep, dry_run, rerun_stale, read_state and not pending, unread),
+                                 launcher, dry_run, 'artifact ')
         if code:
             return code
-        state = read_state and not pending
-        print(f'\nartifacts: {len(builds)}, ' + _counts(skipped, len(builds), dry_run, state, 'built', 'build'),
-              flush=True)
+        counts = (_counts(skipped, len(builds), dry_run, read_state, 'built', 'build') if not pending else
+                  f'{len(builds)} to build after their past runs')
+        print(f'\nartifacts: {len(builds)}, {counts}', flush=True)
     return 0
 
 
