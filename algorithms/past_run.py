@@ -39,7 +39,7 @@ from recipes.core.artifacts import MAKE_PAST_RUN as MAKE_ONE
 from recipes.core.artifacts import MissingPastRun, read_run_config
 from recipes.core.data import MDSImageDataset, data_channels, data_stats, resolve_root
 from recipes.core.data.builtin import default_cache
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, place
 from recipes.core.model import build_model
 from recipes.core.run_files import METRICS_FILE, read_compute, read_history
 
@@ -320,7 +320,7 @@ class PastRun:
         if not usable:
             raise UsageError(
                 f'--checkpoints auto: past run {self.folder} has no checkpoint with a usable recorded accuracy: '
-                f'look at it with python launch/inspect_run.py {self.folder} and name checkpoints',
+                f'look at it with python {place("inspect_run")} {self.folder} and name checkpoints',
             )
         if policy == 'earliest':
             return [q.checkpoint for q in usable[:2]]
@@ -339,12 +339,12 @@ class PastRun:
         if strict and not quality.usable:
             which = 'one with a recorded accuracy' if quality.accuracy is None else 'a usable one'
             raise UsageError(
-                f'{where}: refused under strict: pick {which} (python launch/inspect_run.py {self.folder} lists them)',
+                f'{where}: refused under strict: pick {which} (python {place("inspect_run")} {self.folder} lists them)',
             )
         key = storage.join(self.folder, quality.checkpoint)
         if dist.get_global_rank() == 0 and key not in _REPORTED:
             _REPORTED.add(key)
-            advice = '' if quality.usable else f' (see python launch/inspect_run.py {self.folder}; strict refuses it)'
+            advice = '' if quality.usable else f' (see python {place("inspect_run")} {self.folder}; strict refuses it)'
             print(f'{"" if quality.usable else "warning: "}{where}{advice}', file=sys.stderr, flush=True)
         return quality
 

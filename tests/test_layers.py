@@ -160,3 +160,24 @@ def test_each_reuse_idea_is_a_package_with_its_method_card():
     for idea in ('distillation', 'curriculum', 'adversarial_replay'):
         assert (ROOT / 'algorithms' / idea / '__init__.py').is_file(), idea
         assert (ROOT / 'algorithms' / idea / 'README.md').is_file(), f'algorithms/{idea}/README.md is missing'
+
+
+def _code_strings(source: str) -> list[tuple[int, str]]:
+    """The string constants of a module's code (f-string parts included), its docstrings left out."""
+    tree = ast.parse(source)
+    docs = {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body
+            and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs]
+
+
+def test_the_bottom_layers_name_no_entry_point_and_no_recipe():
+    """recipes/core and algorithms know no script of launch/ and no recipe of yamls/: the messages that tell the user
+    what to run read it from recipes.core.errors.PLACES, which the package above them fills (recipes/__init__.py)."""
+    found = [f'{name}:{line}: {text[:60]!r}' for name, path in module_files(*CORE, *ALGORITHMS)
+             for line, text in _code_strings(path.read_text()) if 'launch/' in text or 'yamls' in text]
+    assert not found, found
+    from recipes.core.artifacts import MAKE_PAST_RUN
+
+    assert MAKE_PAST_RUN == 'train one with `python launch/train.py yamls/digits/baseline.yaml` (or yamls/baseline.yaml)'

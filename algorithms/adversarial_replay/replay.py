@@ -31,7 +31,7 @@ from algorithms.adversarial_replay.bank import AdversarialBank
 from algorithms.past_run import past_run_cost
 from recipes.core.artifacts import BankFolder
 from recipes.core.declare import checked
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, place
 from recipes.core.rules import Number
 
 __all__ = [
@@ -245,7 +245,7 @@ class AdversarialReplay(Algorithm):
 
     def __init__(
         self,
-        bank: Annotated[str, BankFolder(), 'written by launch/build_adv_bank.py'],
+        bank: Annotated[str, BankFolder(), f'written by {place("build_adv_bank")}'],
         replay_fraction: Annotated[float, Number(0, 1, low_open=True, message='is out of range: use a share in (0, 1], e.g. 0.25'),
                                    'bank examples per clean example: a batch gains round(fraction x batch size) rows'] = 0.25,
         aux_bn: Annotated[bool, 'normalise the bank rows with auxiliary BatchNorms (AdvProp); false for a model without '

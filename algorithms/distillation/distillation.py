@@ -28,7 +28,7 @@ from recipes.core.artifacts import CheckpointNames, PastRunFolder, TeacherCacheF
 from recipes.core.data import MDSImageDataset, data_channels, data_stats
 from recipes.core.data.device_augment import DeviceAugment
 from recipes.core.declare import FromRun, checked
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, place
 from recipes.core.model import build_model
 from recipes.core.rules import Number, TimeString
 
@@ -67,7 +67,7 @@ Every = Annotated[int, Number(1, 10**6, integer=True,
                   'distil in epochs 0, k, 2k, ... only']
 NumClasses = Annotated[int | None, FromRun('num_classes')]  # the student's: a teacher of another label space is refused
 Cache = Annotated[str | None, TeacherCacheFolder(optional=True),
-                  'a teacher cache from `launch/cache_teacher.py`: soft labels read per example and view, no teacher '
+                  f'a teacher cache from `{place("cache_teacher")}`: soft labels read per example and view, no teacher '
                   'loaded nor run (needs data.augment_on: device)']
 TrainData = Annotated[MDSImageDataset | None, FromRun('train_dataset')]  # a cache of another split is refused
 Strict = Annotated[bool, 'refuse a checkpoint near chance or far below the run\'s best (and one with no recorded '

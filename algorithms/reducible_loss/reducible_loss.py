@@ -30,7 +30,7 @@ from algorithms.ledger import spend
 from recipes.core.artifacts import ScoresFile
 from recipes.core.data import MDSImageDataset
 from recipes.core.declare import FromRun, checked
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, place
 from recipes.core.rules import Number
 
 __all__ = ['ReducibleLossSelection', 'select_reducible']
@@ -74,7 +74,7 @@ class ReducibleLossSelection(Algorithm):
 
     def __init__(
         self,
-        scores: Annotated[str, ScoresFile(), 'the irreducible loss of each training example: `launch/score.py '
+        scores: Annotated[str, ScoresFile(), f'the irreducible loss of each training example: `{place("score")} '
                           '--method loss` with checkpoints of a past run (ideally one that did not train on them)'],
         keep: Annotated[float, Number(0, 1, low_open=True, message='is out of range: use a share in (0, 1] (the authors '
                                       'use 0.1)'),

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from recipes.core import storage
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, place
 from recipes.core.rules import Rule, check_location, named
 from recipes.core.run_files import CONFIG_FILE
 
@@ -44,13 +44,13 @@ __all__ = [
     'split_checkpoint_entry',
 ]
 
-RECIPES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'yamls')
-MAKE_PAST_RUN = 'train one with `python launch/train.py yamls/digits/baseline.yaml` (or yamls/baseline.yaml)'
-MAKE_SCORES = 'compute it with `python launch/score.py --run RUN --checkpoints auto --method el2n --out PATH.npy`'
+RECIPES = place('recipes')  # the recipes' folder (recipes/__init__.py says where)
+MAKE_PAST_RUN = f'train one with `python {place("train")} {place("digits_recipe")}` (or {place("cifar100_recipe")})'
+MAKE_SCORES = f'compute it with `python {place("score")} --run RUN --checkpoints auto --method el2n --out PATH.npy`'
 BANK_FILE = 'bank.json'
-BUILD_BANK = 'build one with `python launch/build_adv_bank.py --run RUN --checkpoints ep4,ep8 --out DIR_OR_S3_URI`'
+BUILD_BANK = f'build one with `python {place("build_adv_bank")} --run RUN --checkpoints ep4,ep8 --out DIR_OR_S3_URI`'
 CACHE_FILE = 'cache.json'
-BUILD_CACHE = 'build one with `python launch/cache_teacher.py --run RUN --checkpoint latest --top_k 10 --out DIR_OR_S3_URI`'
+BUILD_CACHE = f'build one with `python {place("cache_teacher")} --run RUN --checkpoint latest --top_k 10 --out DIR_OR_S3_URI`'
 
 
 class MissingPastRun(UsageError):
@@ -92,10 +92,10 @@ def read_run_config(folder: str) -> dict[str, Any]:
     uri = storage.join(folder, CONFIG_FILE)
     if not storage.exists(uri):
         recipe = recipe_saving_to(folder)
-        raise MissingPastRun(folder, f'train it with `python launch/train.py {recipe}`') if recipe else MissingPastRun(folder)
+        raise MissingPastRun(folder, f'train it with `python {place("train")} {recipe}`') if recipe else MissingPastRun(folder)
     config = yaml.safe_load(storage.read_bytes(uri))
     if not isinstance(config, dict) or 'model' not in config:
-        raise UsageError(f'{uri} is not a run config (no model section): was the folder written by launch/train.py?')
+        raise UsageError(f'{uri} is not a run config (no model section): was the folder written by {place("train")}?')
     return config
 
 
@@ -320,7 +320,7 @@ class ScoresFile(Artifact):
         return value
 
     def describe(self) -> str:
-        return 'a scores artifact `PATH.npy` (with its `.json`) from `launch/score.py`'
+        return f'a scores artifact `PATH.npy` (with its `.json`) from `{place("score")}`'
 
     def invalid_example(self) -> Any:
         return 'runs/no-such-scores.npy'
@@ -341,7 +341,7 @@ class BankFolder(Artifact):
         return value
 
     def describe(self) -> str:
-        return 'an adversarial bank folder from `launch/build_adv_bank.py`'
+        return f'an adversarial bank folder from `{place("build_adv_bank")}`'
 
     def invalid_example(self) -> Any:
         return 'runs/no-such-bank'
@@ -365,7 +365,7 @@ class TeacherCacheFolder(Artifact):
         return value
 
     def describe(self) -> str:
-        return 'a teacher cache folder from `launch/cache_teacher.py`' + (', or null' if self.optional else '')
+        return f'a teacher cache folder from `{place("cache_teacher")}`' + (', or null' if self.optional else '')
 
     def invalid_example(self) -> Any:
         return 'runs/no-such-cache'

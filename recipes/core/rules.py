@@ -448,7 +448,7 @@ class LocalFile(Rule):
         return f'an existing local file, such as `{self.example}`'
 
     def invalid_example(self) -> Any:
-        return 'yamls/none.yaml'
+        return 'no/such/recipe.yaml'
 
 
 @dataclass(frozen=True)

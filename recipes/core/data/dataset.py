@@ -40,7 +40,7 @@ from recipes.core import storage
 from recipes.core.data.builtin import default_cache
 from recipes.core.data.folder import decode_rgb, read_split_labels
 from recipes.core.data.mds import check_folder
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, place
 
 __all__ = [
     'EVAL_CROP',
@@ -235,8 +235,8 @@ class MDSImageDataset(Dataset):
         if not storage.exists(index):
             raise UsageError(
                 f'no MDS split at {storage.join(root, split)} ({index} is missing): convert CIFAR-100 with '
-                '`python launch/convert_cifar100.py --in_root DIR --out_root ROOT` or an image folder with '
-                '`python launch/convert_images.py --in_root DIR --out_root ROOT`, or set data.name to digits',
+                f'`python {place("convert_cifar100")} --in_root DIR --out_root ROOT` or an image folder with '
+                f'`python {place("convert_images")} --in_root DIR --out_root ROOT`, or set data.name to digits',
             )
         self._stream = open_mds(storage.join(root, split), cache)
         missing = {'x', 'y'} - set(self._stream.shards[0].column_names) if self._stream.shards else {'x', 'y'}

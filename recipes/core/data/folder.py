@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from recipes.core import storage
 from recipes.core.data.mds import split_writer
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, place
 
 __all__ = [
     'CLASSES_FILE',
@@ -156,8 +156,8 @@ def read_classes(root: str) -> dict:
     storage.check_reachable(root)
     if not storage.exists(uri):
         raise UsageError(
-            f'{uri} is missing: data.name=images reads the class list launch/convert_images.py writes; convert the '
-            'folder with `python launch/convert_images.py --in_root DIR --out_root ROOT` and set data.remote to ROOT',
+            f'{uri} is missing: data.name=images reads the class list {place("convert_images")} writes; convert the '
+            f'folder with `python {place("convert_images")} --in_root DIR --out_root ROOT` and set data.remote to ROOT',
         )
     try:
         meta = json.loads(storage.read_bytes(uri))

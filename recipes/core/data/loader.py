@@ -7,7 +7,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from recipes.core.data import fashion
 from recipes.core.data.builtin import BUILTIN, builtin_root
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, place
 
 __all__ = ['DATA_SETS', 'IMAGES', 'NUM_CLASSES', 'batch_size_per_rank', 'build_loader', 'data_channels',
            'data_num_classes', 'data_stats', 'resolve_root']
@@ -53,11 +53,11 @@ def resolve_root(name: str, remote: str | None, cache: str | None = None, path: 
     if name == IMAGES:
         raise UsageError(
             'data.remote is required for data.name=images: convert an image folder once with '
-            '`python launch/convert_images.py --in_root DIR --out_root ROOT` and set data.remote to ROOT',
+            f'`python {place("convert_images")} --in_root DIR --out_root ROOT` and set data.remote to ROOT',
         )
     raise UsageError(
         f'data.remote is required for {name}: convert it once with '
-        '`python launch/convert_cifar100.py --in_root DIR --out_root s3://BUCKET/cifar100` and set data.remote to that root',
+        f'`python {place("convert_cifar100")} --in_root DIR --out_root s3://BUCKET/cifar100` and set data.remote to that root',
     )
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recipes.core import storage
-from recipes.core.errors import UsageError
+from recipes.core.errors import UsageError, place
 from recipes.core.rules import Rule, check_location, named
 
 __all__ = ['ClassIds', 'MDSRoot']
@@ -27,8 +27,8 @@ class MDSRoot(Rule):
         for split in ('train', 'test'):
             index = storage.join(value, split, 'index.json')
             if not storage.exists(index):
-                how = ('an image folder with `python launch/convert_images.py --in_root DIR --out_root ROOT`' if images else
-                       'CIFAR-100 with `python launch/convert_cifar100.py --in_root DIR --out_root ROOT`, or set data.name to digits')
+                how = (f'an image folder with `python {place("convert_images")} --in_root DIR --out_root ROOT`' if images else
+                       f'CIFAR-100 with `python {place("convert_cifar100")} --in_root DIR --out_root ROOT`, or set data.name to digits')
                 raise UsageError(f'{key}={value}: no MDS split at {storage.join(value, split)} ({index} is missing): convert {how}')
             named(key, check_folder, storage.join(value, split))
         if images:
