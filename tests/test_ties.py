@@ -20,3 +20,14 @@ def test_a_budget_that_leaves_nothing_to_train_stops_the_sweep_before_any_run(tm
         f"error: {sweep}: recipe 'baseline' at budget 0.05: scale_schedule_ratio=0.05 scales max_duration=8ep to 0: "
         "use a ratio (a sweep's budget) of at least 1/8, or give max_duration in a finer unit (ba)\n")
     assert not results.exists()
+
+
+def test_every_rule_that_ties_sweep_keys_names_keys_of_the_sweep_file() -> None:
+    import dataclasses
+
+    from recipes.study.spec import SWEEP_TIES, SweepSpec
+
+    keys = {f.name for f in dataclasses.fields(SweepSpec)}
+    assert len(SWEEP_TIES) >= 15
+    for tie in SWEEP_TIES:
+        assert set(tie.keys) <= keys, (tie.check.__name__, set(tie.keys) - keys)

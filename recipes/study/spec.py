@@ -29,8 +29,8 @@ Each key is a field of :class:`SweepSpec` (an entry of ``recipes:``, of :class:`
 = 1``. One reader, :func:`read_schema`, applies them: an unknown key is refused with the closest known one, a key
 without a default needs a value, a key left out or given as null takes its default, each value passes its field's
 rule (and arrives as the value the rule returns), and a mapping whose type is a dataclass is read the same way.
-Then the rules that tie keys together (:data:`CROSS_KEY_CHECKS`) run on the whole sweep. A new key is one annotated
-field, plus a function marked :func:`cross_key` if it constrains others.
+Then the rules that tie keys together (:data:`SWEEP_TIES`, :mod:`recipes.core.ties`) run on the whole sweep. A new key is one annotated
+field, plus a function declared in :data:`SWEEP_TIES` with the keys it ties if it constrains others.
 
 A budget is a ratio of each recipe's own ``max_duration``, applied as Composer's ``scale_schedule_ratio`` (the
 duration and the scheduler's milestones scale, the warmup does not, unless given in ``dur``). The baseline trains at
@@ -85,7 +85,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, TypeVar
 
@@ -95,6 +95,7 @@ from recipes.core import storage
 from recipes.core.declare import rule_of
 from recipes.core.errors import UsageError, did_you_mean
 from recipes.core.rules import Choice, Folder, Location, Number, OneOf, RunName
+from recipes.core.ties import Ties
 from recipes.study.sweep_rules import (
     Budgets,
     BudgetSettings,
@@ -110,7 +111,6 @@ from recipes.study.sweep_rules import (
 
 __all__ = [
     'ARTIFACTS_FOLDER',
-    'CROSS_KEY_CHECKS',
     'PAST',
     'ArtifactSpec',
     'Build',
@@ -127,10 +127,10 @@ __all__ = [
     'RaySpec',
     'Run',
     'Sweep',
+    'SWEEP_TIES',
     'SweepSpec',
     'TuneSpec',
     'budget_label',
-    'cross_key',
     'grid_points',
     'load_sweep',
     'parse_sweep',
@@ -410,22 +410,16 @@ def read_schema(schema: type[T], content: dict[str, Any], where: str = '') -> T:
 
 # ----- rules that tie keys together ----------------------------------------------------------------------------------
 
-CROSS_KEY_CHECKS: list[Callable[[SweepSpec], None]] = []
+SWEEP_TIES = Ties('the sweep file')  # run by parse_sweep, in this order, once every key has passed its own rule
 
 
-def cross_key(check: Callable[[SweepSpec], None]) -> Callable[[SweepSpec], None]:
-    """Mark ``check`` as a rule over the whole sweep, run by :func:`parse_sweep` after every key has passed its own."""
-    CROSS_KEY_CHECKS.append(check)
-    return check
-
-
-@cross_key
+@SWEEP_TIES.tie('baseline', 'recipes')
 def _baseline_is_a_recipe(sweep: SweepSpec) -> None:
     if sweep.baseline not in sweep.recipes:
         raise UsageError(f'baseline {sweep.baseline!r} is not one of the recipes ({", ".join(sweep.recipes)})')
 
 
-@cross_key
+@SWEEP_TIES.tie('reference', 'recipes')
 def _reference_is_another_recipe(sweep: SweepSpec) -> None:
     named = [('reference', sweep.reference, None)] + [
         (f'recipes.{name}.reference', recipe.reference, name) for name, recipe in sweep.recipes.items()]
@@ -436,7 +430,7 @@ def _reference_is_another_recipe(sweep: SweepSpec) -> None:
                              'warm_start')
 
 
-@cross_key
+@SWEEP_TIES.tie('recipes', 'budgets')
 def _recipe_budgets_narrow_the_sweeps(sweep: SweepSpec) -> None:
     for name, recipe in sweep.recipes.items():
         extra = sorted(set(recipe.budgets or sweep.budgets) - set(sweep.budgets))
@@ -447,7 +441,7 @@ def _recipe_budgets_narrow_the_sweeps(sweep: SweepSpec) -> None:
             )
 
 
-@cross_key
+@SWEEP_TIES.tie('baseline', 'budgets')
 def _baseline_trains_at_every_budget(sweep: SweepSpec) -> None:
     own = sweep.recipes[sweep.baseline].budgets
     if own is not None and own != sweep.budgets:
@@ -457,7 +451,7 @@ def _baseline_trains_at_every_budget(sweep: SweepSpec) -> None:
         )
 
 
-@cross_key
+@SWEEP_TIES.tie('parallel', 'ranks')
 def _parallel_runs_have_one_rank(sweep: SweepSpec) -> None:
     if sweep.parallel > 1 and sweep.ranks > 1:
         raise UsageError(
@@ -466,7 +460,7 @@ def _parallel_runs_have_one_rank(sweep: SweepSpec) -> None:
         )
 
 
-@cross_key
+@SWEEP_TIES.tie('parallel', 'launcher')
 def _parallel_is_for_the_local_launcher(sweep: SweepSpec) -> None:
     if sweep.launcher == 'ray' and sweep.parallel > 1:
         raise UsageError(
@@ -475,7 +469,7 @@ def _parallel_is_for_the_local_launcher(sweep: SweepSpec) -> None:
         )
 
 
-@cross_key
+@SWEEP_TIES.tie('ranks', 'launcher', 'ray')
 def _each_rank_has_a_gpu(sweep: SweepSpec) -> None:
     gpus = sweep.gpus_per_run()
     if sweep.launcher != 'ray':
@@ -500,14 +494,14 @@ def _leave_the_sweeps_keys(key: str, overrides: Sequence[str]) -> None:
             )
 
 
-@cross_key
+@SWEEP_TIES.tie('overrides', 'recipes')
 def _overrides_leave_the_sweeps_keys(sweep: SweepSpec) -> None:
     for name, recipe in sweep.recipes.items():
         _leave_the_sweeps_keys(f'recipes.{name}.overrides', recipe.overrides)
     _leave_the_sweeps_keys('overrides', sweep.overrides)
 
 
-@cross_key
+@SWEEP_TIES.tie('tune', 'seeds')
 def _tuning_seeds_stand_apart(sweep: SweepSpec) -> None:
     tune = sweep.tune
     if tune is None:
@@ -526,7 +520,7 @@ def _tuning_seeds_stand_apart(sweep: SweepSpec) -> None:
         raise UsageError(f'recipe {TUNING_FOLDER!r} would share its folder with the tuning runs: rename it')
 
 
-@cross_key
+@SWEEP_TIES.tie('schedules', 'budgets', 'recipes', 'tune')
 def _schedules_fix_every_budget(sweep: SweepSpec) -> None:
     if sweep.schedules is None:
         return
@@ -543,7 +537,7 @@ def _schedules_fix_every_budget(sweep: SweepSpec) -> None:
         _leave_the_sweeps_keys(f'schedules.{budget:g}', overrides)
 
 
-@cross_key
+@SWEEP_TIES.tie('recipes', 'tune')
 def _recipes_tune_with_equal_effort(sweep: SweepSpec) -> None:
     for name, recipe in sweep.recipes.items():
         own, key = recipe.tune, f'recipes.{name}.tune'
@@ -579,7 +573,7 @@ def _all_overrides(sweep: SweepSpec) -> list[tuple[str, str]]:
         (f'recipes.{name}.overrides', o) for name, recipe in sweep.recipes.items() for o in recipe.overrides]
 
 
-@cross_key
+@SWEEP_TIES.tie('overrides', 'recipes', 'past_runs', 'artifacts')
 def _placeholders_name_declared_past_runs_and_artifacts(sweep: SweepSpec) -> None:
     for key, override in _all_overrides(sweep):
         for match in PLACEHOLDER.finditer(override):
@@ -592,7 +586,7 @@ def _placeholders_name_declared_past_runs_and_artifacts(sweep: SweepSpec) -> Non
                                  f'under {kind}:, or name one that is')
 
 
-@cross_key
+@SWEEP_TIES.tie('past', 'past_runs', 'artifacts')
 def _past_runs_and_artifacts_are_whole(sweep: SweepSpec) -> None:
     from recipes.study.builders import check_builder_args
 
@@ -617,7 +611,7 @@ def _past_runs_and_artifacts_are_whole(sweep: SweepSpec) -> None:
                            None if sweep.past is None else _past_of(sweep, 0))
 
 
-@cross_key
+@SWEEP_TIES.tie('past', 'overrides', 'recipes', 'past_runs')
 def _past_fills_the_placeholders(sweep: SweepSpec) -> None:
     users = ['overrides'] * _uses_past(sweep.overrides) + [
         f'recipes.{name}.overrides' for name, recipe in sweep.recipes.items() if _uses_past(recipe.overrides)]
@@ -630,7 +624,7 @@ def _past_fills_the_placeholders(sweep: SweepSpec) -> None:
                              f'run, e.g. algorithms.past_run_distillation.run=runs/digits-baseline-s{PAST}')
 
 
-@cross_key
+@SWEEP_TIES.tie('primary', 'recipes', 'baseline')
 def _primary_is_a_comparison(sweep: SweepSpec) -> None:
     primary = sweep.primary
     if primary is None:
@@ -655,8 +649,7 @@ def parse_sweep(content: Any, source: str) -> SweepSpec:
         raise UsageError(f'{source} must hold a mapping with the keys {", ".join(_keys(SweepSpec))}')
     try:
         sweep = read_schema(SweepSpec, content)
-        for check in CROSS_KEY_CHECKS:
-            check(sweep)
+        SWEEP_TIES.check(sweep)
     except UsageError as e:
         raise UsageError(f'{source}: {e}') from None
     return sweep
