@@ -146,7 +146,7 @@ __all__ = [
 ]
 
 SWEEP_FILE = 'sweep.yaml'
-SET_BY_SWEEP = ('seed', 'scale_schedule_ratio', 'run_name', 'save_folder', 'autoresume')
+SET_BY_SWEEP = ('seed', 'scale_schedule_ratio', 'run_name', 'save_folder', 'autoresume', 'threads')
 TUNING_FOLDER = 'tuning'  # {results}/tuning/{recipe}/b{budget}/p{N}/seed{S}: the tuning runs
 PAST = '{past}'  # in the sweep's and recipes' overrides: the past run of each seed, past[seed mod len(past)]
 # {past_runs.NAME} and {artifacts.NAME} in the overrides: family NAME's past run of the seed's past value, and the
@@ -268,6 +268,10 @@ class SweepSpec:
     parallel: Annotated[int, Number(1, integer=True, message='must be a whole number >= 1 (runs trained at once)'),
                         '1, or N runs at once (`ranks: 1` only), each with `OMP_NUM_THREADS` = its share of the cores '
                         'and its output in `RESULTS/logs/RUN.log`'] = 1
+    threads_per_run: Annotated[int, Number(1, 1024, integer=True, message='must be a whole number >= 1 (CPU threads '
+                                                                          'of a run)'),
+                               'CPU threads each run (and each artifact\'s build) computes with: its config\'s `threads`, '
+                               'the same under every launcher, so where a run trains does not change its result'] = 1
     launcher: Annotated[str, OneOf('local', 'ray'), '`local`: runs as processes on this machine; `ray`: each run a task '
                         'on a Ray cluster (docs/cluster.md)'] = 'local'
     seeds: Annotated[tuple[int, ...], SweepSeeds(), 'the evaluation seeds, one independent run each']
@@ -281,7 +285,8 @@ class SweepSpec:
                        'it from `sweep.yaml`'] = None
     tune: Annotated[TuneSpec | None, Section('{seeds: [...], grid: {KEY: [VALUES]}}'),
                     'tune the frontier first: per budget, the baseline over the grid on the tuning seeds; the best '
-                    'mean final accuracy wins (`RESULTS/tuned.yaml`), and every evaluation run trains with it'] = None
+                    'mean final validation accuracy wins (`RESULTS/tuned.yaml`; needs `data.holdout`), and every '
+                    'evaluation run trains with it'] = None
     schedules: Annotated[dict[float, tuple[str, ...]] | None, BudgetSettings(),
                          'fixed settings per budget for every recipe, instead of tuning them (another sweep\'s '
                          '`tuned.yaml` choices, say): budget -> `[key=value, ...]`, every budget listed'] = None
@@ -906,7 +911,7 @@ def _run(sweep: SweepSpec, recipe: str, budget: float, seed: int, tuned: Sequenc
     run = replace(run, needs=needs)
     fixed = (
         f'seed={seed}', f'scale_schedule_ratio={budget_label(budget)}', f'run_name={run.name}',
-        f'save_folder={folder}', 'autoresume=true',
+        f'save_folder={folder}', 'autoresume=true', f'threads={sweep.threads_per_run}',
     )
     return replace(run, overrides=(*given, *tuned, *fixed))
 
@@ -955,7 +960,8 @@ def past_run_plan(sweep: SweepSpec) -> list[Run]:
         past = value if isinstance(value, str) else json.dumps(value)
         for family, spec in (sweep.past_runs or {}).items():
             run = Run(family, 1.0, value, past_run_folder(sweep, family, past), spec.yaml, (), kind='past')
-            fixed = (f'seed={past}', f'run_name={run.name}', f'save_folder={run.folder}', 'autoresume=true')
+            fixed = (f'seed={past}', f'run_name={run.name}', f'save_folder={run.folder}', 'autoresume=true',
+                     f'threads={sweep.threads_per_run}')
             runs.append(replace(run, overrides=(*spec.overrides, *fixed)))
     return runs
 
