@@ -21,6 +21,10 @@ def main(argv: list[str]) -> int:
     from recipes.trainer import build_trainer
 
     cfg = load_config(args.recipe, args.overrides)
+    if cfg.threads is not None:  # the run's arithmetic: the same thread count wherever (and by whatever) it starts
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     trainer = build_trainer(cfg)
     if int(trainer.state.timestamp.batch):
         print(f'resumed at batch {int(trainer.state.timestamp.batch)} (epoch {int(trainer.state.timestamp.epoch)})', flush=True)

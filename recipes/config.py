@@ -170,6 +170,10 @@ class TrainConfig:
                        'attacks run eagerly'] = False
     compile_backend: Annotated[str, Choice(_compile_backends), "`torch.compile`'s backend; `aot_eager` traces forward "
                                'and backward without generating code (a check where Inductor cannot build)'] = 'inductor'
+    threads: Annotated[Optional[int], Number(1, 1024, integer=True, optional=True),
+                       'CPU threads each rank computes with (`torch.set_num_threads`): the order of floating-point sums, so '
+                       'part of the result; sweeps set it for every run (`threads_per_run`), the same under every launcher; '
+                       "null: torch's default (`OMP_NUM_THREADS`, else the cores)"] = None
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

@@ -23,7 +23,7 @@ from recipes.core.errors import UsageError
 from recipes.core.rules import Rule
 from recipes.registry import BUILDERS, REGISTRIES
 from recipes.study.results_page import results_tables
-from recipes.study.spec import PrimarySpec, RaySpec, RecipeSpec, SweepSpec, TuneSpec
+from recipes.study.spec import ArtifactSpec, PastRunSpec, PrimarySpec, RaySpec, RecipeSpec, SweepSpec, TuneSpec
 
 __all__ = [
     'BEGIN', 'END', 'PAGES', 'arguments_page', 'arguments_table', 'builder_table', 'builders_page', 'config_page',
@@ -71,6 +71,7 @@ def sweep_keys_page() -> str:
     return _keys_table([
         *schema_fields(SweepSpec), *schema_fields(RecipeSpec, 'recipes.NAME.'), *schema_fields(TuneSpec, 'tune.'),
         *schema_fields(PrimarySpec, 'primary.'), *schema_fields(RaySpec, 'ray.'),
+        *schema_fields(PastRunSpec, 'past_runs.NAME.'), *schema_fields(ArtifactSpec, 'artifacts.NAME.'),
     ])
 
 
