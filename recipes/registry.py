@@ -29,6 +29,7 @@ from algorithms.curriculum import RecordScores, ScoreCurriculum
 from algorithms.curriculum.build import score
 from algorithms.distillation import CheckpointMixupTeacher, PastRunDistillation, RandomTeacherDistillation
 from algorithms.distillation.build import cache_teacher
+from algorithms.growth import GrowFromPastRun
 from algorithms.reducible_loss import ReducibleLossSelection
 from algorithms.selective_backprop import IndexedSelectiveBackprop
 from algorithms.warm_start import DashWarmStart, ShrinkPerturb, WarmStart
@@ -209,6 +210,7 @@ ALGORITHMS = Registry('algorithms', {
     'adversarial_replay': AdversarialReplay,
     'checkpoint_mixup_teacher': CheckpointMixupTeacher,
     'dash_warm_start': DashWarmStart,
+    'grow_from_past_run': GrowFromPastRun,
     'past_run_distillation': PastRunDistillation,
     'random_teacher_distillation': RandomTeacherDistillation,
     'reducible_loss_selection': ReducibleLossSelection,
