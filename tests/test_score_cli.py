@@ -35,7 +35,7 @@ def recorded_run(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Two batches of a digits run with record_scores on, a checkpoint after each."""
     folder = tmp_path_factory.mktemp('recorded') / 'run'
     train_in_process(f'save_folder={folder}', 'callbacks.record_scores={}', 'max_duration=2ba', 'eval_interval=2ba',
-                     'save_interval=1ba')
+                     'save_interval=1ba', 'data.holdout=0')  # the whole split scored (test_holdout: with one)
     return str(folder)
 
 

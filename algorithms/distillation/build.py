@@ -67,9 +67,11 @@ def cache_teacher(
     metadata = build_cache(past, names, out, top_k, views=views, seed=seed, batch_size=batch_size, strict=strict)
     if dist.get_global_rank() != 0:
         return None
-    return (f'wrote the top-{top_k} logits of {",".join(names)} for {metadata["data"]["size"]} examples x '
+    held = metadata['data']['holdout']['size']
+    return (f'wrote the top-{top_k} logits of {",".join(names)} for {metadata["data"]["size"] - held} examples x '
             f'{metadata["augmentation"]["views"]} views to {out} '
-            f'({metadata["compute"]["flops_estimate"]:.3g} FLOPs of teacher forwards)')
+            f'({metadata["compute"]["flops_estimate"]:.3g} FLOPs of teacher forwards'
+            + (f'; the {held} held out for validation left out)' if held else ')'))
 
 
 cache_teacher.ties = CACHE_TIES  # type: ignore[attr-defined]
