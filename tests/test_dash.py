@@ -136,7 +136,7 @@ def test_the_shrink_happens_once_before_the_first_step_and_its_pass_is_charged(p
     dash = [f'algorithms.dash_warm_start.run={past_run}', 'algorithms.dash_warm_start.checkpoint=ep2',
             'algorithms.dash_warm_start.batch_size=500']
     expected = PastRun(past_run).load('ep2').requires_grad_(True)
-    dataset = MDSImageDataset(resolve_root('digits', None), 'train', 10)
+    dataset = MDSImageDataset(resolve_root('digits', None), 'train', 10, holdout=144)  # the run's training data
     with FlopCounterMode(display=False) as counter:
         grads = averaged_gradient(expected, dataset, batch_size=500, alpha=0.3, micro_batch=32, device=torch.device('cpu'))
     dash_shrink(expected, grads, 0.3)

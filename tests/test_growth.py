@@ -147,7 +147,7 @@ def test_the_grown_students_first_evaluation_is_the_past_checkpoints_accuracy(pa
         alg = next(a for a in trainer.state.algorithms if isinstance(a, GrowFromPastRun))
         assert alg.reused_compute() == past_run_cost(past_run, ['ep2']) and alg.reused_compute()
         trainer.eval()  # before any step
-        accuracy = float(trainer.state.eval_metrics['eval']['MulticlassAccuracy'].compute())
+        accuracy = float(trainer.state.eval_metrics['val']['MulticlassAccuracy'].compute())  # quality reads val
         assert accuracy == pytest.approx(recorded, abs=1e-6), overrides
         trainer.close()
 

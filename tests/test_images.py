@@ -281,7 +281,8 @@ def test_resnet18_trains_on_an_image_folder(resnet18_run: str):
     from algorithms.past_run import PastRun
 
     past = PastRun(resnet18_run)
-    assert past.config['model'] == {'name': 'torchvision/resnet18', 'num_classes': 10, 'pretrained': False}
+    assert past.config['model'] == {'name': 'torchvision/resnet18', 'num_classes': 10, 'pretrained': False,
+                                    'width': None}
     assert past.config['data']['resolution'] == 32
     assert [n.split('-')[0] for n in past.checkpoints()] == ['ep1', 'ep2']
     compute = json.loads(Path(resnet18_run, 'compute.json').read_text())

@@ -42,16 +42,18 @@ def test_spend_attributes_marked_work_while_counting():
 
 def test_a_run_records_what_it_spent(tmp_path):
     folder = tmp_path / 'run'
-    trainer = train_in_process(f'save_folder={folder}', 'max_duration=1ep', 'data.global_batch_size=128', 'eval_interval=1ep')
+    trainer = train_in_process(f'save_folder={folder}', 'max_duration=1ep', 'data.global_batch_size=128', 'eval_interval=1ep',
+                               'save_interval=1ep')
     ledger = next(c for c in trainer.state.callbacks if isinstance(c, ComputeLedger))
     recorded = json.loads((folder / 'compute.json').read_text())
     model = resnet_cifar('resnet_20', 10)
     x, y = torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
     per_sample = count_flops(lambda: model.loss(model((x, y)), (x, y)).backward()) / 2
-    samples = 11 * 128  # 1,437 digits, drop_last
+    samples = 10 * 128  # 1,293 digits outside the 144 held out, drop_last
     assert recorded['samples'] == samples
     assert recorded['spent']['student'] == pytest.approx(per_sample * samples, rel=1e-6)
-    assert recorded['spent']['eval'] == pytest.approx(per_sample / 3 * 360, rel=0.01)  # forward only
+    # forward only, on the 360 test images and the 144 held out for validation
+    assert recorded['spent']['eval'] == pytest.approx(per_sample / 3 * (360 + 144), rel=0.01)
     assert recorded['spent_total'] == ledger.spent_total == recorded['spent']['student'] + recorded['spent']['eval']
     assert recorded['by_epoch'] == [recorded['spent']['student']]  # the epoch's evaluation runs after it ends
     assert recorded['reused_total'] == 0 and recorded['wall_seconds'] > 0

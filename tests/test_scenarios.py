@@ -65,7 +65,7 @@ def test_a_subset_is_stratified_and_seeded(labels: np.ndarray):
 def test_a_subset_run_trains_on_it_records_it_and_finds_it_again_on_resume(labels: np.ndarray, tmp_path: Path):
     folder = tmp_path / 'past'
     args = ['data.subset_fraction=0.5', 'data.subset_seed=3', f'save_folder={folder}', 'run_name=past',
-            'autoresume=true', 'save_interval=2ba']
+            'autoresume=true', 'save_interval=2ba', 'data.holdout=0']  # a share of the whole split
     first = fit(*args, 'max_duration=2ba', 'eval_interval=2ba')
     record = read_subset(str(folder))
     assert record is not None and record['split_size'] == len(labels) == 1437
@@ -91,12 +91,12 @@ def test_a_subset_run_trains_on_it_records_it_and_finds_it_again_on_resume(label
 
 
 def test_a_whole_split_run_records_no_subset(tmp_path: Path):
-    train_in_process(f'save_folder={tmp_path}', 'max_duration=1ba', 'eval_interval=1ba')
+    train_in_process(f'save_folder={tmp_path}', 'max_duration=1ba', 'eval_interval=1ba', 'data.holdout=0')
     assert read_subset(str(tmp_path)) is None and (tmp_path / 'config.yaml').exists()
 
 
 def test_a_class_subset_trains_and_evaluates_on_those_classes_only(labels: np.ndarray):
-    seen = fit('data.classes=[0,3,7]', 'max_duration=3ba', 'eval_interval=3ba')
+    seen = fit('data.classes=[0,3,7]', 'max_duration=3ba', 'eval_interval=3ba', 'data.holdout=0')  # the test split alone
     assert set(seen.labels) == {0, 3, 7}
     test_labels = MDSImageDataset(resolve_root('digits', None), 'test', 10).clean_labels()
     assert seen.eval_samples == int(np.isin(test_labels, [0, 3, 7]).sum()) < 360

@@ -192,7 +192,7 @@ def score_runs(
             'label_noise_seed': data['label_noise_seed'],
             # Every example of the split is scored, also those a past run trained without (data.subset_fraction,
             # data.classes): a score needs only its checkpoints' forward (and backward) passes.
-            'covers': 'the whole training split but its held-out validation examples (NaN)',
+            'covers': 'the whole training split' + (' but its held-out validation examples (NaN)' if data['holdout'] else ''),
             'holdout': {'size': int(data['holdout']), 'seed': int(data['holdout_seed'])},
             'past_runs_trained_on': {run.folder: _trained_on(run) for run in runs},
         },
