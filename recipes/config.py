@@ -156,6 +156,9 @@ class TrainConfig:
                                     "Composer's: trains `max_duration` x ratio (truncated) and scales the milestones, "
                                     'keeps the warmup; sweeps set it from their budgets'] = 1.0
     eval_interval: Annotated[str, TimeString(INTERVAL_UNITS), 'how often to evaluate'] = '1ep'
+    test_interval: Annotated[Optional[str], TimeString(INTERVAL_UNITS, optional=True),
+                             'how often to evaluate the test split; null: at every `eval_interval`, with the validation '
+                             'split; `1dur`: at the end only (the validation split still every `eval_interval`)'] = None
     precision: Annotated[Optional[str], Choice(_precisions, optional=True), 'null: fp32 on the CPU, amp_bf16 on GPUs'] = None
     save_folder: Annotated[Optional[str], Folder(), 'local folder or `s3://bucket/prefix`: checkpoints, `config.yaml`, '
                            '`metrics.json`, `compute.json`; may use `{run_name}`'] = None

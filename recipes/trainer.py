@@ -223,13 +223,13 @@ def build_trainer(cfg: DictConfig) -> Trainer:
             train_ds, loader_batch, shuffle=True, drop_last=True, num_workers=d.num_workers, seed=cfg.seed,
             sampler=samplers[0] if samplers else None,
         )
-    def evaluation(dataset: MDSImageDataset, label: str) -> Evaluator:
+    def evaluation(dataset: MDSImageDataset, label: str, interval: str | None = None) -> Evaluator:
         loader = build_loader(dataset, eval_batch, shuffle=False, drop_last=False, num_workers=min(d.num_workers, 2),
                               seed=cfg.seed)
-        return Evaluator(label=label, dataloader=loader)
+        return Evaluator(label=label, dataloader=loader, eval_interval=interval)
 
     # The test split first: callbacks that read "the evaluation data" (eval_robustness) take the first evaluator.
-    evaluators = [evaluation(eval_ds, 'eval')]
+    evaluators = [evaluation(eval_ds, 'eval', cfg.test_interval)]
     if d.holdout:
         evaluators.append(evaluation(train_ds.validation(), VALIDATION))
 

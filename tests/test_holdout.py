@@ -85,6 +85,20 @@ def test_a_run_evaluates_the_holdout_and_records_it_the_same_for_every_seed(held
     assert 'val_accuracy' not in json.loads((plain / 'metrics.json').read_text())['eval'][0]
 
 
+def test_test_interval_evaluates_the_test_split_at_the_end_only(tmp_path: Path) -> None:
+    from recipes.study.results import _read_run
+
+    folder = tmp_path / 'end'
+    train_in_process(f'save_folder={folder}', 'max_duration=6ba', 'eval_interval=2ba', 'test_interval=1dur')
+    history = json.loads((folder / 'metrics.json').read_text())
+    evals = history['eval']
+    assert [row['batch'] for row in evals] == [2, 4, 6]  # one row per batch, the two evaluators' keys merged at 6
+    assert ['accuracy' in row for row in evals] == [False, False, True]
+    assert all(0 <= row['val_accuracy'] <= 1 for row in evals)
+    run = _read_run('baseline', 1.0, 17, str(folder), history)
+    assert run.batches == (6,) and run.final == evals[-1]['accuracy']
+
+
 def test_scores_bank_and_cache_leave_the_holdout_out(held_run: str, tmp_path: Path) -> None:
     held = set(json.loads((Path(held_run) / 'holdout.json').read_text())['indices'])
     scores_uri = str(tmp_path / 'el2n.npy')

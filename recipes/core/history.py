@@ -2,7 +2,9 @@
 
 Uses ``Event.EVAL_END`` (after each evaluator: all ranks compute its synchronised metrics), ``Event.EVAL_AFTER_ALL``
 (after the evaluators of one evaluation: rank 0 writes a row with the test split's ``accuracy`` and
-``cross_entropy`` and, for a run with a validation split, its ``val_accuracy`` and ``val_cross_entropy``) and
+``cross_entropy`` and, for a run with a validation split, its ``val_accuracy`` and ``val_cross_entropy``; where ``test_interval`` evaluates the
+test split less often, rows without it hold only the ``val_`` keys, and evaluators that fire at the same batch share
+one row) and
 ``Event.FIT_END`` (marks the run finished). The history is part of the callback's ``state_dict``, so a resumed
 run continues it instead of starting over, and ``resumed_at`` lists the batch each resumption started from (empty for
 a run that never died). ``wall_seconds`` is Composer's training wall clock
@@ -92,7 +94,11 @@ class RunHistory(Callback):
                 self._row[prefix + key] = float(metrics[metric].compute())
 
     def eval_after_all(self, state: State, logger: Logger) -> None:
-        self.evals.append(self._row)
+        if self.evals and self.evals[-1]['batch'] == self._row['batch']:
+            # evaluators on different intervals (test_interval) that fire at the same batch: one row
+            self.evals[-1].update(self._row)
+        else:
+            self.evals.append(self._row)
         self.wall_seconds = state.timestamp.total_wct.total_seconds()
         self._write()
 

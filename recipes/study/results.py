@@ -106,7 +106,7 @@ def _chance(folder: str) -> float:
 
 
 def _read_run(recipe: str, budget: float, seed: int, folder: str, history: dict) -> RunResult:
-    evals = history['eval']
+    evals = [e for e in history['eval'] if 'accuracy' in e]  # the test split's evaluations (test_interval)
     spent = reused = NAN
     by_source: dict[str, float] = {}
     compute = read_compute(folder)
