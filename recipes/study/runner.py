@@ -16,6 +16,11 @@ trains it again from nothing. :func:`run_sweep` decides which runs start and whe
 :class:`Launcher` executes them: :class:`LocalProcesses` here, one or ``parallel`` at a time (``parallel`` runs write
 their output to ``{logs}/{run name}.log``), or ``launcher: ray``'s tasks on a Ray cluster
 (:mod:`recipes.study.ray_launcher`, imported only then).
+
+A results folder holds one study: its first sweep registers the comparisons it makes (``{results}/registration.json``,
+:mod:`recipes.study.registration`) and a later sweep with other comparisons is refused. Each phase that starts work
+(past runs, artifacts, tuning, evaluation runs) appends its start and end to ``{results}/steps.csv`` when it ends
+(:mod:`recipes.study.steps`): the study's measured time.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from typing import Any, Protocol
 from recipes.core import storage
 from recipes.core.errors import UsageError
 from recipes.core.run_files import CONFIG_FILE, METRICS_FILE, read_history
+from recipes.study.registration import register
 from recipes.study.spec import (
     SWEEP_FILE,
     Build,
@@ -49,6 +55,7 @@ from recipes.study.spec import (
     tuned_pairs,
     tuning_plan,
 )
+from recipes.study.steps import StepClock, timed_step
 from recipes.study.tracking import tracker_overrides
 from recipes.study.tuning import TUNED_FILE, Tuned, check_tuned, choose, read_tuned, with_choices, write_tuned
 
@@ -391,10 +398,12 @@ def _script_command(argv: list[str], ranks: int) -> list[str]:
     return [str(launcher), '-n', str(ranks), script, *argv[1:]]
 
 
-def _execute(jobs: list[Job], launcher: Launcher, dry_run: bool, phase: str) -> tuple[int, int]:
+def _execute(jobs: list[Job], launcher: Launcher, dry_run: bool, phase: str,
+             clock: StepClock | None = None) -> tuple[int, int]:
     """Start every job not skipped through ``launcher``: ``(exit status of the first failure or 0, jobs skipped)``.
     Jobs start in order while the launcher has a free slot (``parallel`` here; every one on a Ray cluster, which
-    queues them); after a failure no further job starts and those in flight finish. ``phase`` heads each line."""
+    queues them); after a failure no further job starts and those in flight finish. ``phase`` heads each line;
+    ``clock``, the step's clock (:mod:`recipes.study.steps`), is told when a job starts."""
     skipped, code = 0, 0
     failed: Run | Build | None = None
     by_name = {job.step.name: job for job in jobs}
@@ -426,6 +435,8 @@ def _execute(jobs: list[Job], launcher: Launcher, dry_run: bool, phase: str) -> 
                 if job.prepare is not None:
                     job.prepare()
                 launcher.start(step, job.argv, job.resources)
+                if clock is not None:
+                    clock.worked()
         while launcher.running():
             finished, status = finish()
             if status and not failed:
@@ -445,9 +456,11 @@ def _execute(jobs: list[Job], launcher: Launcher, dry_run: bool, phase: str) -> 
 
 
 def _train(runs: list[Run], sweep: SweepSpec, launcher: Launcher, train_script: str, dry_run: bool,
-           phase: str, rerun_stale: bool = False, read_state: bool = True) -> tuple[int, int]:
+           phase: str, rerun_stale: bool = False, read_state: bool = True,
+           clock: StepClock | None = None) -> tuple[int, int]:
     """Train every run of ``runs`` that has not finished (or is stale, with ``rerun_stale``) through ``launcher``."""
-    return _execute(_run_jobs(runs, sweep, train_script, dry_run, rerun_stale, read_state), launcher, dry_run, phase)
+    return _execute(_run_jobs(runs, sweep, train_script, dry_run, rerun_stale, read_state), launcher, dry_run, phase,
+                    clock)
 
 
 def _tuning_is_stale(sweep: SweepSpec, tuned: Tuned, train_script: str) -> list[tuple[tuple[str, float], Run, str]]:
@@ -468,7 +481,7 @@ def _tuning_is_stale(sweep: SweepSpec, tuned: Tuned, train_script: str) -> list[
 
 
 def _tune(sweep: SweepSpec, launcher: Launcher, train_script: str, dry_run: bool, rerun_stale: bool = False,
-          read_state: bool = True) -> tuple[Tuned | None, int]:
+          read_state: bool = True, clock: StepClock | None = None) -> tuple[Tuned | None, int]:
     """Train the tuning runs of every choice ``tuned.yaml`` lacks, choose, and write ``tuned.yaml``: ``(what it
     holds, 0)``, or ``(None, exit status)`` after a failure; ``(None, 0)`` for a dry run with tuning runs to train.
     A choice whose tuning runs are stale stops the sweep, or with ``rerun_stale`` is made again."""
@@ -486,7 +499,7 @@ def _tune(sweep: SweepSpec, launcher: Launcher, train_script: str, dry_run: bool
     if not pending:
         print(f'tuning: {storage.join(sweep.results, TUNED_FILE)} holds every choice; no tuning run trains', flush=True)
     runs = tuning_plan(sweep, pending)
-    code, skipped = _train(runs, sweep, launcher, train_script, dry_run, 'tuning ', rerun_stale, read_state)
+    code, skipped = _train(runs, sweep, launcher, train_script, dry_run, 'tuning ', rerun_stale, read_state, clock)
     if code:
         return None, code
     if runs:
@@ -504,10 +517,13 @@ def _tune(sweep: SweepSpec, launcher: Launcher, train_script: str, dry_run: bool
 
 def _inputs(sweep: SweepSpec, launcher: Launcher, train_script: str, dry_run: bool, rerun_stale: bool,
             read_state: bool) -> int:
-    """Train the past runs, then build the artifacts: each phase's steps in parallel as the launcher allows."""
+    """Train the past runs, then build the artifacts: each phase's steps in parallel as the launcher allows, each
+    timed as a step of the study (:mod:`recipes.study.steps`)."""
     runs = past_run_plan(sweep)
     if runs:
-        code, skipped = _train(runs, sweep, launcher, train_script, dry_run, 'past run ', rerun_stale, read_state)
+        with timed_step(sweep.results, 'past_runs') as clock:
+            code, skipped = _train(runs, sweep, launcher, train_script, dry_run, 'past run ', rerun_stale, read_state,
+                                   clock)
         if code:
             return code
         print(f'\npast runs: {len(runs)}, ' + _counts(skipped, len(runs), dry_run, read_state, 'finished', 'train'),
@@ -516,8 +532,9 @@ def _inputs(sweep: SweepSpec, launcher: Launcher, train_script: str, dry_run: bo
     if builds:
         pending = read_state and any(run_state(run.folder) is not RunState.FINISHED for run in runs)
         unread = 'waits on its past run' if read_state else 'state not read (a dry run touches no storage)'
-        code, skipped = _execute(_build_jobs(builds, sweep, dry_run, rerun_stale, read_state and not pending, unread),
-                                 launcher, dry_run, 'artifact ')
+        with timed_step(sweep.results, 'artifacts') as clock:
+            code, skipped = _execute(_build_jobs(builds, sweep, dry_run, rerun_stale, read_state and not pending,
+                                                 unread), launcher, dry_run, 'artifact ', clock)
         if code:
             return code
         counts = (_counts(skipped, len(builds), dry_run, read_state, 'built', 'build') if not pending else
@@ -535,7 +552,9 @@ def run_sweep(sweep: SweepSpec, train_script: str, dry_run: bool = False, rerun_
     overrides, then the evaluation runs. After a failure no further run starts and the runs in flight finish. An
     exception while runs train (Ctrl-C, or SIGTERM turned into SystemExit by ``launch/sweep.py``) stops them
     (:meth:`Launcher.stop`) before it propagates. A stale run or artifact (trained with another config than the
-    sweep gives it now) stops the sweep in one line, or with ``rerun_stale`` is made again. ``dry_run`` prints each
+    sweep gives it now) stops the sweep in one line, or with ``rerun_stale`` is made again. A sweep whose comparisons
+    differ from those its results folder registered is refused before anything starts (the first one registers
+    them). Each phase that starts work records its times in ``steps.csv``. ``dry_run`` prints each
     step's state, command and what it waits on, and starts, connects to and writes nothing; with ``results`` in S3
     it reads nothing there either.
     """
@@ -545,6 +564,7 @@ def run_sweep(sweep: SweepSpec, train_script: str, dry_run: bool = False, rerun_
     logs = logs_folder(sweep.results)
     launcher = LocalProcesses(sweep.parallel, logs) if dry_run else open_launcher(sweep, logs)
     if not dry_run:
+        register(sweep)  # before sweep.yaml: a folder without one had not run
         storage.write_bytes(storage.join(sweep.results, SWEEP_FILE), sweep.to_yaml().encode())
         if launcher.header():
             print(launcher.header(), flush=True)
@@ -555,7 +575,8 @@ def run_sweep(sweep: SweepSpec, train_script: str, dry_run: bool = False, rerun_
         check_run_configs(sweep, source)  # their inputs exist now: every run's config, checked whole
     tuned: Tuned | None = None
     if sweep.tune is not None:
-        tuned, code = _tune(sweep, launcher, train_script, dry_run, rerun_stale, read_state)
+        with timed_step(sweep.results, 'tuning') as clock:
+            tuned, code = _tune(sweep, launcher, train_script, dry_run, rerun_stale, read_state, clock)
         if code:
             return code
         if tuned is None:
@@ -568,7 +589,8 @@ def run_sweep(sweep: SweepSpec, train_script: str, dry_run: bool = False, rerun_
                       f'{sweep.tuned_by(run.recipe)} at budget {budget_label(run.budget)}', flush=True)
             return 0
     runs = plan(sweep, tuned.overrides() if tuned else sweep.fixed_settings())
-    code, skipped = _train(runs, sweep, launcher, train_script, dry_run, '', rerun_stale, read_state)
+    with timed_step(sweep.results, 'evaluation') as clock:
+        code, skipped = _train(runs, sweep, launcher, train_script, dry_run, '', rerun_stale, read_state, clock)
     if code:
         return code
     print(f'\nsweep: {len(runs)} runs, ' + _counts(skipped, len(runs), dry_run, read_state, 'finished', 'train'), flush=True)
