@@ -12,7 +12,7 @@ from recipes.config import load_config
 from recipes.core.errors import UsageError
 from recipes.core.run_files import read_history
 from recipes.study.runner import run_sweep
-from recipes.study.spec import load_sweep, parse_sweep, plan, tuned_pairs, tuning_plan
+from recipes.study.spec import grid_edges, grid_points, load_sweep, parse_sweep, plan, tuned_pairs, tuning_plan
 from recipes.study.tracking import run_tags
 from recipes.study.tuning import read_tuned
 
@@ -149,11 +149,29 @@ def test_tuning_chooses_the_best_mean_over_the_tuning_seeds_and_the_first_point_
                                     'val_accuracy': {101: 0.1, 102: 0.7}, 'mean_accuracy': pytest.approx(0.6),
                                     'accuracy': {101: pytest.approx(0.9), 102: pytest.approx(0.3)}}
     assert (whole['point'], whole['tie']) == ('p2', 'p2 and p3 tie at 50.00%: the first in grid order was chosen')
+    assert half['edges'] == [] and whole['edges'] == []  # p2: inside the grid of three
     out = capsys.readouterr().out
     assert ('tuned b budget 1: optimizer.lr=0.1 (p2 of 3, chosen on val: mean final val accuracy 50.00%, test 50.00%, '
             'on tuning seeds 101, 102); '
             'p2 and p3 tie at 50.00%: the first in grid order was chosen') in out
     assert 'tuning: 12 runs, 0 already finished, 12 trained' in out
+
+
+def test_a_grid_axis_of_tied_settings_sets_each_key_and_edges_are_named_on_ordered_axes():
+    grid = {'algorithms.reducible_loss_selection.keep': [0.1, 0.25, 0.5],
+            'optimizer': [{'name': 'sgd', 'lr': 0.1}, {'name': 'sgd', 'lr': 0.05}, {'name': 'adamw', 'lr': 0.001}]}
+    points = grid_points(grid)
+    assert len(points) == 9
+    assert points['p3'] == ('algorithms.reducible_loss_selection.keep=0.1', 'optimizer.name=adamw', 'optimizer.lr=0.001')
+    # the keep axis is ordered (its ends are edges); the optimizer axis holds tied settings, which have no edge
+    assert [grid_edges(grid, label) for label in points] == [
+        ('algorithms.reducible_loss_selection.keep',)] * 3 + [()] * 3 + [('algorithms.reducible_loss_selection.keep',)] * 3
+    two = {'optimizer.lr': [0.05, 0.1, 0.2], 'scheduler.t_warmup': ['0dur', '0.1dur', '0.25dur'], 'x.pacing': ['a', 'b']}
+    assert grid_edges(two, 'p1') == ('optimizer.lr', 'scheduler.t_warmup')
+    assert grid_edges(two, 'p9') == ()  # lr 0.1, warm-up 0.1dur: inside both; pacing has two names, no edge
+    assert grid_edges(two, 'p18') == ('optimizer.lr', 'scheduler.t_warmup')
+    with pytest.raises(UsageError, match=r"optimizer=\[\{'name': None\}\] must be a non-empty list of values.*tied"):
+        parse_sweep({**GOOD, 'tune': {'seeds': [101], 'grid': {'optimizer': [{'name': None}]}}}, 'x.yaml')
 
 
 def test_recipes_train_with_the_baselines_settings_unless_they_declare_their_own_tune(tmp_path, monkeypatch):

@@ -131,6 +131,7 @@ __all__ = [
     'SweepSpec',
     'TuneSpec',
     'budget_label',
+    'grid_edges',
     'grid_points',
     'load_sweep',
     'parse_sweep',
@@ -850,12 +851,39 @@ def _value_text(value: Any) -> str:
     return json.dumps(value)
 
 
+def _setting(key: str, value: Any) -> tuple[str, ...]:
+    """One axis's value as overrides: ``key=value``, or for tied settings ``{sub: v, ...}`` one ``key.sub=v`` each."""
+    if isinstance(value, dict):
+        return tuple(f'{key}.{sub}={_value_text(v)}' for sub, v in value.items())
+    return (f'{key}={_value_text(value)}',)
+
+
 def grid_points(grid: dict[str, list[Any]]) -> dict[str, tuple[str, ...]]:
     """Every setting of ``grid`` as ``key=value`` overrides, in grid order (the last key varying fastest), by its
-    label: ``p1``, ``p2``, ..."""
+    label: ``p1``, ``p2``, ... An axis of tied settings (``optimizer: [{name: adamw, lr: 0.001}, ...]``) sets each
+    of its keys (``optimizer.name=adamw optimizer.lr=0.001``)."""
     settings = itertools.product(*grid.values())
-    return {f'p{number}': tuple(f'{key}={_value_text(v)}' for key, v in zip(grid, values, strict=True))
+    return {f'p{number}': tuple(o for key, v in zip(grid, values, strict=True) for o in _setting(key, v))
             for number, values in enumerate(settings, 1)}
+
+
+def grid_edges(grid: dict[str, list[Any]], label: str) -> tuple[str, ...]:
+    """The axes of ``grid`` (of three values or more) on whose first or last value point ``label`` lies: a choice
+    there may lie outside the grid. ``grid_edges({'a': [1, 2, 3], 'b': [4, 5, 6]}, 'p3')`` is ``('a', 'b')``."""
+    index = int(label.removeprefix('p')) - 1
+    place = []
+    for values in reversed(list(grid.values())):  # the last key varies fastest
+        index, at = divmod(index, len(values))
+        place.append(at)
+    return tuple(key for (key, values), at in zip(grid.items(), reversed(place), strict=True)
+                 if len(values) >= 3 and _ordered(values) and at in (0, len(values) - 1))
+
+
+def _ordered(values: list[Any]) -> bool:
+    """An axis whose values lie on a line (numbers, or times such as ``0.1dur``), so that its ends are edges; not
+    tied settings or names (``pacing: [linear, root, quad]``)."""
+    return all(isinstance(v, int | float) and not isinstance(v, bool)
+               or isinstance(v, str) and re.fullmatch(r'[0-9.e+-]+[a-z]*', v) for v in values)
 
 
 def _past_of(sweep: SweepSpec, seed: int) -> str:

@@ -137,16 +137,26 @@ class Section(Rule):
 _CONFIG_KEY = re.compile(r'[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*')
 
 
-def _is_setting(value: Any) -> bool:
-    """A value a grid may try: a YAML scalar other than null, or a list of them (``[0.5dur, 0.75dur]``)."""
+def _is_value(value: Any) -> bool:
+    """A YAML scalar other than null, or a list of them (``[0.5dur, 0.75dur]``)."""
     scalar = (str, int, float, bool)
     return isinstance(value, scalar) or (isinstance(value, list) and all(isinstance(v, scalar) for v in value))
 
 
+def _is_setting(value: Any) -> bool:
+    """A value a grid may try: a value, or tied settings, a mapping from keys under the axis's key to values
+    (``optimizer: [{name: sgd, lr: 0.1}, {name: adamw, lr: 0.001}]``: each point sets both)."""
+    if isinstance(value, dict):
+        return bool(value) and all(isinstance(k, str) and _CONFIG_KEY.fullmatch(k) and _is_value(v)
+                                   for k, v in value.items())
+    return _is_value(value)
+
+
 @dataclass(frozen=True)
 class Grid(Rule):
-    """A mapping from config keys to non-empty lists of distinct values to try (YAML scalars, or lists of them); a
-    key in ``reserved`` (one the sweep sets for every run) is refused. The config checks the keys and values."""
+    """A mapping from config keys to non-empty lists of distinct values to try (YAML scalars, lists of them, or tied
+    settings: mappings from keys under the axis's key to such values); a key in ``reserved`` (one the sweep sets for
+    every run) is refused. The config checks the keys and values."""
 
     reserved: tuple[str, ...] = ()
 
@@ -161,7 +171,9 @@ class Grid(Rule):
                 raise UsageError(f'{key}.{name}: the sweep sets {name} for every run ({", ".join(self.reserved)}): '
                                  'tune another key')
             if not isinstance(values, list) or not values or not all(map(_is_setting, values)):
-                raise UsageError(f'{key}.{name}={values!r} must be a non-empty list of values, e.g. [0.05, 0.1, 0.2]')
+                raise UsageError(f'{key}.{name}={values!r} must be a non-empty list of values, e.g. [0.05, 0.1, 0.2], '
+                                 'or of tied settings under it, e.g. optimizer: [{name: sgd, lr: 0.1}, {name: adamw, '
+                                 'lr: 0.001}]')
             if len({repr(v) for v in values}) != len(values):
                 raise UsageError(f'{key}.{name}={values} repeats a value: each value is tried once')
         return {name: list(values) for name, values in value.items()}

@@ -26,6 +26,7 @@ B train with :meth:`Tuned.choice` ``(R, B)``: R's own settings where R declares 
             mean_val_accuracy: 0.85                          # what chose it
             mean_accuracy: 0.84                              # the test split's, shown beside it
             tie: ''                                          # or 'p1 and p2 tie at 85.00%: the first in grid order'
+            edges: []                                        # axes of 3+ ordered values whose first or last it took
             runs: runs/sweep/tuning/baseline/b0.5            # where it came from: p1/seed101, p2/seed101
             seeds: [101]
             points:
@@ -47,7 +48,7 @@ import yaml
 from recipes.core import storage
 from recipes.core.errors import UsageError
 from recipes.core.run_files import METRICS_FILE, read_history
-from recipes.study.spec import SweepSpec, budget_label, grid_points, plain, tuning_folder
+from recipes.study.spec import SweepSpec, budget_label, grid_edges, grid_points, plain, tuning_folder
 
 __all__ = ['TUNED_FILE', 'Choice', 'Point', 'Tuned', 'check_tuned', 'choose', 'read_tuned', 'with_choices', 'write_tuned']
 
@@ -88,6 +89,7 @@ class Choice:
     tie: str  # '' or the sentence that says which points tied
     runs: str  # the folder of the tuning runs: {runs}/{point}/seed{S}
     seeds: tuple[int, ...]
+    edges: tuple[str, ...] = ()  # the grid's axes on whose first or last value the choice lies (grid_edges)
 
     @property
     def overrides(self) -> tuple[str, ...]:
@@ -111,7 +113,8 @@ class Choice:
         seeds = ', '.join(map(str, self.seeds))
         return (f'{self.recipe} budget {budget_label(self.budget)}: {" ".join(self.overrides)} ({self.point} of '
                 f'{len(self.points)}, chosen on val: mean final val accuracy {100 * self.mean_val_accuracy:.2f}%, test '
-                f'{100 * self.mean_accuracy:.2f}%, on tuning seeds {seeds})' + (f'; {self.tie}' if self.tie else ''))
+                f'{100 * self.mean_accuracy:.2f}%, on tuning seeds {seeds})' + (f'; {self.tie}' if self.tie else '')
+                + (f'; on the edge of its grid in {", ".join(self.edges)}' if self.edges else ''))
 
 
 def _pick(points: Sequence[Point]) -> tuple[int, str]:
@@ -148,7 +151,8 @@ def choose(sweep: SweepSpec, recipe: str, budget: float) -> Choice:
         finals = {seed: _final_accuracies(storage.join(runs, label, f'seed{seed}')) for seed in seeds}
         points.append(Point(label, overrides, {s: f[1] for s, f in finals.items()}, {s: f[0] for s, f in finals.items()}))
     best, tie = _pick(points)
-    return Choice(recipe, budget, tuple(points), best, tie, runs, tuple(seeds))
+    return Choice(recipe, budget, tuple(points), best, tie, runs, tuple(seeds),
+                  grid_edges(sweep.grid_of(recipe), points[best].label))
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,8 @@ class Tuned:
         for (name, budget), c in sorted(self.choices.items()):
             recipes[name]['budgets'][budget_label(budget)] = {
                 'overrides': list(c.overrides), 'point': c.point, 'mean_val_accuracy': c.mean_val_accuracy,
-                'mean_accuracy': c.mean_accuracy, 'tie': c.tie, 'runs': c.runs, 'seeds': list(c.seeds),
+                'mean_accuracy': c.mean_accuracy, 'tie': c.tie, 'edges': list(c.edges), 'runs': c.runs,
+                'seeds': list(c.seeds),
                 'points': {p.label: {'overrides': list(p.overrides), 'mean_val_accuracy': p.mean_val_accuracy,
                                      'mean_accuracy': p.mean_accuracy, 'val_accuracy': dict(p.val_accuracy),
                                      'accuracy': dict(p.accuracy)} for p in c.points},
@@ -190,7 +195,8 @@ def _choice(recipe: str, label: str, entry: dict[str, Any]) -> Choice:
                          {int(s): float(a) for s, a in (p.get('val_accuracy') or {}).items()})
                    for name, p in entry['points'].items())
     best = next(i for i, p in enumerate(points) if p.label == entry['point'])
-    return Choice(recipe, float(label), points, best, entry['tie'], entry['runs'], tuple(entry['seeds']))
+    return Choice(recipe, float(label), points, best, entry['tie'], entry['runs'], tuple(entry['seeds']),
+                  tuple(entry.get('edges', ())))
 
 
 def read_tuned(results: str) -> Tuned | None:
