@@ -10,8 +10,11 @@ Where the run's accuracy lies above the frontier's best, c* > c_max and M is onl
 the frontier's lowest point, c* < c_min and M is bounded above (``<``).
 
 The uncertainty: :func:`multiplier_interval` resamples seeds (a seed's baseline runs and its recipe run together,
-since they share an initialisation and a data order) and reads an expanded percentile interval, which holds its
-level with few seeds; where the frontier cannot price an end, that end is open.
+since they share an initialisation and a data order), or, where seeds reuse the same past run, the past runs and then
+the seeds within them, and reads an expanded percentile interval, which holds its level with few units; where the
+frontier cannot price an end, that end is open. Its p-value of M = 1 is counted from the same resamples, so it cannot
+go below :func:`p_floor`; :func:`resamples_for` sizes the resamples so that a Holm family's first threshold lies above
+that floor.
 
 On a sweep's results (:mod:`recipes.study.results`): :func:`frontier_of` is the baseline's finished budgets as a
 :class:`Frontier`, and :func:`place_runs` places a recipe's runs at one budget on it, under one accounting of
@@ -21,7 +24,7 @@ compute (``sunk``, ``fresh`` or ``total``), as a :class:`Placement`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,25 +36,35 @@ if TYPE_CHECKING:
 
 __all__ = [
     'ABOVE',
+    'ALPHA',
     'BELOW',
     'EXACT',
+    'MAX_RESAMPLES',
+    'RESAMPLES',
     'Frontier',
     'Multiplier',
     'Placement',
     'Interval',
     'accuracy_at_compute',
+    'interval_units',
     'multiplier_interval',
     'compute_multiplier',
     'fit_frontier',
     'frontier_of',
     'mean_or_nan',
+    'p_floor',
     'place',
     'place_runs',
+    'placeable',
+    'resamples_for',
 ]
 
 EXACT, ABOVE, BELOW = '', '>', '<'  # the bound marker: M is the value, at least it, or at most it
 LEVEL = 0.95
-RESAMPLES = 2000
+ALPHA = 1 - LEVEL
+RESAMPLES = 2000  # the fewest resamples an interval reads
+MAX_RESAMPLES = 2_000_000  # the most resamples_for asks for: about a second an interval of 10 seeds, 16 MB a side
+CHUNK = 100_000  # resamples drawn at once: the counts of 10 seeds are 8 MB
 
 
 def fit_frontier(baseline_compute: Sequence[float], baseline_accuracy: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -117,19 +130,22 @@ def _isotonic_rows(accuracy: np.ndarray) -> np.ndarray:
     """The isotonic (non-decreasing) fit of each row of ``accuracy`` (resamples x budgets), equal weights.
 
     Row by row this is what :func:`fit_frontier` computes, written as the max-min formula of isotonic regression,
-    ``fit_k = max_{i<=k} min_{j>=k} mean(a_i..a_j)``, vectorised over rows: a frontier has a handful of budgets.
+    ``fit_k = max_{i<=k} min_{j>=k} mean(a_i..a_j)``, vectorised over the rows that are not already non-decreasing:
+    a frontier has a handful of budgets.
     """
-    rows, budgets = accuracy.shape
-    sums = np.concatenate([np.zeros((rows, 1)), np.cumsum(accuracy, axis=1)], axis=1)
-    fitted = np.empty_like(accuracy)
-    for k in range(budgets):
-        best = np.full(rows, -np.inf)
-        for i in range(k + 1):
-            worst = np.full(rows, np.inf)
-            for j in range(k, budgets):
-                worst = np.minimum(worst, (sums[:, j + 1] - sums[:, i]) / (j + 1 - i))
-            best = np.maximum(best, worst)
-        fitted[:, k] = best
+    fitted = accuracy.copy()
+    bad = np.flatnonzero(np.any(np.diff(accuracy, axis=1) < 0, axis=1))
+    if not len(bad):
+        return fitted
+    rows, budgets = len(bad), accuracy.shape[1]
+    sums = np.concatenate([np.zeros((rows, 1)), np.cumsum(accuracy[bad], axis=1)], axis=1)
+    best = np.full((rows, budgets), -np.inf)
+    for i in range(budgets):
+        worst = np.full(rows, np.inf)  # min_{j>=k} mean(a_i..a_j), for k from the last budget down to i
+        for k in range(budgets - 1, i - 1, -1):
+            worst = np.minimum(worst, (sums[:, k + 1] - sums[:, i]) / (k + 1 - i))
+            best[:, k] = np.maximum(best[:, k], worst)
+    fitted[bad] = best
     return fitted
 
 
@@ -148,116 +164,277 @@ def _multipliers(compute: np.ndarray, accuracy: np.ndarray, own_compute: np.ndar
     with np.errstate(invalid='ignore', divide='ignore'):  # rows where j == 0 divide 0 by 0: np.where drops them
         share = (own_accuracy - fitted[rows, i]) / (fitted[rows, j] - fitted[rows, i])  # where j > 0: below j, >= at j
         log_star = np.where(j > 0, log_c[rows, i] + share * (log_c[rows, j] - log_c[rows, i]), log_c[rows, 0])
-    log_star = np.where(above, log_c[:, -1], np.where(below, log_c[:, 0], log_star))
-    return np.exp(log_star) / own_compute, np.where(above, 1, np.where(below, -1, 0))
+    # at a budget's own compute, that compute itself (exp(log c) need not give c back: M = 1 must stay 1)
+    star = np.where(above, compute[:, -1], np.where(below | (j == 0), compute[:, 0], np.exp(log_star)))
+    return star / own_compute, np.where(above, 1, np.where(below, -1, 0))
 
 
 @dataclass(frozen=True)
 class Interval:
     """A compute multiplier with its interval: ``value`` and its ``bound`` as :class:`Multiplier` has them, ``lo``
     and ``hi`` the interval's ends (``hi = inf`` where the frontier cannot price the upper end, above its best
-    accuracy: one-sided; ``lo = 0`` below its lowest point), ``p_value`` the two-sided test of M = 1 the interval
-    inverts (M = 1 lies outside the interval at level ``confidence`` exactly when ``p_value < 1 - confidence``)."""
+    accuracy: one-sided; ``lo = 0`` below its lowest point; both where the resamples cannot resolve the level at all),
+    ``p_value`` the two-sided test of M = 1 the interval inverts, counted from the resamples (M = 1 lies outside the
+    interval at level ``confidence`` exactly when ``p_value <= 1 - confidence``). ``resamples`` and ``units`` (the
+    seeds, or the past runs when clustered) set the smallest p-value it can count, :attr:`p_floor`; ``ends`` holds
+    ``(alpha, lo, hi)`` at its own two-sided error level and at the further ones asked for (:meth:`at`)."""
 
     value: float
     lo: float
     hi: float
     bound: str
     p_value: float = math.nan
+    resamples: int = 0
+    units: int = 0
+    ends: tuple[tuple[float, float, float], ...] = ()
 
     @property
     def one_sided(self) -> bool:
         return math.isinf(self.hi)
 
+    @property
+    def p_floor(self) -> float:
+        """The smallest p-value its resamples can count (:func:`p_floor`); NaN without an interval."""
+        return p_floor(self.resamples, self.units) if self.resamples and self.units >= 2 else math.nan
 
-def _units(baseline: Mapping[int, Sequence[tuple[float, float]]], recipe: Mapping[int, tuple[float, float]]
-           ) -> tuple[list[int], list[int], list[int]]:
+    def at(self, alpha: float) -> tuple[float, float]:
+        """``(lo, hi)`` at the two-sided error level ``alpha`` (``1 - confidence`` or one of the ``alphas`` it was
+        computed with; NaN without an interval): M = 1 lies outside it exactly when ``p_value <= alpha``."""
+        if math.isnan(self.p_value):
+            return math.nan, math.nan
+        for level, lo, hi in self.ends:
+            if level == alpha:
+                return lo, hi
+        raise KeyError(f'no interval at alpha={alpha}: pass it in multiplier_interval(alphas=...)')
+
+
+def _units(baseline: Iterable[int], recipe: Iterable[int]) -> tuple[list[int], list[int], list[int]]:
     """Seeds in both (paired: they share an initialisation and a data order), the baseline's alone, the recipe's."""
-    both = sorted(set(baseline) & set(recipe))
-    return both, sorted(set(baseline) - set(recipe)), sorted(set(recipe) - set(baseline))
+    base, own = set(baseline), set(recipe)
+    return sorted(base & own), sorted(base - own), sorted(own - base)
 
 
-def _expanded_level(confidence: float, n: int) -> float:
-    """The two-sided level whose percentiles make Hesterberg's expanded percentile interval: the percentile
-    bootstrap of a mean is too narrow for few units (about 90% at 10), so it reads the quantiles at
-    ``Phi(-sqrt(n / (n - 1)) t_{n-1})`` instead of ``(1 - confidence) / 2``."""
-    t = stats.t.ppf(0.5 + confidence / 2, n - 1) * math.sqrt(n / (n - 1))
-    return 1 - 2 * stats.norm.cdf(-t)
+def _clusters_of(recipe: Iterable[int], clusters: Mapping[int, Hashable]) -> dict[Hashable, list[int]]:
+    """The recipe's seeds by cluster, in order of their first seed."""
+    out: dict[Hashable, list[int]] = {}
+    for s in sorted(recipe):
+        if s not in clusters:
+            raise ValueError(f'clusters names no past run for recipe seed {s}: give every recipe seed one')
+        out.setdefault(clusters[s], []).append(s)
+    return out
+
+
+def interval_units(baseline: Iterable[int], recipe: Iterable[int], clusters: Mapping[int, Hashable] | None = None
+                   ) -> int:
+    """The number of independent units :func:`multiplier_interval` resamples for these seeds: the seeds of the
+    smaller side, or, clustered, the number of past runs the recipe's seeds reuse (at most the baseline's seeds)."""
+    both, alone, own_only = _units(baseline, recipe)
+    n_base, n_own = len(both) + len(alone), len(both) + len(own_only)
+    if clusters is None:
+        return min(n_base, n_own)
+    return min(n_base, len(_clusters_of([*both, *own_only], clusters)))
+
+
+def _spread(n: int) -> float:
+    return math.sqrt(n / (n - 1))
 
 
 def _expanded_p(tail: float, n: int) -> float:
-    """The two-sided p-value of a one-sided bootstrap tail share ``tail``, on the expanded scale."""
-    tail = min(max(tail, 1e-300), 0.5)
-    return float(min(1.0, 2 * stats.t.cdf(stats.norm.ppf(tail) / math.sqrt(n / (n - 1)), n - 1)))
+    """The two-sided p-value of a one-sided bootstrap tail share on the expanded scale of Hesterberg's expanded
+    percentile interval: ``2 T_{n-1}(Phi^-1(tail) / sqrt(n / (n - 1)))``, at most 1. The percentile bootstrap of a
+    mean is too narrow for few units (about 90% at 10); the expanded interval reads its ends at the tail share
+    ``Phi(sqrt(n / (n - 1)) t_{n-1, alpha/2})`` instead of ``alpha / 2``, and this is its inverse."""
+    if tail >= 0.5:
+        return 1.0
+    return float(min(1.0, 2 * stats.t.cdf(stats.norm.ppf(tail) / _spread(n), n - 1)))
 
 
-def _tail_share(values: np.ndarray, beats: bool) -> float:
-    """The share of resampled multipliers on the far side of M = 1: below it, to test whether the recipe beats the
-    frontier (``values`` the least each resample can claim), above it to test whether it loses.
+def _counted_p(count: int, resamples: int, n: int) -> float:
+    """The p-value of ``count`` of ``resamples`` resamples on the far side of M = 1: the tail share
+    ``(count + 1) / (resamples + 1)`` (the resampled statistic counted among its resamples), on the expanded scale."""
+    return _expanded_p((count + 1) / (resamples + 1), n)
 
-    Where no resample lies there, the count resolves nothing below ``1 / resamples``, and a floor there would cap
-    the evidence (with 10 seeds, no p-value under about 0.009: too large for any Holm-adjusted family of six or
-    more); the share is then read from the normal approximation of the resampled ``log M``, the scale on which the
-    expanded interval is read too.
+
+def p_floor(resamples: int, n_units: int) -> float:
+    """The smallest p-value ``resamples`` resamples of ``n_units`` units can count: none on the far side of M = 1.
+
+    With 10 units: 0.012 at 2,000 resamples, 0.0015 at 10**6; with 3, 0.060 at 10**6 (the expanded scale stretches
+    the tail by ``t`` with 2 degrees of freedom).
     """
-    share = float(np.mean(values < 1 if beats else values > 1))
-    if share > 0:
-        return share
-    logs = np.log(values)
-    spread = float(np.std(logs, ddof=1))
-    return 0.0 if spread == 0 else float(stats.norm.sf(abs(float(np.mean(logs))) / spread))
+    return _counted_p(0, resamples, n_units)
+
+
+def _far_count(alpha: float, resamples: int, n: int) -> int:
+    """The most resamples that may lie on the far side of a value for the test at ``alpha`` to reject it: the largest
+    count whose :func:`_counted_p` is at most ``alpha``; -1 where no count is."""
+    tail = stats.norm.cdf(_spread(n) * stats.t.ppf(alpha / 2, n - 1))  # where the expanded p equals alpha
+    count = max(-1, min(resamples, math.floor(tail * (resamples + 1)) - 1))
+    while count < resamples and _counted_p(count + 1, resamples, n) <= alpha:
+        count += 1
+    while count >= 0 and _counted_p(count, resamples, n) > alpha:
+        count -= 1
+    return count
+
+
+def _round_up(x: float) -> int:
+    """``x`` rounded up to two significant digits: 131,072 -> 140,000."""
+    step = 10 ** max(0, math.floor(math.log10(x)) - 1)
+    return int(math.ceil(x / step) * step)
+
+
+def resamples_for(family_size: int, n_units: int, alpha: float = ALPHA, *, cap: int = MAX_RESAMPLES) -> int | None:
+    """The resamples a Holm family of ``family_size`` comparisons of ``n_units`` units each needs: the least number
+    whose :func:`p_floor` lies below Holm's first threshold ``alpha / family_size`` (so that its most significant
+    comparison can be rejected at all), rounded up to two significant digits, at least :data:`RESAMPLES`. None where
+    even ``cap`` resamples cannot get there.
+
+    Examples at alpha 0.05: 10 units, one comparison: 2,000 (117 would do); 10 units, 19 comparisons: 140,000;
+    4 units, one comparison: 8,500; 3 units (past runs), one comparison: about 1.5 * 10**7, past the cap: None.
+    """
+    if family_size < 1 or n_units < 2:
+        raise ValueError(f'a family needs a comparison and each comparison two units: {family_size}, {n_units}')
+    threshold = alpha / family_size
+    tail = stats.norm.cdf(_spread(n_units) * stats.t.ppf(threshold / 2, n_units - 1))  # p_floor(R) < threshold iff
+    if tail * (cap + 1) <= 1:  # 1 / (R + 1) < tail, up to rounding
+        return None
+    least = max(1, math.floor(1 / tail) - 1)
+    while p_floor(least, n_units) >= threshold:
+        least += 1
+    if least > cap:
+        return None
+    return max(RESAMPLES, min(cap, _round_up(least)))
+
+
+def _counts(idx: np.ndarray, width: int) -> np.ndarray:
+    """Per row of ``idx`` (resamples x draws, each draw an index below ``width``), how often each index is drawn."""
+    size = len(idx)
+    if width == 0:
+        return np.zeros((size, 0))
+    flat = (np.arange(size)[:, None] * width + idx).ravel()
+    return np.bincount(flat, minlength=size * width).reshape(size, width)
+
+
+def _cluster_counts(labels: np.ndarray, groups: Sequence[Sequence[int]], width: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """The second stage of the cluster bootstrap: per row of ``labels`` (resamples x the clusters drawn), each drawn
+    cluster's members (``groups[label]``, indices below ``width``) drawn with replacement, as many as it holds;
+    returned as counts per index (resamples x ``width``)."""
+    size = len(labels)
+    sizes = np.asarray([len(g) for g in groups])
+    most = int(sizes.max())
+    if width == 0 or most == 0:
+        return np.zeros((size, width))
+    members = np.zeros((len(groups), most), dtype=np.int64)
+    for c, g in enumerate(groups):
+        members[c, :len(g)] = g
+    drawn = sizes[labels][..., None]  # (resamples, clusters drawn, 1)
+    local = (rng.random((*labels.shape, most)) * drawn).astype(np.int64)  # below the cluster's size
+    valid = np.arange(most) < drawn
+    chosen = members[labels[..., None], local]
+    rows = np.broadcast_to(np.arange(size)[:, None, None], chosen.shape)
+    return np.bincount((rows * width + chosen)[valid], minlength=size * width).reshape(size, width)
+
+
+def _resample(point_base: np.ndarray, own: np.ndarray, n_both: int, groups: Sequence[tuple[list[int], list[int]]] | None,
+              resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """What each resample can claim at the low end of M and at the high end: ``point_base`` (seeds x budgets x 2) the
+    paired seeds first, then the baseline's alone; ``own`` (seeds x 2) the paired first, then the recipe's alone;
+    ``groups`` per cluster its paired and recipe-alone seeds (indices into those), None to resample seeds. Drawn
+    :data:`CHUNK` resamples at a time, each as counts per seed, so that the means are one product of matrices."""
+    n_alone, n_own_only = len(point_base) - n_both, len(own) - n_both
+    base_flat = np.concatenate([point_base.reshape(len(point_base), -1), np.ones((len(point_base), 1))], axis=1)
+    own_flat = np.concatenate([own, np.ones((len(own), 1))], axis=1)  # the last column counts the seeds drawn
+    at_least, at_most = np.empty(resamples), np.empty(resamples)
+    for start in range(0, resamples, CHUNK):
+        size = min(CHUNK, resamples - start)
+        if groups is None:
+            paired = _counts(rng.integers(0, n_both, (size, n_both), dtype=np.int32), n_both)
+            alone = _counts(rng.integers(0, n_alone, (size, n_alone), dtype=np.int32), n_alone)
+            own_only = _counts(rng.integers(0, n_own_only, (size, n_own_only), dtype=np.int32), n_own_only)
+        else:
+            labels = rng.integers(0, len(groups), (size, len(groups)))
+            paired = _cluster_counts(labels, [g for g, _ in groups], n_both, rng)
+            own_only = _cluster_counts(labels, [g for _, g in groups], n_own_only, rng)
+            alone = _counts(rng.integers(0, n_alone, (size, n_alone), dtype=np.int32), n_alone)
+        # einsum, not the BLAS product: a threaded BLAS stalls on a busy machine at these skinny shapes
+        base_sums = np.einsum('ij,jk->ik', np.concatenate([paired, alone], axis=1), base_flat)
+        own_sums = np.einsum('ij,jk->ik', np.concatenate([paired, own_only], axis=1), own_flat)
+        with np.errstate(invalid='ignore', divide='ignore'):  # a resample that draws no seed of a side: NaN
+            base = (base_sums[:, :-1] / base_sums[:, -1:]).reshape(size, *point_base.shape[1:])
+            mine = own_sums[:, :-1] / own_sums[:, -1:]
+            values, codes = _multipliers(base[:, :, 0], base[:, :, 1], mine[:, 0], mine[:, 1])
+        unknown = np.isnan(values)  # claims nothing: 0 at the low end, inf at the high end
+        at_least[start:start + size] = np.where((codes == -1) | unknown, 0.0, values)
+        at_most[start:start + size] = np.where((codes == 1) | unknown, np.inf, values)
+    return at_least, at_most
 
 
 def multiplier_interval(
     baseline: Mapping[int, Sequence[tuple[float, float]]],
     recipe: Mapping[int, tuple[float, float]],
     *,
+    clusters: Mapping[int, Hashable] | None = None,
     confidence: float = LEVEL,
     resamples: int = RESAMPLES,
     seed: int = 0,
+    alphas: Sequence[float] = (),
 ) -> Interval:
     """The compute multiplier of a recipe's mean ``(compute, accuracy)`` on the frontier of the baseline's means, and
-    its bootstrap interval over seeds.
+    its bootstrap interval over seeds, or over the past runs they reuse.
 
     ``baseline`` maps each seed to its ``(compute, accuracy)`` at every baseline budget (in the same budget order for
     every seed); ``recipe`` maps each seed to its ``(compute, accuracy)``. Seeds present in both share their
     initialisation and data order, so they are resampled jointly (paired); the others are resampled within their own
-    side. The interval is the expanded percentile interval (Hesterberg 2015; :func:`_expanded_level`), which holds its
-    level where the plain percentile interval does not (``tests/test_frontier.py`` measures both on simulated
-    studies). A resample above the frontier's best accuracy says only that M is at least its value, one below its
-    lowest point that M is at most its value: the interval's ends take the least they can claim (``hi = inf``,
-    ``lo = 0``) rather than a cap. NaN where either side has fewer than two seeds.
+    side. ``clusters`` maps each recipe seed to the past run it reuses: seeds that reuse one past run are not
+    independent, so the past runs are resampled with replacement, then the seeds within each drawn one (a two-stage
+    cluster bootstrap, Davison & Hinkley 1997, 3.8; paired seeds still together, the baseline's seeds alone on their
+    own); where every seed has its own past run this is the plain resampling of seeds.
+
+    The interval is the expanded percentile interval (Hesterberg 2015; :func:`_expanded_p`) over ``n`` units
+    (:func:`interval_units`: the seeds, or the past runs when clustered), which holds its level where the plain
+    percentile interval does not; ``tests/test_frontier.py`` measures both, and the clustered one against the
+    unclustered, on simulated studies. The p-value of M = 1 is counted from the same resamples on the same scale
+    (:func:`_counted_p`), so it is never below :func:`p_floor` ``(resamples, n)``: size ``resamples`` with
+    :func:`resamples_for`. The ends are the resamples themselves at the count where the test rejects, so M = 1 lies
+    outside the interval at a level exactly when the p-value rejects at it; ``alphas`` asks for the ends at further
+    two-sided error levels (:meth:`Interval.at`). A resample above the frontier's best accuracy says only that M is at
+    least its value, one below its lowest point that M is at most its value: the ends take the least they can claim
+    (``hi = inf``, ``lo = 0``) rather than a cap. NaN where there are fewer than two units.
     """
     both, alone, own_only = _units(baseline, recipe)
     seeds = [*both, *alone]
-    n_base, n_own = len(seeds), len(both) + len(own_only)
-    point_base = np.asarray([baseline[s] for s in seeds], dtype=float)  # (seeds, budgets, 2)
-    if n_base == 0 or n_own == 0:
+    if not seeds or not recipe:
         raise ValueError('a multiplier needs at least one baseline seed and one recipe seed')
+    point_base = np.asarray([baseline[s] for s in seeds], dtype=float)  # (seeds, budgets, 2)
     own = np.asarray([recipe[s] for s in [*both, *own_only]], dtype=float)  # (seeds, 2)
     order = np.argsort(point_base[:, :, 0].mean(axis=0))  # budgets in increasing compute
     point_base = point_base[:, order]
     value, code = _multipliers(point_base[:, :, 0].mean(axis=0)[None], point_base[:, :, 1].mean(axis=0)[None],
                                own[:, 0].mean()[None], own[:, 1].mean()[None])
     bound = {0: EXACT, 1: ABOVE, -1: BELOW}[int(code[0])]
-    if min(n_base, n_own) < 2:
-        return Interval(float(value[0]), math.nan, math.nan, bound)
+    n = interval_units(baseline, recipe, clusters)
+    if n < 2:
+        return Interval(float(value[0]), math.nan, math.nan, bound, units=n)
 
-    rng = np.random.default_rng(seed)
-    paired = rng.integers(0, len(both), (resamples, len(both)))
-    base_idx = np.concatenate([paired, len(both) + rng.integers(0, len(alone), (resamples, len(alone)))], axis=1)
-    own_idx = np.concatenate([paired, len(both) + rng.integers(0, len(own_only), (resamples, len(own_only)))], axis=1)
-    sampled_base, sampled_own = point_base[base_idx].mean(axis=1), own[own_idx].mean(axis=1)  # (resamples, ...)
-    values, codes = _multipliers(sampled_base[:, :, 0], sampled_base[:, :, 1], sampled_own[:, 0], sampled_own[:, 1])
-    at_least = np.where(codes == -1, 0.0, values)  # what each resample can claim at the low end
-    at_most = np.where(codes == 1, np.inf, values)  # and at the high end
-    n = min(n_base, n_own)
-    tail = (1 - _expanded_level(confidence, n)) / 2
-    # inverted_cdf reads resampled values themselves: no interpolation towards an open (infinite) end
-    lo = float(np.quantile(at_least, tail, method='inverted_cdf'))
-    hi = float(np.quantile(at_most, 1 - tail, method='inverted_cdf'))
-    p_beats, p_loses = _expanded_p(_tail_share(at_least, True), n), _expanded_p(_tail_share(at_most, False), n)
-    return Interval(float(value[0]), lo, hi, bound, min(p_beats, p_loses))
+    groups = None
+    shared = _clusters_of(recipe, clusters) if clusters is not None else {}
+    if shared and len(shared) < len(recipe):  # some seeds share a past run: resample past runs, then seeds within them
+        index = {s: i for i, s in enumerate(both)} | {s: i for i, s in enumerate(own_only)}
+        groups = [([index[s] for s in members if s in baseline], [index[s] for s in members if s not in baseline])
+                  for members in shared.values()]
+    at_least, at_most = _resample(point_base, own, len(both), groups, resamples, np.random.default_rng(seed))
+
+    levels = [1 - confidence, *alphas]
+    counts = [_far_count(alpha, resamples, n) for alpha in levels]
+    kth = sorted({c for c in counts if c >= 0})
+    low = np.partition(at_least, kth) if kth else at_least
+    high = np.partition(at_most, [resamples - 1 - c for c in kth]) if kth else at_most
+    ends = [(alpha, float(low[c]) if c >= 0 else 0.0, float(high[resamples - 1 - c]) if c >= 0 else math.inf)
+            for alpha, c in zip(levels, counts, strict=True)]
+    p_beats = _counted_p(int(np.count_nonzero(at_least <= 1)), resamples, n)  # a resample at exactly 1 counts
+    p_loses = _counted_p(int(np.count_nonzero(at_most >= 1)), resamples, n)  # against the claim
+    (_, lo, hi), *_ = ends
+    return Interval(float(value[0]), lo, hi, bound, min(p_beats, p_loses), resamples, n, tuple(ends))
 
 
 # ----- a sweep's runs on its baseline's frontier ---------------------------------------------------------------------
@@ -282,6 +459,12 @@ class Frontier:
     def usable(self) -> bool:
         return bool(self.compute)
 
+    @property
+    def medians(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per budget, the median compute and the median final accuracy of its runs."""
+        return (tuple(float(np.median([c for c, _ in rs])) for rs in self.runs),
+                tuple(float(np.median([a for _, a in rs])) for rs in self.runs))
+
 
 def frontier_of(baseline: str, groups: Groups) -> Frontier:
     """The baseline's finished budgets with compute.json (it reuses nothing: its compute is the same in every
@@ -304,8 +487,9 @@ class Placement:
     """A recipe's mean (compute, final accuracy) against the frontier, under one accounting of compute."""
 
     compute: float
-    interval: Interval  # the multiplier, its bound, its 95% interval over seeds (open ends) and its p-value
+    interval: Interval  # the multiplier, its bound, its 95% interval over seeds or past runs (open ends), its p-value
     vs_frontier: float  # mean final accuracy minus the frontier's accuracy at the same compute; nan outside it
+    median: Multiplier  # the recipe's median (compute, final accuracy) on the frontier of the baseline's medians
 
     @property
     def multiplier(self) -> float:
@@ -316,13 +500,24 @@ class Placement:
         return self.interval.bound
 
 
-def place_runs(frontier: Frontier, runs: Sequence[RunResult], accounting: str) -> Placement | None:
+def placeable(frontier: Frontier, runs: Sequence[RunResult], accounting: str) -> bool:
+    """Whether :func:`place_runs` can place ``runs``: a usable frontier, and every run's compute in ``accounting``."""
+    return bool(frontier.by_seed and runs) and all(math.isfinite(c) and c > 0 for c in (r.compute(accounting) for r in runs))
+
+
+def place_runs(frontier: Frontier, runs: Sequence[RunResult], accounting: str, *,
+               clusters: Mapping[int, Hashable] | None = None, resamples: int = RESAMPLES,
+               alphas: Sequence[float] = ()) -> Placement | None:
     """A recipe's runs at one budget on ``frontier``, their compute counted as ``accounting`` (``sunk``, ``fresh`` or
-    ``total``), with :func:`multiplier_interval`; None without a usable frontier or without every run's compute."""
-    computes = [r.compute(accounting) for r in runs]
-    if not frontier.by_seed or not runs or not all(math.isfinite(c) and c > 0 for c in computes):
+    ``total``), with :func:`multiplier_interval` (``clusters``, ``resamples``, ``alphas`` as it takes them), and the
+    multiplier of their medians; None where it is not :func:`placeable`."""
+    if not placeable(frontier, runs, accounting):
         return None
-    interval = multiplier_interval(frontier.by_seed, {r.seed: (c, r.final) for r, c in zip(runs, computes, strict=True)})
+    computes = [r.compute(accounting) for r in runs]
+    finals = [r.final for r in runs]
+    interval = multiplier_interval(frontier.by_seed, {r.seed: (c, r.final) for r, c in zip(runs, computes, strict=True)},
+                                   clusters=clusters, resamples=resamples, alphas=alphas)
     compute = mean_or_nan(computes)
     at = accuracy_at_compute(frontier.compute, frontier.accuracy, compute)
-    return Placement(compute, interval, mean_or_nan([r.final for r in runs]) - at)
+    median = place(*frontier.medians, float(np.median(computes)), float(np.median(finals)))
+    return Placement(compute, interval, mean_or_nan(finals) - at, median)
