@@ -23,6 +23,7 @@ import yaml
 from conftest import ROOT
 
 from recipes.reference import stale_pages
+from recipes.study.results_page import DATA, STUDIES
 
 DOCS = sorted([ROOT / 'README.md', ROOT / 'bench' / 'README.md', *(ROOT / 'docs').glob('*.md'),
                *(ROOT / 'algorithms').glob('*/README.md')])
@@ -46,6 +47,13 @@ def test_the_generated_tables_match_the_code() -> None:
     assert stale_pages() == [], 'run python -m recipes.reference and commit the pages it rewrites'
 
 
+def test_the_transfer_table_is_the_one_the_published_tables_give() -> None:
+    from recipes.study.transfer import TRANSFER_FILE, transfer_text
+
+    assert (DATA / TRANSFER_FILE).read_text() == transfer_text(DATA), (
+        'run python -m recipes.study.transfer (publishing does) and commit docs/results/transfer.csv')
+
+
 def test_the_readme_is_a_ten_minute_read() -> None:
     lines = (ROOT / 'README.md').read_text().splitlines()
     assert len(lines) <= 250, len(lines)
@@ -62,7 +70,7 @@ def test_the_readmes_results_are_the_published_ones() -> None:
     readme = (ROOT / 'README.md').read_text()
     section = readme[readme.index('## What the studies show'):readme.index('## Real use')]
     multipliers, accuracies = set(), set()
-    for table in (ROOT / 'docs' / 'results').glob('*.csv'):
+    for table in [DATA / f'{name}.csv' for name in STUDIES if (DATA / f'{name}.csv').exists()]:  # not runs, transfer
         for row in csv.DictReader(table.open()):
             multipliers |= {f'{float(row[f"multiplier_{a}{end}"]):.2f}' for a in ('sunk', 'fresh', 'total')
                             for end in ('', '_lo', '_hi') if row[f'multiplier_{a}{end}'] not in ('', 'inf', 'nan')}
