@@ -22,7 +22,7 @@ from recipes.study.frontier import (
     place,
     resamples_for,
 )
-from recipes.study.tables import holm
+from recipes.study.tables import holm, holm_levels
 
 COMPUTE = [1e12, 2e12, 4e12]
 ACCURACY = [0.50, 0.60, 0.70]
@@ -244,6 +244,8 @@ def test_paired_seeds_narrow_the_interval_against_resampling_them_apart():
 def test_holm_on_four_p_values_computed_by_hand():
     # sorted: 0.005 <= 0.05/4 and 0.01 <= 0.05/3 are rejected; 0.03 > 0.05/2 stops the procedure, so 0.04 stands too
     assert holm([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]
+    # each is tested at its step's level; those from where it stopped at that step's, 0.05/2
+    assert holm_levels([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.05 / 3, 0.05 / 2, 0.05 / 2, 0.05 / 4])
     assert holm([0.0125] * 4) == [True] * 4  # a p-value at its threshold is rejected: p <= alpha / (m - i)
     assert holm([0.01, 0.04, 0.03, 0.005], alpha=0.2) == [True, True, True, True]  # 0.04 <= 0.2/1
     assert holm([0.02, math.nan]) == [True, False]  # an untested comparison does not count in m

@@ -3,22 +3,33 @@
 import csv
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from matplotlib.image import imread
 
 from recipes.core import storage
 from recipes.core.errors import UsageError
+from recipes.study.frontier import p_floor, place, resamples_for
 from recipes.study.plots import PLOTS
 from recipes.study.report import default_out, write_report
+from recipes.study.results import RunResult
 from recipes.study.results_page import publish, results_tables
 from recipes.study.tables import (
+    ALPHA,
     Difference,
+    Family,
+    build_rows,
     csv_columns,
     csv_records,
+    csv_text,
+    families,
+    holm_levels,
     reference_records_table,
     summarize,
+    summary_table,
     verdict,
     welch,
 )
@@ -151,7 +162,7 @@ def test_statistics_match_hand_computed_values(tmp_path):
     multipliers, accuracy, reach = ({line.split(' | ')[0]: line for line in table} for table in tables)
     assert multipliers['| kd'].startswith('| kd | 1 | 3 | 96.00 ± 1.00 | 96.00 | 0 of 3 | > 0.85 [')
     assert '| > 0.61 [' in multipliers['| kd']
-    assert multipliers['| weak'] == '| weak | 1 | 2 | 75.00 ± 7.07 | 75.00 | 0 of 2 | — | — | — | — |'
+    assert multipliers['| weak'] == '| weak | 1 | 2 | 75.00 ± 7.07 | 75.00 | 0 of 2 | — | — | — | — | — |'
     assert accuracy['| kd'].startswith(f'| kd | 1 | 3 | 96.00 ± 1.00 | [{96 - 100 * T_2 * 0.01 / math.sqrt(3):.2f}, ')
     assert '| +4.00 [' in accuracy['| kd'] and '| — (baseline) | — (baseline) |' in accuracy['| baseline']
     assert accuracy['| weak'].endswith('| — | — |')
@@ -324,3 +335,109 @@ def test_three_accountings_and_collapsed_runs(tmp_path):
     assert 'This table makes 1 comparison per accounting.' in report.markdown  # the primary is judged on its own
     assert (cached['primary'], curriculum['primary']) == ('yes', '')
     assert report.summary.count('(primary)') == 3  # in each accounting's cell of the cached row
+
+
+def result(recipe: str, budget: float, seed: int, accuracy: float, spent: float, reused: float = 0.0) -> RunResult:
+    """A finished run with one evaluation; ``reused`` FLOPs of a past run's training (total counts them)."""
+    return RunResult(recipe, budget, seed, (1,), (10,), (accuracy,), 1.0, spent, reused,
+                     {'past run P': reused} if reused else {}, chance=0.1)
+
+
+def judged_study() -> tuple[list, dict]:
+    """A baseline at 1e12, 2e12, 4e12 FLOPs (0.50, 0.60, 0.70) over 10 seeds, and recipes at 2**0.5 * 1e12 FLOPs, on
+    the frontier at 0.55 plus a shift (M = 1 at none), each reusing 2e12 FLOPs of a past run; `collapse` is `clear`
+    with seed 0 collapsed; `pasts` reuses 3 past runs over its seeds; `prim` is the primary comparison."""
+    rng = np.random.default_rng(4)
+    seeds, effect = range(10), rng.normal(0, 0.02, 10)
+    groups = {('baseline', b): [result('baseline', b, s, a + effect[s] + rng.normal(0, 0.01), c) for s in seeds]
+              for b, c, a in ((0.25, 1e12, 0.50), (0.5, 2e12, 0.60), (1, 4e12, 0.70))}
+    shifts = {'far': 0.06, 'clear': 0.03, 'edge': 0.012, 'faint': 0.011, 'faint2': 0.0095, 'none': 0.0, 'worse': -0.03,
+              'pasts': 0.05, 'collapse': 0.03, 'prim': 0.01}
+    for name, shift in shifts.items():
+        groups[name, 0.25] = [result(name, 0.25, s, 0.55 + shift + effect[s] + rng.normal(0, 0.01), 2**0.5 * 1e12, 2e12)
+                              for s in seeds]
+    groups['collapse', 0.25][0] = replace(groups['collapse', 0.25][0], accuracies=(0.1,))
+    _, rows = build_rows('baseline', groups, 'epoch', ('prim', 0.25), clusters={'pasts': {s: s % 3 for s in seeds}})
+    return rows, groups
+
+
+def test_each_interval_at_its_verdicts_level_excludes_1_exactly_when_the_verdict_says_beats_or_loses():
+    rows, _ = judged_study()
+    by_name = {r.recipe: r for r in rows}
+    for accounting in ('sunk', 'fresh', 'total'):
+        family = [r for r in rows if r.recipe not in ('baseline', 'prim')]
+        levels = holm_levels([r.placements[accounting].interval.p_value for r in family])
+        for r, level in zip(family, levels, strict=True):
+            confidence, lo, hi = r.adjusted[accounting]
+            assert confidence == pytest.approx(1 - level)
+            verdict = r.verdicts[accounting]
+            assert (lo > 1 or hi < 1) == (verdict in ('beats', 'loses')), (r.recipe, accounting, verdict, lo, hi)
+            assert (verdict != 'beats' or lo > 1) and (verdict != 'loses' or hi < 1)
+            # the family's resamples: what 9 comparisons of 10 seeds need, the 3-past-run one included
+            assert r.placements[accounting].interval.resamples == resamples_for(9, 10) == 15000
+        primary = by_name['prim']
+        assert primary.adjusted[accounting][0] == pytest.approx(0.95)
+        assert primary.adjusted[accounting][1:] == (primary.placements[accounting].interval.lo,
+                                                    primary.placements[accounting].interval.hi)
+        assert primary.placements[accounting].interval.resamples == 2000  # alone at 5%: 2,000 resolve it
+    sunk = {name: r.placements['sunk'].interval for name, r in by_name.items() if name != 'baseline'}
+    assert [by_name[name].verdicts['sunk'] for name in ('far', 'clear', 'edge', 'worse', 'none', 'prim')] == [
+        'beats', 'beats', 'beats', 'loses', 'cannot tell', 'beats']
+    # faint's 95% interval excludes 1, but Holm's level at that step does not: its verdict and printed interval agree
+    assert sunk['faint'].lo > 1 and by_name['faint'].verdicts['sunk'] == 'cannot tell'
+    assert by_name['faint'].adjusted['sunk'][0] == pytest.approx(1 - 0.05 / 5)  # stopped after 4 rejections of 9
+    assert by_name['faint'].adjusted['sunk'][1] < 1 < by_name['faint'].adjusted['sunk'][2]
+    # three past runs under ten seeds: the interval resamples them, and cannot resolve any level
+    assert (sunk['pasts'].units, sunk['pasts'].lo, sunk['pasts'].hi) == (3, 0, math.inf)
+    assert by_name['pasts'].verdicts['sunk'] == 'cannot tell'
+    fams = families(rows, 'baseline')
+    assert fams['sunk'] == Family(9, 15000, 3, p_floor(15000, 3), ALPHA / 9)
+    assert families(rows, 'baseline', primary=True)['sunk'] == Family(1, 2000, 10, p_floor(2000, 10), ALPHA)
+
+
+def test_the_median_runs_multiplier_is_not_dragged_down_by_a_collapsed_run():
+    rows, groups = judged_study()
+    by_name = {r.recipe: r for r in rows}
+    collapse, clear = by_name['collapse'].placements['sunk'], by_name['clear'].placements['sunk']
+    assert collapse.multiplier < 1 < clear.multiplier  # one run at 10% pulls the mean below the frontier
+    assert collapse.median.value > 1 and collapse.median.bound == ''
+    finals = sorted(r.final for r in groups['clear', 0.25])
+    baseline = [float(np.median([r.final for r in groups['baseline', b]])) for b in (0.25, 0.5, 1)]
+    expected = place([1e12, 2e12, 4e12], baseline, 2**0.5 * 1e12, (finals[4] + finals[5]) / 2)
+    assert clear.median.value == pytest.approx(expected.value)
+    records = csv_records(csv_text(rows, [0.25, 0.5, 1], 'epoch'))
+    row = next(r for r in records if r['recipe'] == 'collapse')
+    assert float(row['multiplier_sunk_median']) == pytest.approx(collapse.median.value)
+    assert float(row['multiplier_sunk_adj_level']) == pytest.approx(by_name['collapse'].adjusted['sunk'][0])
+    assert float(row['multiplier_sunk_lo']) == pytest.approx(collapse.interval.lo)  # the 95% interval stays
+    table = summary_table(records)
+    assert '| M sunk [CI at its Holm level]: verdict |' in table and '| M sunk of medians |' in table
+    line = next(line for line in table.splitlines() if line.startswith('| faint |'))
+    assert '(99%): cannot tell' in line
+
+
+def test_a_summary_table_published_before_the_adjusted_intervals_prints_its_95_percent_ones():
+    records = csv_records((Path(__file__).parents[1] / 'docs' / 'results' / 'clean.csv').read_text())
+    assert 'multiplier_sunk_adj_lo' not in records[0]
+    table = summary_table(records)
+    assert '| M sunk [95%]: verdict |' in table and 'of medians' not in table
+
+
+PAST_SWEEP = SWEEP.replace("  kd: {{yaml: yamls/digits/kd.yaml}}", "  kd: {{yaml: yamls/digits/kd.yaml, overrides: "
+                           "['algorithms.past_run_distillation.run=runs/digits-s{{past}}']}}") + 'past: [17, 18]\n'
+
+
+def test_seeds_that_share_a_past_run_are_resampled_by_past_run(tmp_path):
+    """kd's seeds 1, 2, 3 reuse past[1], past[0], past[1] of past: [17, 18]: two past runs, so its interval has two
+    units (and no level can be read); meta.json says so, with each family's resamples and floor."""
+    results = str(tmp_path / 'sweep')
+    fabricate(results)
+    storage.write_bytes(storage.join(results, 'sweep.yaml'), PAST_SWEEP.format(results=results).encode())
+    report = write_report(results)
+    kd = next(r for r in report.rows if r.recipe == 'kd')
+    assert kd.placements['sunk'].interval.units == 2
+    meta = json.loads((Path(results) / 'report' / 'meta.json').read_text())
+    assert meta['past_runs'] == {'kd': 2}
+    assert meta['families']['sunk'] == {'comparisons': 1, 'resamples': 2000, 'units': 2,
+                                        'p_floor': pytest.approx(p_floor(2000, 2)), 'threshold': pytest.approx(0.05)}
+    assert 'with 2 units (seeds, or the past runs they reuse) is 0.' in report.markdown and 'so none with that few can be rejected.' in report.markdown

@@ -81,8 +81,9 @@ def test_sweep_trains_every_budget_and_seed_then_reports_the_multipliers(tmp_pat
         assert low > 0 or bound == '<'  # below the frontier's lowest point the interval reaches down to 0
     assert rows['baseline', '1']['multiplier_sunk'] == ''  # the frontier itself
     table = [line for line in result.stdout.splitlines() if line.startswith('| ')]
-    assert table[0].startswith('| recipe | budget | n | final acc % (mean ± sd) | median % | collapsed | M sunk [95%]: '
-                               'verdict | M fresh [95%]: verdict | M total [95%]: verdict |')
+    assert table[0].startswith('| recipe | budget | n | final acc % (mean ± sd) | median % | collapsed | M sunk [CI at '
+                               'its Holm level]: verdict | M fresh [CI at its Holm level]: verdict | M total [CI at its '
+                               'Holm level]: verdict | M sunk of medians |')
     assert [line.split(' | ')[:3] for line in table[1:]] == [  # the '|---|' rule does not start with '| '
         ['| baseline', '0.5', '2'], ['| baseline', '1', '2'], ['| smoothing', '1', '2'],
     ]

@@ -5,38 +5,45 @@ recipe's runs on the baseline's frontier (:mod:`recipes.study.frontier`), and wr
 :mod:`recipes.study.tables`: the compute multipliers first, then test accuracy, the time and FLOPs to the baseline's
 accuracies, and the comparison with the sweep's ``reference`` where it names one), ``results.csv``, and the plots of
 :mod:`recipes.study.plots` (``frontier.png``, ``accuracy_vs_epoch.png``), and ``meta.json`` (the number of runs, the
-machines they ran on, the comparisons the verdicts are adjusted for). Runs that have not finished are listed
-under the tables. The frontier's pure functions, :func:`compute_multiplier` and :func:`accuracy_at_compute`, are
-importable from here too.
+machines they ran on, the comparisons the verdicts are adjusted for, and per family of comparisons the resamples
+its intervals drew and the smallest p-value they can count). Where a recipe's seeds reuse past runs (the sweep's
+``past``), its intervals resample the past runs, then the seeds within them (:func:`past_clusters`). Runs that have
+not finished are listed under the tables. The frontier's pure functions, :func:`compute_multiplier` and
+:func:`accuracy_at_compute`, are importable from here too.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import asdict, dataclass
 
 from recipes.core import storage
 from recipes.core.run_files import COMPUTE_FILE
 from recipes.study.frontier import accuracy_at_compute, compute_multiplier
 from recipes.study.plots import PLOTS, plot_accuracy_vs_time, plot_frontier
-from recipes.study.results import collect, time_unit
-from recipes.study.spec import budget_label, read_manifest
+from recipes.study.results import Groups, collect, time_unit
+from recipes.study.spec import SweepSpec, _past_of, _uses_past, budget_label, read_manifest
 from recipes.study.tables import (
     RecipeRow,
     accuracy_table,
     build_rows,
     csv_records,
     csv_text,
+    families,
     family_size,
+    plural,
     reach_table,
     reference_differences,
     reference_table,
+    resampling_text,
     summary_table,
 )
 from recipes.study.tuning import TUNED_FILE, read_tuned
 
-__all__ = ['META', 'Report', 'accuracy_at_compute', 'compute_multiplier', 'default_out', 'write_report']
+__all__ = ['META', 'Report', 'accuracy_at_compute', 'compute_multiplier', 'default_out', 'past_clusters', 'plural',
+           'write_report']
 
 META = 'meta.json'  # what the tables rest on: runs, machines, comparisons (the results page reads it)
 
@@ -66,18 +73,34 @@ READING = (
     'divided over the runs that read it); total adds the past run\'s own training too. M > 1 in sunk: reuse beats a '
     'fresh run of the same new compute; in fresh: it does so paying for its by-products; in total: it also beats '
     'spending the past run\'s compute afresh. "> x": above the frontier\'s best accuracy, so at least x; "< x": '
-    'below its lowest point. [95%]: an expanded percentile bootstrap over seeds (2,000 seeded resamples; a seed\'s '
-    'baseline runs and its recipe run resampled together, as they share an initialisation and a data order); '
-    '"[≥ x, one-sided]": the frontier cannot price the upper end. Verdicts: beats or loses where the test of M = 1 '
-    'rejects, Holm-adjusted over the table\'s comparisons in each accounting (the sweep\'s primary comparison at '
-    'the plain 5% level); else cannot tell. Collapsed: runs whose final accuracy lies within 10 points of chance, '
-    'kept in every statistic. Δ frontier: mean final accuracy minus the frontier\'s at the same compute (— outside '
-    'the frontier).'
+    'below its lowest point. Verdicts: beats or loses where the test of M = 1 rejects, Holm-adjusted over the '
+    'table\'s comparisons in each accounting (the sweep\'s primary comparison at the plain 5% level); else cannot '
+    'tell. The interval: an expanded percentile bootstrap over seeds (a seed\'s baseline runs and its recipe run '
+    'resampled together, as they share an initialisation and a data order; where seeds reuse the same past run, '
+    'the past runs resampled, then the seeds within them), printed at the level its verdict was tested at (in '
+    'brackets after it): among m comparisons the one with the i-th smallest p-value (from 0) is tested at '
+    '0.05/(m - i) and printed at 1 - 0.05/(m - i), those from where Holm\'s procedure stopped at that step\'s level, '
+    'the primary at 95%; so the interval excludes 1 exactly when the verdict is beats or loses (results.csv holds the '
+    '95% interval too). "[≥ x, one-sided]": the frontier cannot price the upper end; "[unbounded]": too few seeds or '
+    'past runs to read that level. The p-values are counted from the resamples, so they cannot go below '
+    '1/(resamples + 1) on the expanded scale '
+    '(the resamples per family are below the table). M sunk of medians: the median run\'s compute and accuracy on '
+    'the frontier of the baseline\'s per-budget medians, which a collapsed run does not drag down. Collapsed: runs '
+    'whose final accuracy lies within 10 points of chance, kept in every statistic. Δ frontier: mean final accuracy '
+    'minus the frontier\'s at the same compute (— outside the frontier).'
 )
 
 
-def plural(n: int, noun: str) -> str:
-    return f'{n} {noun}{"" if n == 1 else "s"}'
+def past_clusters(manifest: SweepSpec, groups: Groups) -> dict[str, dict[int, Hashable]]:
+    """Per recipe but the baseline whose overrides reuse past runs (``{past}`` or a past run's placeholder, in the
+    sweep's overrides or its own), the past run each of its seeds reuses, ``past[seed mod len(past)]``
+    (:func:`recipes.study.spec._past_of`): its intervals resample these. Empty for a sweep without ``past``."""
+    if manifest.past is None:
+        return {}
+    reusing = [name for name, recipe in manifest.recipes.items()
+               if name != manifest.baseline and (_uses_past(manifest.overrides) or _uses_past(recipe.overrides))]
+    return {name: {r.seed: _past_of(manifest, r.seed) for (recipe, _), rs in groups.items() if recipe == name for r in rs}
+            for name in reusing}
 
 
 def machines_text(runs: list) -> str:
@@ -100,7 +123,8 @@ def write_report(results: str, out: str | None = None) -> Report:
     unit = time_unit(all_runs)
     manifest = read_manifest(results)
     primary = (manifest.primary.recipe, manifest.primary.budget) if manifest.primary else None
-    _, rows = build_rows(baseline, groups, unit, primary)
+    clusters = past_clusters(manifest, groups)
+    _, rows = build_rows(baseline, groups, unit, primary, clusters=clusters)
     baseline_budgets = [b for (name, b), rs in groups.items() if name == baseline and rs]
 
     references = {name: recipe.reference or manifest.reference for name, recipe in manifest.recipes.items()
@@ -118,7 +142,8 @@ def write_report(results: str, out: str | None = None) -> Report:
         '## Compute multipliers against the fresh-compute frontier',
         '',
         READING,
-        f'This table makes {plural(family_size(rows, baseline), "comparison")} per accounting.',
+        f'This table makes {plural(family_size(rows, baseline), "comparison")} per accounting. '
+        + resampling_text(rows, baseline),
         '',
         summary,
         '',
@@ -176,6 +201,9 @@ def write_report(results: str, out: str | None = None) -> Report:
             'tuned': [c.summary() for _, c in sorted(tuned.choices.items())] if tuned else [],
             'tuned_split': tuned.split if tuned else None,
             'comparisons': family_size(rows, baseline), 'baseline': baseline,
+            'families': {a: asdict(f) for a, f in families(rows, baseline).items()},
+            'primary_family': {a: asdict(f) for a, f in families(rows, baseline, primary=True).items()},
+            'past_runs': {name: len(set(seeds.values())) for name, seeds in clusters.items()},
             'baseline_budgets': [budget_label(b) for b in baseline_budgets], 'left_out': left_out}
     files = {
         'results.md': markdown.encode(),

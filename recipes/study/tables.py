@@ -6,12 +6,16 @@ Per recipe and budget, over its seeds: final- and best-evaluation test accuracy 
 within 10 points of chance, all of them kept in every statistic); the difference to the baseline at the same budget
 with the 95% Welch interval (``scipy.stats.ttest_ind(equal_var=False)``); the compute multipliers against the
 baseline's frontier (:mod:`recipes.study.frontier`) in the three accountings of :mod:`recipes.study.results`
-(``sunk``, ``fresh``, ``total``), each with its 95% interval over seeds, its verdict (beats, loses, cannot tell) and
-the accuracy difference to the frontier at equal compute; and the team's own metric, the time and FLOPs to first
-reach the baseline's mean final accuracy of each budget.
+(``sunk``, ``fresh``, ``total``), each with its 95% interval over seeds (or over the past runs they reuse), its
+verdict (beats, loses, cannot tell), the interval at the level its verdict was tested at, the accuracy difference to
+the frontier at equal compute, and the multiplier of the median run on the frontier of the baseline's medians (which
+a collapsed run does not drag down); and the team's own metric, the time and FLOPs to first reach the baseline's mean
+final accuracy of each budget.
 
 Verdicts are adjusted for the number of comparisons a table makes (:func:`holm`, per accounting): a sweep's
-``primary`` comparison is judged at the plain 95% level, every other one within its family.
+``primary`` comparison is judged at the plain 95% level, every other one within its family. The p-values are counted
+from the resamples, so every comparison of a family gets the resamples its first Holm threshold needs
+(:func:`family_resamples`); :class:`Family` says what that came to.
 """
 
 from __future__ import annotations
@@ -19,19 +23,30 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import stats
 
-from recipes.study.frontier import Frontier, Placement, frontier_of, mean_or_nan, place_runs
+from recipes.study.frontier import (
+    RESAMPLES,
+    Frontier,
+    Placement,
+    frontier_of,
+    interval_units,
+    mean_or_nan,
+    place_runs,
+    placeable,
+    resamples_for,
+)
 from recipes.study.results import ACCOUNTINGS, Groups
 from recipes.study.spec import budget_label
 
 __all__ = [
     'ALPHA',
     'Difference',
+    'Family',
     'Reach',
     'RecipeRow',
     'Summary',
@@ -41,7 +56,11 @@ __all__ = [
     'csv_columns',
     'csv_records',
     'csv_text',
+    'families',
+    'family_resamples',
     'holm',
+    'holm_levels',
+    'plural',
     'multiplier_cell',
     'multiplier_text',
     'reach_table',
@@ -49,6 +68,7 @@ __all__ = [
     'reference_records_table',
     'reference_table',
     'reference_verdicts',
+    'resampling_text',
     'summary_table',
     'summarize',
     'verdict',
@@ -60,17 +80,31 @@ ALPHA = 1 - LEVEL  # the family-wise error rate of each table's verdicts
 NAN = math.nan
 
 
+def holm_levels(p_values: Sequence[float], alpha: float = ALPHA) -> list[float]:
+    """The level Holm's step-down procedure tests each of ``p_values`` at, the family-wise error rate held at
+    ``alpha``: sorted ascending, the i-th smallest (from 0) is tested at ``alpha / (m - i)`` and rejected while
+    ``p <= alpha / (m - i)``; the first that is not stops the procedure, and it and every later one keep the level
+    where it stopped, ``alpha / (m - k)`` with ``k`` rejections. A p-value is rejected exactly when it is at most its
+    level, so an interval read at that level excludes the null exactly when the verdict rejects it. NaN p-values (no
+    test) get NaN and do not count in ``m``."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    m = len(tested)
+    levels = [NAN] * len(p_values)
+    rejected = 0
+    for rank, (p, i) in enumerate(tested):
+        if p > alpha / (m - rank):
+            break
+        levels[i] = alpha / (m - rank)
+        rejected += 1
+    for _, i in tested[rejected:]:
+        levels[i] = alpha / (m - rejected)
+    return levels
+
+
 def holm(p_values: Sequence[float], alpha: float = ALPHA) -> list[bool]:
     """Holm's step-down procedure: which of ``p_values`` are rejected with the family-wise error rate held at
-    ``alpha``. Sorted ascending, the i-th smallest (from 0) is rejected while ``p <= alpha / (m - i)``; the first that
-    is not stops the procedure. NaN p-values (no test) are never rejected and do not count in ``m``."""
-    tested = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
-    rejected = [False] * len(p_values)
-    for rank, (p, i) in enumerate(tested):
-        if p > alpha / (len(tested) - rank):
-            break
-        rejected[i] = True
-    return rejected
+    ``alpha`` (:func:`holm_levels`). NaN p-values (no test) are never rejected and do not count in ``m``."""
+    return [p <= level for p, level in zip(p_values, holm_levels(p_values, alpha), strict=True)]
 
 
 @dataclass(frozen=True)
@@ -146,29 +180,29 @@ class RecipeRow:
     reach: tuple[Reach, ...]  # one per target: the baseline's mean final accuracy at each of its budgets
     verdicts: dict[str, str] = field(default_factory=dict)  # per accounting: beats, loses or cannot tell (Holm)
     primary: bool = False  # the sweep's primary comparison: judged at the plain level, outside the family
-
-
-def verdict_of(p: Placement | None, rejected: bool) -> str:
-    """``beats`` or ``loses`` where the test of M = 1 is rejected (its interval then lies above or below 1)."""
-    if p is None or not rejected:
-        return 'cannot tell'
-    return 'beats' if p.interval.lo > 1 else 'loses'
+    # per accounting: (level, lo, hi), the interval at the level its verdict was tested at (Holm's, in its family)
+    adjusted: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
 
 def judge(rows: list[RecipeRow], baseline: str) -> list[RecipeRow]:
-    """``rows`` with each recipe's verdict per accounting: the primary row at the plain level, the others
-    Holm-adjusted within their accounting's family (every non-baseline row with a placement)."""
-    judged = {id(r): dict.fromkeys(ACCOUNTINGS, '') for r in rows}
+    """``rows`` with each recipe's verdict per accounting, and its interval at the level the verdict was tested at:
+    the primary row at the plain level, the others Holm-adjusted within their accounting's family (every non-baseline
+    row with a placement). ``beats`` or ``loses`` where the test of M = 1 is rejected (its 95% interval, and its
+    interval at the verdict's level, then lie above or below 1), else ``cannot tell``; their placements must hold
+    their intervals at every level Holm may test them at (:func:`build_rows` computes them so)."""
+    verdicts = {id(r): dict.fromkeys(ACCOUNTINGS, '') for r in rows}
+    adjusted: dict[int, dict[str, tuple[float, float, float]]] = {id(r): {} for r in rows}
     for accounting in ACCOUNTINGS:
-        family = [r for r in rows if r.recipe != baseline and not r.primary and r.placements[accounting] is not None]
-        rejected = holm([r.placements[accounting].interval.p_value for r in family])  # type: ignore[union-attr]
-        for r, reject in zip(family, rejected, strict=True):
-            judged[id(r)][accounting] = verdict_of(r.placements[accounting], reject)
-        for r in rows:
-            p = r.placements[accounting]
-            if r.primary and p is not None:
-                judged[id(r)][accounting] = verdict_of(p, p.interval.p_value < ALPHA)
-    return [replace(r, verdicts=judged[id(r)]) for r in rows]
+        placed = [r for r in rows if r.recipe != baseline and r.placements[accounting] is not None]
+        for family in ([r for r in placed if not r.primary], [r for r in placed if r.primary]):
+            intervals = [r.placements[accounting].interval for r in family]  # type: ignore[union-attr]
+            p_values = [interval.p_value for interval in intervals]
+            levels = holm_levels(p_values)
+            for r, interval, p, level in zip(family, intervals, p_values, levels, strict=True):
+                verdicts[id(r)][accounting] = ('cannot tell' if not p <= level else
+                                               'beats' if interval.lo > 1 else 'loses')
+                adjusted[id(r)][accounting] = (1 - level, *interval.at(level))
+    return [replace(r, verdicts=verdicts[id(r)], adjusted=adjusted[id(r)]) for r in rows]
 
 
 def family_size(rows: Sequence[RecipeRow], baseline: str) -> int:
@@ -176,12 +210,81 @@ def family_size(rows: Sequence[RecipeRow], baseline: str) -> int:
     return sum(1 for r in rows if r.recipe != baseline and not r.primary and r.placements['sunk'] is not None)
 
 
-def build_rows(baseline: str, groups: Groups, unit: str,
-               primary: tuple[str, float] | None = None) -> tuple[Frontier, list[RecipeRow]]:
+def family_resamples(size: int, units: Sequence[int]) -> int:
+    """The resamples every comparison of a Holm family of ``size`` gets, its comparisons having ``units`` units each
+    (seeds, or past runs): the most any of them needs for a p-value below Holm's first threshold
+    (:func:`recipes.study.frontier.resamples_for`), or, where none up to the cap gets there (too few units), for one
+    below the plain level, so that its 95% interval can be read; at least :data:`RESAMPLES`."""
+    return max((resamples_for(size, n) or resamples_for(1, n) or RESAMPLES for n in units if n >= 2), default=RESAMPLES)
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a family of comparisons rests on: ``comparisons`` (m), the ``resamples`` each gets, the fewest
+    ``units`` any has, the smallest p-value that one can count (``p_floor``; the others can count less) and Holm's
+    first threshold (alpha / m): where the floor lies above it, no comparison with that few units can be rejected."""
+
+    comparisons: int
+    resamples: int
+    units: int
+    p_floor: float
+    threshold: float
+
+
+def families(rows: Sequence[RecipeRow], baseline: str, primary: bool = False) -> dict[str, Family]:
+    """Per accounting, the family its verdicts are adjusted within (``primary``: the primary comparison's, judged
+    alone): its comparisons with an interval (those Holm counts), where it has one."""
+    out = {}
+    for accounting in ACCOUNTINGS:
+        intervals = [r.placements[accounting].interval for r in rows  # type: ignore[union-attr]
+                     if r.recipe != baseline and r.primary == primary and r.placements[accounting] is not None]
+        tested = [i for i in intervals if not math.isnan(i.p_value)]  # Holm counts these
+        if tested:
+            fewest = min(tested, key=lambda i: i.units)
+            out[accounting] = Family(len(tested), fewest.resamples, fewest.units, fewest.p_floor, ALPHA / len(tested))
+    return out
+
+
+def resampling_text(rows: Sequence[RecipeRow], baseline: str) -> str:
+    """A sentence per family on its resamples and the smallest p-value they count, against Holm's first threshold."""
+    out = []
+    for primary in (False, True):
+        grouped: dict[Family, list[str]] = {}
+        for accounting, family in families(rows, baseline, primary).items():
+            grouped.setdefault(family, []).append(accounting)
+        for family, accountings in grouped.items():
+            what = 'The primary comparison' if primary else (
+                f'The {plural(family.comparisons, "comparison")} in {", ".join(accountings)}')
+            where = 'below' if family.p_floor < family.threshold else 'above'
+            out.append(
+                f'{what}: {family.resamples:,} resamples each; the smallest p-value they can count with '
+                f'{family.units} units (seeds, or the past runs they reuse) is {family.p_floor:.2g}, {where} Holm\'s '
+                f'first threshold {family.threshold:.2g}'
+                + ('.' if where == 'below' else ', so none with that few can be rejected.'))
+    return ' '.join(out)
+
+
+def plural(n: int, noun: str) -> str:
+    return f'{n} {noun}{"" if n == 1 else "s"}'
+
+
+def build_rows(baseline: str, groups: Groups, unit: str, primary: tuple[str, float] | None = None, *,
+               clusters: Mapping[str, Mapping[int, Hashable]] | None = None) -> tuple[Frontier, list[RecipeRow]]:
     """The rows of every recipe and budget with finished runs, placed on ``baseline``'s frontier and judged
-    (:func:`judge`); ``primary`` is the sweep's primary comparison, ``(recipe, budget)``."""
+    (:func:`judge`); ``primary`` is the sweep's primary comparison, ``(recipe, budget)``; ``clusters`` maps a recipe
+    to the past run each of its seeds reuses (its intervals then resample past runs). Each family's comparisons get
+    :func:`family_resamples` resamples, and their intervals at every level Holm may test them at."""
+    clusters = clusters or {}
     frontier = frontier_of(baseline, groups)
     targets = [mean_or_nan([r.final for r in rs]) for (name, _), rs in groups.items() if name == baseline and rs]
+    sizing: dict[tuple[str, bool], tuple[int, tuple[float, ...]]] = {}  # (accounting, primary): resamples, alphas
+    for accounting in ACCOUNTINGS:
+        for is_primary in (False, True):
+            family = [(name, rs) for (name, budget), rs in groups.items() if name != baseline and rs
+                      and ((name, budget) == primary) == is_primary and placeable(frontier, rs, accounting)]
+            units = [interval_units(frontier.by_seed, [r.seed for r in rs], clusters.get(name)) for name, rs in family]
+            sizing[accounting, is_primary] = (family_resamples(len(family), units),
+                                              tuple(ALPHA / k for k in range(1, len(family) + 1)))
     rows = []
     for (name, budget), rs in groups.items():
         if not rs:
@@ -204,7 +307,9 @@ def build_rows(baseline: str, groups: Groups, unit: str,
             wall_seconds=mean_or_nan([r.wall_seconds for r in rs]),
             spent=mean_or_nan([r.spent for r in rs]),
             reused=mean_or_nan([r.reused for r in rs]),
-            placements={a: None if name == baseline else place_runs(frontier, rs, a) for a in ACCOUNTINGS},
+            placements={a: None if name == baseline else place_runs(
+                frontier, rs, a, clusters=clusters.get(name), resamples=sizing[a, (name, budget) == primary][0],
+                alphas=sizing[a, (name, budget) == primary][1]) for a in ACCOUNTINGS},
             reach=tuple(reach),
             primary=(name, budget) == primary,
         ))
@@ -233,9 +338,12 @@ def _times(x: float) -> str:
 
 def interval_text(lo: float, hi: float) -> str:
     """``[1.08, 1.51]``; ``[≥ 1.54, one-sided]`` where the frontier cannot price the upper end (above its best),
-    ``[≤ 0.91, one-sided]`` where it cannot price the lower one (below its lowest point)."""
+    ``[≤ 0.91, one-sided]`` where it cannot price the lower one (below its lowest point), ``[unbounded]`` where
+    neither end can be read (too few units for the level: :func:`recipes.study.frontier.p_floor`)."""
     if math.isnan(lo):
         return '[—]'
+    if lo == 0 and math.isinf(hi):
+        return '[unbounded]'
     if math.isinf(hi):
         return f'[≥ {_times(lo)}, one-sided]'
     if lo == 0:
@@ -267,26 +375,44 @@ def _number(text: str) -> float:
     return float(text) if text else NAN
 
 
+def level_text(level: float) -> str:
+    """A confidence level in %: ``95%``, ``98.75%``, ``99.17%``."""
+    return f'{100 * level:.4g}%'
+
+
 def summary_table(records: Sequence[Mapping[str, str]]) -> str:
     """The answer first, from the rows of ``results.csv`` (:func:`csv_text`), so that the report and the results page
     built from a committed CSV print the same table: per recipe and budget, the final accuracy (mean ± sd, median,
-    collapsed runs) and the compute multiplier in each accounting with its interval and verdict."""
+    collapsed runs), the compute multiplier in each accounting with its interval at the level its verdict was tested
+    at (Holm's, in its family; the CSV keeps the 95% one too) and the verdict, and the multiplier of the median runs
+    (sunk). A CSV written before the adjusted intervals (``multiplier_sunk_adj_lo``) prints its 95% intervals, so
+    headed."""
+    adjusted = bool(records) and 'multiplier_sunk_adj_lo' in records[0]
 
     def judged(row: Mapping[str, str], a: str) -> str:
         if not row[f'multiplier_{a}']:
             return '—'
-        cell = multiplier_cell(*(_number(row[f'multiplier_{a}{end}']) for end in ('', '_lo', '_hi')),
-                               row[f'multiplier_{a}_bound'])
+        ends = ('_adj_lo', '_adj_hi') if adjusted else ('_lo', '_hi')
+        cell = multiplier_cell(*(_number(row[f'multiplier_{a}{end}']) for end in ('', *ends)), row[f'multiplier_{a}_bound'])
+        if adjusted and row[f'multiplier_{a}_adj_level']:
+            cell += f' ({level_text(_number(row[f"multiplier_{a}_adj_level"]))})'
         return f'{cell}: {row[f"verdict_{a}"]}{" (primary)" if row["primary"] else ""}'
+
+    def median(row: Mapping[str, str]) -> list[str]:
+        if not adjusted:
+            return []
+        value, bound = row['multiplier_sunk_median'], row['multiplier_sunk_median_bound']
+        return [f'{f"{bound} " if bound else ""}{_times(_number(value))}' if value else '—']
 
     lines = [[
         row['recipe'], row['budget'], row['n'], f'{_pct(_number(row["final_mean"]))} ± {_pct(_number(row["final_std"]))}',
         _pct(_number(row['final_median'])), f'{row["collapsed"]} of {row["n"]}', *(judged(row, a) for a in ACCOUNTINGS),
-        _signed(_number(row['acc_vs_frontier_sunk'])) if row['multiplier_sunk'] else '—',
+        *median(row), _signed(_number(row['acc_vs_frontier_sunk'])) if row['multiplier_sunk'] else '—',
     ] for row in records]
     header = [
         'recipe', 'budget', 'n', 'final acc % (mean ± sd)', 'median %', 'collapsed',
-        *(f'M {a} [95%]: verdict' for a in ACCOUNTINGS), 'Δ frontier pp (sunk)',
+        *(f'M {a} [{"CI at its Holm level" if adjusted else "95%"}]: verdict' for a in ACCOUNTINGS),
+        *(['M sunk of medians'] if adjusted else []), 'Δ frontier pp (sunk)',
     ]
     return _table(header, lines)
 
@@ -388,7 +514,9 @@ def csv_columns(baseline_budgets: Sequence[float]) -> list[str]:
         f'{name}{suffix}' for a in ACCOUNTINGS
         for name, suffix in ((f'multiplier_{a}', ''), (f'multiplier_{a}', '_lo'), (f'multiplier_{a}', '_hi'),
                              (f'multiplier_{a}', '_bound'), (f'multiplier_{a}', '_p'), (f'verdict_{a}', ''),
-                             (f'compute_{a}', ''), (f'acc_vs_frontier_{a}', ''))
+                             (f'compute_{a}', ''), (f'acc_vs_frontier_{a}', ''), (f'multiplier_{a}', '_adj_lo'),
+                             (f'multiplier_{a}', '_adj_hi'), (f'multiplier_{a}', '_adj_level'),
+                             (f'multiplier_{a}', '_median'), (f'multiplier_{a}', '_median_bound'))
     ]
     reach = [
         f'reach_b{budget_label(b)}_{what}' for b in baseline_budgets for what in ('target', 'time', 'flops', 'reached')
@@ -408,9 +536,12 @@ def csv_text(
     rows: Sequence[RecipeRow], baseline_budgets: Sequence[float], unit: str,
     vs_reference: Sequence[VersusReference] = (),
 ) -> str:
-    """One row per recipe and budget, accuracies as fractions; empty cells where a value is undefined (the
-    ``reference*`` columns: the difference to the recipe's reference recipe, where it has one, with its p-value and
-    its verdict Holm-adjusted over all of them, as :func:`reference_table` has it)."""
+    """One row per recipe and budget, accuracies as fractions; empty cells where a value is undefined. Per accounting,
+    ``multiplier_{a}_lo`` and ``_hi`` are the 95% interval, ``_adj_lo``, ``_adj_hi`` and ``_adj_level`` the interval
+    at the level its verdict was tested at (Holm's, in its family: it excludes 1 exactly when the verdict is beats or
+    loses), ``_median`` and ``_median_bound`` the multiplier of the median runs. The ``reference*`` columns: the
+    difference to the recipe's reference recipe, where it has one, with its p-value and its verdict Holm-adjusted
+    over all of them, as :func:`reference_table` has it."""
     judged = dict(zip(((v.recipe, v.budget) for v in vs_reference), reference_verdicts(vs_reference), strict=True))
     by_row = {(v.recipe, v.budget): v for v in vs_reference}
 
@@ -427,9 +558,11 @@ def csv_text(
         placements = []
         for a in ACCOUNTINGS:
             p = r.placements[a]
-            placements += [''] * 8 if p is None else [
+            level, lo, hi = r.adjusted.get(a, (NAN, NAN, NAN))
+            placements += [''] * 13 if p is None else [
                 cell(p.multiplier), cell(p.interval.lo), cell(p.interval.hi), p.bound, cell(p.interval.p_value),
-                r.verdicts.get(a, ''), cell(p.compute), cell(p.vs_frontier),
+                r.verdicts.get(a, ''), cell(p.compute), cell(p.vs_frontier), cell(lo), cell(hi), cell(level),
+                cell(p.median.value), p.median.bound,
             ]
         reach = [x for t in r.reach for x in (cell(t.target), cell(t.time), cell(t.flops), t.reached)]
         ref = by_row.get((r.recipe, r.budget))
