@@ -71,6 +71,7 @@ def test_a_tuned_digits_sweep_trains_with_the_best_setting_per_budget_and_a_resu
     assert fingerprint['config']['data']['holdout'] == 100 and fingerprint['config']['seed'] == 1
 
     # A run trained with another config than the sweep gives it now is stale: one line, nothing trained
+    (results / 'registration.json').unlink()  # other comparisons in this folder re-register it (test_registration.py)
     stale = run_cli('sweep.py', str(sweep), 'optimizer.momentum=0.8', timeout=600)
     assert stale.returncode == 2 and stale.stdout.count('\n$ ') == 0
     assert [line for line in stale.stderr.splitlines() if line.startswith('error: ')] == [
@@ -117,6 +118,9 @@ def stand_in(tmp_path, monkeypatch, accuracy: str = ACCURACY):
 
     def sweep(content: dict, dry_run: bool = False) -> tuple[int, list[dict[str, str]]]:
         record.write_text('')
+        # these tests change a sweep in place, which its registration refuses (test_registration.py): each call
+        # registers the folder anew, so the checks behind it (tuned.yaml's, the fingerprints') are what they meet
+        (tmp_path / 'results' / 'registration.json').unlink(missing_ok=True)
         code = run_sweep(parse_sweep({**content, 'results': str(tmp_path / 'results')}, 's.yaml'), str(script), dry_run)
         runs = [json.loads(line) for line in record.read_text().splitlines()]
         return code, [dict(a.split('=', 1) for a in argv) for argv in runs]
@@ -430,6 +434,7 @@ def test_a_stale_run_stops_the_sweep_in_one_line_or_trains_again_with_rerun_stal
         '(trained with: 0.1, now: 0.2): start the sweep with --rerun_stale to train it again from nothing, or give the '
         'sweep another results folder (or past_root)')
     (folder / 'stale-checkpoint.pt').write_text('old')  # what the stale run left: gone when it trains again
+    (tmp_path / 'results' / 'registration.json').unlink()
     code = run_sweep(parse_sweep({**changed, 'results': str(tmp_path / 'results')}, 's.yaml'),
                      str(tmp_path / 'train.py'), rerun_stale=True)
     assert code == 0 and not (folder / 'stale-checkpoint.pt').exists()
