@@ -96,7 +96,8 @@ def _hours(seconds: float) -> str:
 
 def results_tables(data: Path = DATA) -> str:
     """Each published study's first table, under its heading, with the runs, machines and comparisons it rests on,
-    and its comparisons with the reuse baselines the recipes name (warm starting, say)."""
+    its measured time and registration (where its JSON records them), and its comparisons with the reuse baselines
+    the recipes name (warm starting, say); then what transfers from each digits study to its Fashion-MNIST twin."""
     out = []
     for name, heading in STUDIES.items():
         table, meta_file = data / f'{name}.csv', data / f'{name}.json'
