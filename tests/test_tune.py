@@ -346,7 +346,8 @@ TWO = {**GOOD, 'budgets': [0.5, 1], 'recipes': RECIPES}
     ({'tune': {'seeds': [2]}}, 'tune.grid needs a value (see the sweep YAML format in the README)'),
     ({'tune': 'lr'}, "tune='lr' must be a mapping {seeds: [...], grid: {KEY: [VALUES]}}"),
     ({'tune': {'seeds': [2], 'grid': {'optimizer.lr': []}}},
-     'tune.grid.optimizer.lr=[] must be a non-empty list of values, e.g. [0.05, 0.1, 0.2]'),
+     'tune.grid.optimizer.lr=[] must be a non-empty list of values, e.g. [0.05, 0.1, 0.2], or of tied settings under '
+     'it, e.g. optimizer: [{name: sgd, lr: 0.1}, {name: adamw, lr: 0.001}]'),
     ({'tune': {'seeds': [2], 'grid': {'optimizer.lr': [0.1, 0.1]}}},
      'tune.grid.optimizer.lr=[0.1, 0.1] repeats a value: each value is tried once'),
     ({'tune': {'seeds': [2], 'grid': {'seed': [1, 2]}}},
