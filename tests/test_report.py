@@ -170,6 +170,10 @@ def test_statistics_match_hand_computed_values(tmp_path):
     assert reach['| baseline'] == '| baseline | 1 | 2.5, 9.67e+11 (2/3) |'
     assert reach['| weak'] == '| weak | 1 | never (0/2) |'
     assert 'Not in the tables: weak b1 seed 3 (not finished).' in markdown
+    # kd lies above the frontier's best in every accounting: the report names the budget that would price it
+    assert ("Beyond the frontier: `kd` at budget 1 (sunk, fresh, total): its mean final accuracy 96.00% lies above the "
+            "frontier's best, so M is only at least its value; a baseline budget above 1 (say 2) would price it.") in markdown
+    assert json.loads((out / 'meta.json').read_text())['unpriced'] == [markdown.split('Beyond the frontier: ')[1].split('.\n')[0]]
     assert report.summary in markdown
     assert report.summary.startswith('| recipe | budget | n | final acc % (mean ± sd) | median % | collapsed | M sunk')
 

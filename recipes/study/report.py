@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 from recipes.core import storage
 from recipes.core.run_files import COMPUTE_FILE
-from recipes.study.frontier import accuracy_at_compute, compute_multiplier
+from recipes.study.frontier import ABOVE, accuracy_at_compute, compute_multiplier
 from recipes.study.plots import PLOTS, plot_accuracy_vs_time, plot_frontier
 from recipes.study.results import Groups, collect, time_unit
 from recipes.study.spec import SweepSpec, _past_of, _uses_past, budget_label, read_manifest
@@ -114,6 +114,24 @@ def machines_text(runs: list) -> str:
     return '; '.join(f'{key} ({n} runs)' for key, n in seen.items())
 
 
+def unpriced(rows: list[RecipeRow], baseline_budgets: list[float]) -> list[str]:
+    """One line per recipe, budget and accounting whose mean accuracy lies above the frontier's best, so that its
+    multiplier is only a lower bound: the budget that would price it is one above the frontier's largest (doubling it
+    is the next point of the study's ladder; nothing is extrapolated)."""
+    if not baseline_budgets:
+        return []
+    top = max(baseline_budgets)
+    lines = []
+    for row in rows:
+        above = [a for a, p in row.placements.items() if p is not None and p.bound == ABOVE]
+        if above:
+            lines.append(f'`{row.recipe}` at budget {budget_label(row.budget)} ({", ".join(above)}): its mean final '
+                         f'accuracy {100 * row.final.mean:.2f}% lies above the frontier\'s best, so M is only at least '
+                         f'its value; a baseline budget above {budget_label(top)} (say {budget_label(2 * top)}) would '
+                         'price it')
+    return lines
+
+
 def write_report(results: str, out: str | None = None) -> Report:
     """Read the results folder, write results.md, results.csv and the plots into ``out`` (local or s3://)."""
     results = results.rstrip('/')
@@ -132,6 +150,7 @@ def write_report(results: str, out: str | None = None) -> Report:
     differences = reference_differences(references, baseline, groups)
     csv_body = csv_text(rows, baseline_budgets, unit, differences)
     summary = summary_table(csv_records(csv_body))
+    beyond = unpriced(rows, baseline_budgets)
     text = [
         f'# Results: {results}',
         '',
@@ -147,6 +166,7 @@ def write_report(results: str, out: str | None = None) -> Report:
         '',
         summary,
         '',
+        *([f'Beyond the frontier: {"; ".join(beyond)}.', ''] if beyond else []),
         '## Test accuracy',
         '',
         'In %: mean ± standard deviation over seeds (ddof 1) and the 95% t interval of the mean, for the final '
@@ -204,7 +224,7 @@ def write_report(results: str, out: str | None = None) -> Report:
             'families': {a: asdict(f) for a, f in families(rows, baseline).items()},
             'primary_family': {a: asdict(f) for a, f in families(rows, baseline, primary=True).items()},
             'past_runs': {name: len(set(seeds.values())) for name, seeds in clusters.items()},
-            'baseline_budgets': [budget_label(b) for b in baseline_budgets], 'left_out': left_out}
+            'baseline_budgets': [budget_label(b) for b in baseline_budgets], 'unpriced': beyond, 'left_out': left_out}
     files = {
         'results.md': markdown.encode(),
         META: json.dumps(meta, indent=1).encode(),

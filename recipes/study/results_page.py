@@ -114,6 +114,7 @@ def results_tables(data: Path = DATA) -> str:
             f'accounting. Ran on: {meta["machines"]}.{_rests_on(meta)}', '',
             *([f'Tuned schedules{_split_note(meta)}: {"; ".join(meta["tuned"])}.', ''] if meta.get('tuned') else []),
             summary_table(records), '',
+            *([f'Beyond the frontier: {"; ".join(meta["unpriced"])}.', ''] if meta.get('unpriced') else []),
             *(['Against the reuse baseline each recipe names (`reference`): mean final accuracy minus the '
                "reference's at the same budget, 95% Welch interval, verdicts Holm-adjusted over this table.", '',
                versus, ''] if versus else []),
