@@ -301,6 +301,9 @@ class TimeString(Rule):
         time = _parse_time(key, value, self.units)
         if time.value < 0 or (time.value == 0 and not self.zero_ok):
             raise UsageError(f'{key}={value} must be {"at least" if self.zero_ok else "more than"} 0')
+        if time.unit.value == 'dur' and time.value > 1 and not self.within_run:
+            raise UsageError(f'{key}={value} is more than the whole run: a share of the run (dur) lies in (0, 1], e.g. '
+                             '1dur for once, at the end')
         used = cfg is not None and (not self.when or cfg.scheduler.name in self.when)
         if self.within_run and used:
             _within(key, value, time, cfg, self.scaled)
