@@ -33,6 +33,7 @@ import yaml
 
 from recipes.core import storage
 from recipes.core.errors import UsageError
+from recipes.study.difference import first_difference
 from recipes.study.spec import SWEEP_FILE, SweepSpec, parse_sweep, plain
 
 __all__ = ['COMPARISON_KEYS', 'EXECUTION_KEYS', 'REGISTRATION_FILE', 'canonical_text', 'check_sweep_file',
@@ -80,7 +81,6 @@ def read_registration(results: str) -> dict[str, Any] | None:
 
 def _changed(recorded: dict[str, Any], uri: str, sweep: SweepSpec, what: str, fix: str) -> UsageError:
     """One line: ``what`` (a sweep) makes other comparisons than ``uri`` registered, the first key that changed, ``fix``."""
-    from recipes.study.runner import first_difference  # the runner imports this module
 
     key = first_difference(json.loads(recorded['text']), comparisons(sweep), 'registered')
     return UsageError(f'{what} makes other comparisons than {uri} registered: first changed key {key}: {fix}')

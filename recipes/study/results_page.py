@@ -25,12 +25,11 @@ from recipes.study.registration import check_sweep_file
 from recipes.study.report import META, plural
 from recipes.study.steps import read_steps, step_seconds
 from recipes.study.tables import csv_records, reference_records_table, summary_table
-from recipes.study.transfer import transfer_table, write_transfer
+from recipes.study.transfer import DATA, transfer_table, write_transfer
 
 __all__ = ['DATA', 'STUDIES', 'publish', 'results_tables', 'study_file', 'study_seconds']
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / 'docs' / 'results'  # the committed copies of each study's results.csv and meta.json, and their runs
 # The studies of `make study`, in the page's order: name -> heading.
 STUDIES = {
     'clean': 'Clean labels: the tuned frontier, reuse of a past run of the same data, and the retraining scenarios',

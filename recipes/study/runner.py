@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from recipes.core import storage
 from recipes.core.errors import UsageError
 from recipes.core.run_files import CONFIG_FILE, METRICS_FILE, read_history
+from recipes.study.difference import first_difference
 from recipes.study.registration import register
 from recipes.study.spec import (
     SWEEP_FILE,
@@ -93,30 +94,6 @@ def planned_config(yaml_path: str, overrides: Sequence[str]) -> dict[str, Any]:
 def fingerprint(config: dict[str, Any]) -> str:
     """The sha256 of ``config`` written as canonical JSON (sorted keys)."""
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _flat(config: Any, prefix: str = '') -> dict[str, Any]:
-    if isinstance(config, dict) and config:
-        flat: dict[str, Any] = {}
-        for key, value in config.items():
-            flat.update(_flat(value, f'{prefix}{key}.'))
-        return flat
-    return {prefix.rstrip('.'): config}
-
-
-_ABSENT = object()
-
-
-def first_difference(recorded: dict[str, Any], planned: dict[str, Any], verb: str = 'trained with') -> str:
-    """``data.holdout (trained with: absent, now: 144)``: the first key, in the planned config's order, whose value
-    differs, then the keys only the recorded one has."""
-    old, new = _flat(recorded), _flat(planned)
-    for key in [*new, *(k for k in old if k not in new)]:
-        a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
-        if a != b:
-            show = lambda v: 'absent' if v is _ABSENT else json.dumps(v, default=str)  # noqa: E731
-            return f'{key} ({verb}: {show(a)}, now: {show(b)})'
-    return 'none (the same keys and values, another fingerprint)'
 
 
 def read_fingerprint(folder: str) -> dict[str, Any] | None:

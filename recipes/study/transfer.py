@@ -23,9 +23,10 @@ from pathlib import Path
 from recipes.study.results import ACCOUNTINGS
 from recipes.study.tables import csv_records, multiplier_cell
 
-__all__ = ['COLUMNS', 'TRANSFER_FILE', 'TWINS', 'transfer_rows', 'transfer_table', 'transfer_text', 'transfers',
+__all__ = ['COLUMNS', 'DATA', 'TRANSFER_FILE', 'TWINS', 'transfer_rows', 'transfer_table', 'transfer_text', 'transfers',
            'write_transfer']
 
+DATA = Path(__file__).resolve().parents[2] / 'docs' / 'results'  # where the studies are published (results_page)
 TRANSFER_FILE = 'transfer.csv'
 TWINS = {name: f'fashion-{name}' for name in ('clean', 'noisy', 'new-model')}  # digits study -> its Fashion-MNIST twin
 SIDES = ('digits', 'fashion')
@@ -117,6 +118,4 @@ def transfer_table(data: Path) -> str:
 
 
 if __name__ == '__main__':
-    from recipes.study.results_page import DATA
-
     print(f'wrote {write_transfer(DATA)}', file=sys.stderr)
