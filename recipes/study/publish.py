@@ -7,8 +7,9 @@ next to its ``docs/results/NAME.csv``, so anyone can rebuild the table's numbers
 
 ``NAME-runs.csv``: one row per finished evaluation run the report counts (not tuning runs, not past runs), in the
 report's order (recipe, budget, seed), with :data:`RUNS_COLUMNS`: ``past`` is the value of the sweep's ``past`` the
-seed reuses where the recipe's overrides name a past run (``{past}``, ``{past_runs.NAME}``, ``{artifacts.NAME}``),
-else empty; ``val_accuracy`` the last validation accuracy of the run's history (empty without a validation split),
+seed reuses where the recipe (not the baseline) reuses a past run (``{past}``, ``{past_runs.NAME}``,
+``{artifacts.NAME}`` in its or the sweep's overrides: :func:`recipes.study.report.past_clusters`, what the report's
+intervals resample), else empty; ``val_accuracy`` the last validation accuracy of the run's history (empty without a validation split),
 ``test_accuracy`` its final test accuracy; ``collapsed`` ``yes`` where that lies within 10 points of chance, else
 empty; ``flops_*`` its compute in each accounting of :mod:`recipes.study.results` (empty without ``compute.json``).
 
@@ -26,9 +27,9 @@ import io
 import math
 from collections.abc import Iterable, Sequence
 
-from recipes.core.run_files import read_history
-from recipes.study.results import ACCOUNTINGS, RunResult, collect
-from recipes.study.spec import SweepSpec, _past_of, _uses_past, budget_label, read_manifest, run_folder
+from recipes.study.report import past_clusters
+from recipes.study.results import ACCOUNTINGS, collect
+from recipes.study.spec import budget_label, read_manifest
 from recipes.study.tuning import read_tuned
 
 __all__ = ['RUNS_COLUMNS', 'TUNING_COLUMNS', 'runs_csv_text', 'tuning_csv_text']
@@ -50,25 +51,13 @@ def _text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return buf.getvalue()
 
 
-def _past(sweep: SweepSpec, run: RunResult) -> str:
-    """The past value ``run``'s seed reuses, where its recipe's overrides name a past run; else ''."""
-    uses = _uses_past((*sweep.overrides, *sweep.recipes[run.recipe].overrides))
-    return _past_of(sweep, run.seed) if sweep.past is not None and uses else ''
-
-
-def _last_val_accuracy(folder: str) -> float | None:
-    """The last ``val_accuracy`` of the run's history; None for a run without a validation split."""
-    found = [e['val_accuracy'] for e in read_history(folder)['eval'] if e.get('val_accuracy') is not None]
-    return float(found[-1]) if found else None
-
-
 def runs_csv_text(results: str) -> str:
     """``NAME-runs.csv`` of the sweep in ``results``: its finished evaluation runs, as :func:`collect` reads them."""
-    sweep = read_manifest(results)
     _, groups, _ = collect(results)
+    past = past_clusters(read_manifest(results), groups)  # the past run each seed reuses, as the report clusters them
     rows = [
-        [r.recipe, budget_label(r.budget), r.seed, _past(sweep, r),
-         _cell(_last_val_accuracy(run_folder(results, r.recipe, r.budget, r.seed))), _cell(r.final),
+        [r.recipe, budget_label(r.budget), r.seed, past.get(r.recipe, {}).get(r.seed, ''), _cell(r.val_accuracy),
+         _cell(r.final),
          'yes' if r.collapsed else '', *(_cell(r.compute(a)) for a in ACCOUNTINGS), _cell(r.wall_seconds)]
         for runs in groups.values() for r in runs
     ]

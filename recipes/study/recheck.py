@@ -2,10 +2,9 @@
 from ``NAME-runs.csv`` (:mod:`recipes.study.publish`) and ``NAME.json`` alone, by the functions the report calls.
 
 :func:`read_runs` turns the runs CSV into the report's groups (recipe, budget) -> runs; :func:`rebuild` places them
-on the baseline's frontier and judges them with :func:`recipes.study.tables.build_rows` (a recipe's intervals
-resampling the past runs its seeds reuse, the runs CSV's ``past``, as the report clusters them), compares each recipe with
-the reference the published table names with :func:`recipes.study.tables.reference_differences`, and writes the
-table with :func:`recipes.study.tables.csv_text`, as :func:`recipes.study.report.write_report` does;
+on the baseline's frontier, judges them, compares each recipe with the reference the published table names and
+writes the table with :func:`recipes.study.tables.build_table`, as :func:`recipes.study.report.write_report` does (a
+recipe's intervals resampling the past runs its seeds reuse, the runs CSV's ``past``, as the report clusters them);
 :func:`recheck` lists every published cell the rebuilt table does not reproduce. The runs CSV holds each run's final
 evaluation only, so the columns that read a run's other evaluations (:data:`UNCHECKED`: the best evaluation, the
 time to reach the baseline's accuracies) are not rebuilt; every other column is, the means, medians, intervals,
@@ -21,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from recipes.study.results import ACCOUNTINGS
-from recipes.study.tables import build_rows, csv_records, csv_text, reference_differences
+from recipes.study.tables import build_table, csv_records
 
 __all__ = ['UNCHECKED', 'PublishedRun', 'read_runs', 'rebuild', 'recheck']
 
@@ -91,11 +90,8 @@ def rebuild(table: Sequence[Mapping[str, str]], runs: str, baseline: str) -> str
         for r in rs:
             if r.past:
                 clusters.setdefault(r.recipe, {})[r.seed] = r.past
-    _, rows = build_rows(baseline, groups, unit, primary, clusters=clusters)  # type: ignore[arg-type]
-    baseline_budgets = [b for (name, b), rs in groups.items() if name == baseline and rs]
     references = {r['recipe']: r['reference'] for r in table if r['reference']}
-    differences = reference_differences(references, baseline, groups)  # type: ignore[arg-type]
-    return csv_text(rows, baseline_budgets, unit, differences)
+    return build_table(baseline, groups, unit, primary, references, clusters).csv  # type: ignore[arg-type]
 
 
 def _same(published: str, rebuilt: str) -> bool:

@@ -28,14 +28,12 @@ from recipes.study.spec import SweepSpec, _past_of, _uses_past, budget_label, re
 from recipes.study.tables import (
     RecipeRow,
     accuracy_table,
-    build_rows,
+    build_table,
     csv_records,
-    csv_text,
     families,
     family_size,
     plural,
     reach_table,
-    reference_differences,
     reference_table,
     resampling_text,
     summary_table,
@@ -142,13 +140,10 @@ def write_report(results: str, out: str | None = None) -> Report:
     manifest = read_manifest(results)
     primary = (manifest.primary.recipe, manifest.primary.budget) if manifest.primary else None
     clusters = past_clusters(manifest, groups)
-    _, rows = build_rows(baseline, groups, unit, primary, clusters=clusters)
-    baseline_budgets = [b for (name, b), rs in groups.items() if name == baseline and rs]
-
     references = {name: recipe.reference or manifest.reference for name, recipe in manifest.recipes.items()
                   if recipe.reference or manifest.reference}
-    differences = reference_differences(references, baseline, groups)
-    csv_body = csv_text(rows, baseline_budgets, unit, differences)
+    table = build_table(baseline, groups, unit, primary, references, clusters)
+    rows, baseline_budgets, differences, csv_body = table.rows, table.baseline_budgets, table.differences, table.csv
     summary = summary_table(csv_records(csv_body))
     beyond = unpriced(rows, baseline_budgets)
     text = [

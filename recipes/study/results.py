@@ -54,6 +54,7 @@ class RunResult:
     chance: float = NAN  # 1 / the run's number of classes
     machine: Mapping[str, Any] = field(default_factory=dict)  # metrics.json's machine: CPU, GPU, library versions
     shared_by: Mapping[str, int] = field(default_factory=dict)  # per shared source, how many runs of the study read it
+    val_accuracy: float | None = None  # the last validation accuracy (data.holdout); None without a validation split
 
     @property
     def final(self) -> float:
@@ -107,6 +108,7 @@ def _chance(folder: str) -> float:
 
 def _read_run(recipe: str, budget: float, seed: int, folder: str, history: dict) -> RunResult:
     evals = [e for e in history['eval'] if 'accuracy' in e]  # the test split's evaluations (test_interval)
+    validations = [float(e['val_accuracy']) for e in history['eval'] if e.get('val_accuracy') is not None]
     spent = reused = NAN
     by_source: dict[str, float] = {}
     compute = read_compute(folder)
@@ -126,6 +128,7 @@ def _read_run(recipe: str, budget: float, seed: int, folder: str, history: dict)
         reused_by_source=by_source,
         chance=_chance(folder),
         machine=history.get('machine', {}),
+        val_accuracy=validations[-1] if validations else None,
     )
 
 

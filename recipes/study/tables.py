@@ -52,7 +52,9 @@ __all__ = [
     'Summary',
     'VersusReference',
     'accuracy_table',
+    'Table',
     'build_rows',
+    'build_table',
     'csv_columns',
     'csv_records',
     'csv_text',
@@ -530,6 +532,27 @@ def csv_columns(baseline_budgets: Sequence[float]) -> list[str]:
         'reference', 'reference_diff', 'reference_diff_low', 'reference_diff_high', 'reference_p_value',
         'reference_verdict',
     ]
+
+
+@dataclass(frozen=True)
+class Table:
+    """What a report's tables rest on: the judged rows, the baseline's budgets, the comparisons with references, and
+    ``results.csv`` written from them."""
+
+    rows: list[RecipeRow]
+    baseline_budgets: list[float]
+    differences: list[VersusReference]
+    csv: str
+
+
+def build_table(baseline: str, groups: Groups, unit: str, primary: tuple[str, float] | None,
+                references: Mapping[str, str], clusters: Mapping[str, Mapping[int, Hashable]] | None = None) -> Table:
+    """:func:`build_rows`, :func:`reference_differences` and :func:`csv_text` over ``groups``: the report writes it
+    from a results folder, :mod:`recipes.study.recheck` from a published runs CSV."""
+    _, rows = build_rows(baseline, groups, unit, primary, clusters=clusters)
+    baseline_budgets = [b for (name, b), rs in groups.items() if name == baseline and rs]
+    differences = reference_differences(references, baseline, groups)
+    return Table(rows, baseline_budgets, differences, csv_text(rows, baseline_budgets, unit, differences))
 
 
 def csv_text(
