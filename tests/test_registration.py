@@ -6,6 +6,9 @@ import dataclasses
 import io
 import json
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,6 +159,27 @@ def test_steps_sum_per_step_and_a_step_records_only_the_work_it_did(tmp_path):
     assert steps_of(tmp_path / 'r') == ['tuning']
     with pytest.raises(ValueError, match='one of past_runs, artifacts, tuning, evaluation, report'):
         append_step(results, 'training', 'a', 'b')
+
+
+def test_a_step_killed_outright_keeps_its_row_up_to_its_last_job(tmp_path):
+    """A session lost to SIGKILL runs no ``finally``: the row written at the first job and moved at each job event
+    is still there, ending at the last one."""
+    results = tmp_path / 'r'
+    append_step(str(results), 'past_runs', '2025-05-01T09:00:00Z', '2025-05-01T09:30:00Z')
+    script = (
+        'import os, signal, time\n'
+        'from recipes.study.steps import timed_step\n'
+        f'with timed_step({str(results)!r}, "tuning") as clock:\n'
+        '    clock.worked()\n'
+        '    time.sleep(1.2)\n'
+        '    clock.worked()\n'
+        '    os.kill(os.getpid(), signal.SIGKILL)\n'
+    )
+    killed = subprocess.run([sys.executable, '-c', script], cwd=ROOT, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    rows = list(csv.DictReader(io.StringIO(read_steps(str(results)))))
+    assert [row['step'] for row in rows] == ['past_runs', 'tuning']
+    assert step_seconds(read_steps(str(results)))['tuning'] >= 1.0  # its end moved past its start
 
 
 def test_registration_and_steps_in_s3(s3_bucket):

@@ -380,13 +380,15 @@ def _execute(jobs: list[Job], launcher: Launcher, dry_run: bool, phase: str,
     """Start every job not skipped through ``launcher``: ``(exit status of the first failure or 0, jobs skipped)``.
     Jobs start in order while the launcher has a free slot (``parallel`` here; every one on a Ray cluster, which
     queues them); after a failure no further job starts and those in flight finish. ``phase`` heads each line;
-    ``clock``, the step's clock (:mod:`recipes.study.steps`), is told when a job starts."""
+    ``clock``, the step's clock (:mod:`recipes.study.steps`), is told when a job starts or finishes."""
     skipped, code = 0, 0
     failed: Run | Build | None = None
     by_name = {job.step.name: job for job in jobs}
 
     def finish() -> tuple[Run | Build, int]:
         step, status = launcher.wait()
+        if clock is not None:
+            clock.worked()
         job = by_name.get(step.name)
         if not status and job is not None and job.done is not None:
             job.done()

@@ -2,11 +2,13 @@
 
 A study's steps are :data:`STEPS`: its past runs, the artifacts made of them, tuning, the evaluation runs (each a
 phase of :func:`recipes.study.runner.run_sweep`) and the report (``launch/report.py``). Each time a step does work it
-appends one row, ``step,start,end`` (ISO-8601 UTC, to the second), when it ends: finished, failed or stopped. A
-phase that finds everything done (its runs finished, its artifacts built) records no row, and a dry run records
-none, so a study resumed in several sessions holds one row per session that worked on a step, and the study's
-measured time is the sum of its rows (:func:`step_seconds`). Local and ``s3://`` results alike: a row is appended by
-reading the file and writing it whole.
+records one row, ``step,start,end`` (ISO-8601 UTC, to the second): the row is written when the step starts its first
+job, its end is moved forward each time a job starts or finishes, and once more when the step ends (finished, failed
+or stopped), so a session killed outright (SIGKILL, a lost machine) keeps its row up to its last job event. A phase
+that finds everything done (its runs finished, its artifacts built) records no row, and a dry run records none, so a
+study resumed in several sessions holds one row per session that worked on a step, and the study's measured time is
+the sum of its rows (:func:`step_seconds`). Local and ``s3://`` results alike: a row is written by reading the file
+and writing it whole.
 
 ``steps.csv``::
 
@@ -43,35 +45,56 @@ def read_steps(results: str) -> str:
     return storage.read_bytes(uri).decode() if storage.exists(uri) else ','.join(COLUMNS) + '\n'
 
 
-def append_step(results: str, step: str, start: str, end: str) -> None:
-    """Append the row ``step,start,end`` to ``{results}/steps.csv`` (written with its header if new)."""
+def _check(step: str) -> None:
     if step not in STEPS:
         raise ValueError(f'step={step!r}: one of {", ".join(STEPS)}')
+
+
+def append_step(results: str, step: str, start: str, end: str) -> None:
+    """Append the row ``step,start,end`` to ``{results}/steps.csv`` (written with its header if new)."""
+    _write(results, read_steps(results), step, start, end)
+
+
+def _write(results: str, before: str, step: str, start: str, end: str) -> None:
+    """Write ``{results}/steps.csv`` as ``before`` and the row ``step,start,end``."""
+    _check(step)
     buf = io.StringIO()
     csv.writer(buf, lineterminator='\n').writerow([step, start, end])
-    storage.write_bytes(storage.join(results, STEPS_FILE), (read_steps(results) + buf.getvalue()).encode())
+    storage.write_bytes(storage.join(results, STEPS_FILE), (before + buf.getvalue()).encode())
 
 
 @dataclass
 class StepClock:
-    """One step's clock: :meth:`worked` marks that the step started work (a run, a build, the report)."""
+    """One step's clock and its row of ``{results}/steps.csv``: :meth:`worked` marks that the step did work (a job
+    started or finished, a build, the report) and moves the row's end to now, writing the row the first time."""
 
-    did_work: bool = False
+    results: str
+    step: str
+    start: str
+    before: str | None = None  # the file's text before this step's row, once the row is written
+
+    @property
+    def did_work(self) -> bool:
+        return self.before is not None
 
     def worked(self) -> None:
-        self.did_work = True
+        if self.before is None:
+            self.before = read_steps(self.results)
+        _write(self.results, self.before, self.step, self.start, _now())
 
 
 @contextmanager
 def timed_step(results: str, step: str) -> Iterator[StepClock]:
-    """Time the block as ``step`` of the study in ``results``: its row is appended when the block ends (however it
-    ends) if the block called :meth:`StepClock.worked`."""
-    clock, start = StepClock(), _now()
+    """Time the block as ``step`` of the study in ``results``: its row is written at the block's first
+    :meth:`StepClock.worked` and ends when the block ends (however it ends) or, if the process is killed, at its last
+    :meth:`StepClock.worked`. A block that did no work records no row."""
+    _check(step)
+    clock = StepClock(results, step, _now())
     try:
         yield clock
     finally:
         if clock.did_work:
-            append_step(results, step, start, _now())
+            clock.worked()
 
 
 def _seconds(start: str, end: str) -> float:
