@@ -14,7 +14,7 @@ from recipes.core import storage
 from recipes.core.errors import UsageError
 from recipes.study.frontier import p_floor, place, resamples_for
 from recipes.study.plots import PLOTS
-from recipes.study.report import default_out, write_report
+from recipes.study.report import default_out, tuning_effort, write_report
 from recipes.study.results import RunResult
 from recipes.study.results_page import publish, results_tables
 from recipes.study.tables import (
@@ -445,3 +445,14 @@ def test_seeds_that_share_a_past_run_are_resampled_by_past_run(tmp_path):
     assert meta['families']['sunk'] == {'comparisons': 1, 'resamples': 2000, 'units': 2,
                                         'p_floor': pytest.approx(p_floor(2000, 2)), 'threshold': pytest.approx(0.05)}
     assert 'with 2 units (seeds, or the past runs they reuse) is 0.' in report.markdown and 'so none with that few can be rejected.' in report.markdown
+
+
+def test_the_tuned_schedules_say_which_recipes_were_tuned_and_which_borrow_a_choice():
+    everyone = {'baseline': 'baseline', 'kd': 'kd', 'curriculum': 'curriculum'}
+    assert tuning_effort(everyone, 'baseline') == (
+        'Every other recipe was tuned the same way, over its own grid, on the same seeds (equal tuning effort).')
+    some = {**everyone, 'warm_start': 'baseline'}
+    assert tuning_effort(some, 'baseline') == (
+        "`warm_start` trains with `baseline`'s choice; `curriculum`, `kd`: each tuned the same way, over its own grid, "
+        'on the same seeds.')
+    assert tuning_effort({'baseline': 'baseline', 'kd': 'baseline'}, 'baseline') == "`kd` trains with `baseline`'s choice."

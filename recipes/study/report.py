@@ -41,7 +41,7 @@ from recipes.study.tables import (
 from recipes.study.tuning import TUNED_FILE, read_tuned
 
 __all__ = ['META', 'Report', 'accuracy_at_compute', 'compute_multiplier', 'default_out', 'past_clusters', 'plural',
-           'write_report']
+           'tuning_effort', 'write_report']
 
 META = 'meta.json'  # what the tables rest on: runs, machines, comparisons (the results page reads it)
 
@@ -130,6 +130,20 @@ def unpriced(rows: list[RecipeRow], baseline_budgets: list[float]) -> list[str]:
     return lines
 
 
+def tuning_effort(uses: dict[str, str], baseline: str) -> str:
+    """Which recipes were tuned like the baseline and which train with another recipe's choice (``uses``: recipe ->
+    the tuned recipe whose settings it trains with)."""
+    own = sorted(name for name, follows in uses.items() if follows == name and name != baseline)
+    borrowed = sorted((name, follows) for name, follows in uses.items() if follows != name)
+    if not borrowed:
+        return 'Every other recipe was tuned the same way, over its own grid, on the same seeds (equal tuning effort).'
+    trains = '; '.join(f'`{name}` trains with `{follows}`\'s choice' for name, follows in borrowed)
+    if not own:
+        return trains + '.'
+    return (f'{trains}; {", ".join(f"`{n}`" for n in own)}: each tuned the same way, over its own grid, on the same '
+            'seeds.')
+
+
 def write_report(results: str, out: str | None = None) -> Report:
     """Read the results folder, write results.md, results.csv and the plots into ``out`` (local or s3://)."""
     results = results.rstrip('/')
@@ -181,16 +195,13 @@ def write_report(results: str, out: str | None = None) -> Report:
     ]
     tuned = read_tuned(results)
     if tuned is not None:
-        own = sorted(name for name, follows in tuned.uses.items() if follows == name and name != baseline)
         text += [
             '## The tuned schedules',
             '',
             f'Before the evaluation runs, each budget\'s settings were chosen on the validation split (the examples '
             f'`data.holdout` keeps out of training), never the test split: the best mean final validation accuracy of '
-            f'the baseline over its grid on the tuning seeds (`{TUNED_FILE}`; the test accuracy is shown beside it); '
-            'every other recipe trains with the '
-            'baseline\'s choice at its budget' + (f', but {", ".join(f"`{n}`" for n in own)}, tuned the same way on the '
-                                                     'same seeds (equal tuning effort).' if own else '.'),
+            f'the baseline over its grid on the tuning seeds (`{TUNED_FILE}`; the test accuracy is shown beside it). '
+            + tuning_effort(tuned.uses, baseline),
             '',
             *(f'- {choice.summary()}' for _, choice in sorted(tuned.choices.items())),
             '',
