@@ -229,7 +229,8 @@ def test_what_transfers_is_generated_from_the_published_tables(published: Path):
     for r in twin:
         if r['recipe'] == 'warm':
             r.update(verdict_sunk='loses', multiplier_sunk='0.5', multiplier_sunk_lo='0.4', multiplier_sunk_hi='0.6',
-                     multiplier_sunk_bound='')
+                     multiplier_sunk_bound='', multiplier_sunk_adj_lo='0.35', multiplier_sunk_adj_hi='0.65',
+                     multiplier_sunk_adj_level='0.99')
     with open(published / 'fashion-clean.csv', 'w', newline='') as f:
         writer = csv.DictWriter(f, list(twin[0]), lineterminator='\n')
         writer.writeheader()
@@ -244,7 +245,10 @@ def test_what_transfers_is_generated_from_the_published_tables(published: Path):
     assert list(found['warm']) == list(COLUMNS)
     page = results_tables(published)
     section = page.split('### What transfers: digits and Fashion-MNIST')[1]
-    assert '| clean | warm | 0.5 | ' in section and '| 0.50 [0.40, 0.60]: loses | differs |' in section
+    # each interval at its verdict's level, as the tables print it (the 95% one stays in transfer.csv)
+    assert '| clean | warm | 0.5 | ' in section and '| 0.50 [0.35, 0.65] (99%): loses | differs |' in section
+    assert found['warm']['fashion_multiplier_sunk_lo'] == '0.4'
+    assert found['warm']['digits_multiplier_sunk_adj_level'] == digits['warm']['multiplier_sunk_adj_level'] != ''
 
 
 def _published_studies() -> list:

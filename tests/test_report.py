@@ -286,6 +286,11 @@ def test_a_reference_recipe_gets_its_own_table_with_a_verdict(tmp_path):
     page = results_tables(tmp_path / 'published')
     assert rows[0] in page.split('Against the reuse baseline each recipe names')[1]
     assert 'Not run yet: `make study` publishes it to docs/results/noisy.csv.' in page
+    assert 'Not run yet: `make study-fashion` publishes it to docs/results/fashion-noisy.csv.' in page
+    assert 'An earlier design' not in page  # published with its runs
+    (tmp_path / 'published' / 'clean-runs.csv').unlink()  # as the studies published before runs were
+    assert ("An earlier design's table, published before every run was (no `clean-runs.csv`)"
+            in results_tables(tmp_path / 'published').split('### 40% noisy labels')[0])
     assert [verdict(Difference(0.1, 0.02, 0.2, 4)), verdict(Difference(-0.1, -0.2, -0.01, 4)), verdict(expected)] == [
         'beats', 'loses', 'cannot tell']
 
@@ -421,10 +426,14 @@ def test_the_median_runs_multiplier_is_not_dragged_down_by_a_collapsed_run():
 
 
 def test_a_summary_table_published_before_the_adjusted_intervals_prints_its_95_percent_ones():
-    records = csv_records((Path(__file__).parents[1] / 'docs' / 'results' / 'clean.csv').read_text())
-    assert 'multiplier_sunk_adj_lo' not in records[0]
+    published = csv_records((Path(__file__).parents[1] / 'docs' / 'results' / 'clean.csv').read_text())
+    records = [{k: v for k, v in r.items() if '_adj_' not in k and not k.startswith('multiplier_sunk_median')}
+               for r in published]  # as published before
     table = summary_table(records)
     assert '| M sunk [95%]: verdict |' in table and 'of medians' not in table
+    judged = next(r for r in published if r['multiplier_sunk'] and r['multiplier_sunk_lo'] != r['multiplier_sunk_adj_lo'])
+    assert f'[{float(judged["multiplier_sunk_lo"]):.2f}, ' in table
+    assert f'[{float(judged["multiplier_sunk_adj_lo"]):.2f}, ' in summary_table(published)
 
 
 PAST_SWEEP = SWEEP.replace("  kd: {{yaml: yamls/digits/kd.yaml}}", "  kd: {{yaml: yamls/digits/kd.yaml, overrides: "

@@ -100,14 +100,18 @@ def results_tables(data: Path = DATA) -> str:
     out = []
     for name, heading in STUDIES.items():
         table, meta_file = data / f'{name}.csv', data / f'{name}.json'
+        make = 'make study-fashion' if name.startswith('fashion') else 'make study'
         if not table.exists():
-            out += [f'### {heading}', '', f'Not run yet: `make study` publishes it to docs/results/{name}.csv.', '']
+            out += [f'### {heading}', '', f'Not run yet: `{make}` publishes it to docs/results/{name}.csv.', '']
             continue
         meta = json.loads(meta_file.read_text())
         records = csv_records(table.read_text())
         versus = reference_records_table(records)
         out += [
             f'### {heading}', '',
+            *([f'An earlier design\'s table, published before every run was (no `{name}-runs.csv`), so nothing below '
+               f'can be rebuilt from its runs; `{make}` publishes it again under the current design.', '']
+              if not (data / f'{name}-runs.csv').exists() else []),
             f'`{meta["results"]}`: {meta["runs"]} runs; the frontier is `{meta["baseline"]}` at budgets '
             f'{", ".join(meta["baseline_budgets"])}; verdicts Holm-adjusted over {plural(meta["comparisons"], "comparison")} per '
             f'accounting. Ran on: {meta["machines"]}.{_rests_on(meta)}', '',
@@ -121,7 +125,8 @@ def results_tables(data: Path = DATA) -> str:
     transfer = transfer_table(data)
     out += ['### What transfers: digits and Fashion-MNIST', '',
             *(['Each digits study beside its Fashion-MNIST twin (`docs/results/transfer.csv`, generated from the '
-               'tables above): per recipe and budget, the multiplier in sunk compute with its verdict on each data set, '
+               'tables above): per recipe and budget, the multiplier in sunk compute with its interval at the level its '
+               'verdict was tested at (95% for a table published before those) and its verdict on each data set, '
                'and in each accounting whether the recipe beats the frontier on `both`, on one only (`digits only`, '
                '`fashion only`: cannot tell on the other), on one while losing on the other (`differs`), on '
                '`neither`, or was `not run` on one.', '', transfer] if transfer else

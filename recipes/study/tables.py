@@ -74,6 +74,7 @@ __all__ = [
     'summary_table',
     'summarize',
     'verdict',
+    'verdict_cell',
     'welch',
 ]
 
@@ -382,6 +383,20 @@ def level_text(level: float) -> str:
     return f'{100 * level:.4g}%'
 
 
+def verdict_cell(row: Mapping[str, str], a: str, adjusted: bool, prefix: str = '') -> str:
+    """``0.94 [0.65, 1.28] (99.58%): cannot tell``: a row's multiplier in accounting ``a`` with its interval at the
+    level its verdict was tested at (``adjusted``: the ``_adj_`` columns and their level), or its 95% interval, so
+    labelled where ``prefix`` names a copied row (the transfer table's ``digits_``); then the verdict."""
+    key = f'{prefix}multiplier_{a}'
+    ends = ('_adj_lo', '_adj_hi') if adjusted else ('_lo', '_hi')
+    cell = multiplier_cell(*(_number(row[f'{key}{end}']) for end in ('', *ends)), row[f'{key}_bound'])
+    if adjusted and row[f'{key}_adj_level']:
+        cell += f' ({level_text(_number(row[f"{key}_adj_level"]))})'
+    elif prefix and not adjusted:
+        cell += ' (95%)'
+    return f'{cell}: {row[f"{prefix}verdict_{a}"]}'
+
+
 def summary_table(records: Sequence[Mapping[str, str]]) -> str:
     """The answer first, from the rows of ``results.csv`` (:func:`csv_text`), so that the report and the results page
     built from a committed CSV print the same table: per recipe and budget, the final accuracy (mean ± sd, median,
@@ -394,11 +409,7 @@ def summary_table(records: Sequence[Mapping[str, str]]) -> str:
     def judged(row: Mapping[str, str], a: str) -> str:
         if not row[f'multiplier_{a}']:
             return '—'
-        ends = ('_adj_lo', '_adj_hi') if adjusted else ('_lo', '_hi')
-        cell = multiplier_cell(*(_number(row[f'multiplier_{a}{end}']) for end in ('', *ends)), row[f'multiplier_{a}_bound'])
-        if adjusted and row[f'multiplier_{a}_adj_level']:
-            cell += f' ({level_text(_number(row[f"multiplier_{a}_adj_level"]))})'
-        return f'{cell}: {row[f"verdict_{a}"]}{" (primary)" if row["primary"] else ""}'
+        return verdict_cell(row, a, adjusted) + (' (primary)' if row['primary'] else '')
 
     def median(row: Mapping[str, str]) -> list[str]:
         if not adjusted:

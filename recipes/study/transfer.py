@@ -3,11 +3,11 @@ published tables (``docs/results/NAME.csv``), never written by hand.
 
 Each digits study (``clean``, ``noisy``, ``new-model``) has a twin ``fashion-NAME`` on Fashion-MNIST
 (:data:`TWINS`). For every recipe and budget with a multiplier in either (the baseline, the frontier itself, has
-none), :func:`transfer_rows` holds, per accounting, the multiplier, its interval and bound and the verdict on each
-data set, and :func:`transfers`' word for the pair: ``both`` (it beats the frontier on both), ``digits only``,
-``fashion only`` (it beats it on one, cannot tell on the other), ``differs`` (it beats it on one and loses on the
-other), ``neither`` (it beats it on none) or ``not run`` (a data set has no verdict for it: the study is not
-published, or the recipe was not in it). :func:`write_transfer` writes them to ``docs/results/transfer.csv``
+none), :func:`transfer_rows` holds, per accounting, the multiplier, its 95% interval, the interval at its verdict's
+Holm level, its bound and the verdict on each data set, and :func:`transfers`' word for the pair: ``both`` (it beats
+the frontier on both), ``digits only``, ``fashion only`` (it beats it on one, cannot tell on the other), ``differs``
+(it beats it on one and loses on the other), ``neither`` (it beats it on none) or ``not run`` (a data set has no
+verdict for it: the study is not published, or the recipe was not in it). :func:`write_transfer` writes them to ``docs/results/transfer.csv``
 (:data:`COLUMNS`), which publishing rewrites; :func:`transfer_table` is the results page's table of them.
 ``python -m recipes.study.transfer`` rewrites ``transfer.csv`` from the published tables.
 """
@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import sys
 from pathlib import Path
 
 from recipes.study.results import ACCOUNTINGS
-from recipes.study.tables import csv_records, multiplier_cell
+from recipes.study.tables import csv_records, verdict_cell
 
 __all__ = ['COLUMNS', 'DATA', 'TRANSFER_FILE', 'TWINS', 'transfer_rows', 'transfer_table', 'transfer_text', 'transfers',
            'write_transfer']
@@ -34,7 +33,8 @@ SIDES = ('digits', 'fashion')
 
 def _sourced(a: str) -> tuple[str, ...]:
     """The published table's columns of accounting ``a`` that the transfer table copies for each data set."""
-    return (f'multiplier_{a}', f'multiplier_{a}_lo', f'multiplier_{a}_hi', f'multiplier_{a}_bound', f'verdict_{a}')
+    return (f'multiplier_{a}', f'multiplier_{a}_lo', f'multiplier_{a}_hi', f'multiplier_{a}_bound',
+            f'multiplier_{a}_adj_lo', f'multiplier_{a}_adj_hi', f'multiplier_{a}_adj_level', f'verdict_{a}')
 
 
 # study, recipe, budget; per accounting, each data set's copies of its columns (digits_multiplier_sunk, ...) and
@@ -73,7 +73,8 @@ def transfer_rows(data: Path) -> list[dict[str, str]]:
                 for side, records in sides.items():
                     found = records.get((recipe, budget), {})
                     judged = bool(found.get(f'multiplier_{a}'))  # the baseline's own rows have none
-                    row.update({f'{side}_{source}': found[source] if judged else '' for source in _sourced(a)})
+                    # a table published before the adjusted intervals has no _adj_ columns: left empty
+                    row.update({f'{side}_{source}': found.get(source, '') if judged else '' for source in _sourced(a)})
                 row[f'transfer_{a}'] = transfers(row[f'digits_verdict_{a}'], row[f'fashion_verdict_{a}'])
             out.append(row)
     return out
@@ -96,11 +97,12 @@ def write_transfer(data: Path) -> Path:
 
 
 def _cell(row: dict[str, str], side: str, a: str) -> str:
-    """``2.83 [2.10, 3.41]: beats`` as the results page prints a multiplier; ``not run`` where there is none."""
+    """``0.94 [0.72, 1.16] (99.58%): cannot tell`` as the results page prints a multiplier, its interval at its
+    verdict's level (95%, so labelled, for a table published before the adjusted intervals); ``not run`` where there
+    is none."""
     if not row[f'{side}_multiplier_{a}']:
         return 'not run'
-    value, lo, hi = (float(row[f'{side}_multiplier_{a}{end}'] or math.nan) for end in ('', '_lo', '_hi'))
-    return f'{multiplier_cell(value, lo, hi, row[f"{side}_multiplier_{a}_bound"])}: {row[f"{side}_verdict_{a}"]}'
+    return verdict_cell(row, a, bool(row[f'{side}_multiplier_{a}_adj_lo']), prefix=f'{side}_')
 
 
 def transfer_table(data: Path) -> str:
@@ -109,7 +111,8 @@ def transfer_table(data: Path) -> str:
     rows = transfer_rows(data)
     if not rows:
         return ''
-    header = ['study', 'recipe', 'budget', 'digits M sunk [95%]: verdict', 'Fashion-MNIST M sunk [95%]: verdict',
+    header = ['study', 'recipe', 'budget', 'digits M sunk [CI at its level]: verdict',
+              'Fashion-MNIST M sunk [CI at its level]: verdict',
               *(f'beats the frontier ({a})' for a in ACCOUNTINGS)]
     lines = [[r['study'], r['recipe'], r['budget'], _cell(r, 'digits', 'sunk'), _cell(r, 'fashion', 'sunk'),
               *(r[f'transfer_{a}'] for a in ACCOUNTINGS)] for r in rows]
