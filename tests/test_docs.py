@@ -73,7 +73,8 @@ def test_the_readmes_results_are_the_published_ones() -> None:
     for table in [DATA / f'{name}.csv' for name in STUDIES if (DATA / f'{name}.csv').exists()]:  # not runs, transfer
         for row in csv.DictReader(table.open()):
             multipliers |= {f'{float(row[f"multiplier_{a}{end}"]):.2f}' for a in ('sunk', 'fresh', 'total')
-                            for end in ('', '_lo', '_hi') if row[f'multiplier_{a}{end}'] not in ('', 'inf', 'nan')}
+                            for end in ('', '_lo', '_hi', '_adj_lo', '_adj_hi', '_median')
+                            if row.get(f'multiplier_{a}{end}') not in (None, '', 'inf', 'nan')}
             accuracies.add(f'{100 * float(row["final_mean"]):.1f} ± {100 * float(row["final_std"]):.1f}%')
     quoted = set(re.findall(r'(?<![\d.])\d\.\d\d(?![\d%])', section))
     assert quoted and quoted <= multipliers, sorted(quoted - multipliers)
