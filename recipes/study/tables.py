@@ -383,16 +383,17 @@ def level_text(level: float) -> str:
     return f'{100 * level:.4g}%'
 
 
-def verdict_cell(row: Mapping[str, str], a: str, adjusted: bool, prefix: str = '') -> str:
-    """``0.94 [0.65, 1.28] (99.58%): cannot tell``: a row's multiplier in accounting ``a`` with its interval at the
-    level its verdict was tested at (``adjusted``: the ``_adj_`` columns and their level), or its 95% interval, so
-    labelled where ``prefix`` names a copied row (the transfer table's ``digits_``); then the verdict."""
+def verdict_cell(row: Mapping[str, str], a: str, adjusted: bool, prefix: str = '', label_plain: bool = False) -> str:
+    """``0.94 [0.65, 1.28] (99.58%): cannot tell``: a row's multiplier in accounting ``a`` (its columns named with
+    ``prefix``, the transfer table's ``digits_``) with its interval at the level its verdict was tested at
+    (``adjusted``: the ``_adj_`` columns and their level), or its 95% interval, labelled ``(95%)`` with
+    ``label_plain`` (where no header says so); then the verdict."""
     key = f'{prefix}multiplier_{a}'
     ends = ('_adj_lo', '_adj_hi') if adjusted else ('_lo', '_hi')
     cell = multiplier_cell(*(_number(row[f'{key}{end}']) for end in ('', *ends)), row[f'{key}_bound'])
     if adjusted and row[f'{key}_adj_level']:
         cell += f' ({level_text(_number(row[f"{key}_adj_level"]))})'
-    elif prefix and not adjusted:
+    elif label_plain:
         cell += ' (95%)'
     return f'{cell}: {row[f"{prefix}verdict_{a}"]}'
 

@@ -102,7 +102,8 @@ def _cell(row: dict[str, str], side: str, a: str) -> str:
     is none."""
     if not row[f'{side}_multiplier_{a}']:
         return 'not run'
-    return verdict_cell(row, a, bool(row[f'{side}_multiplier_{a}_adj_lo']), prefix=f'{side}_')
+    adjusted = bool(row[f'{side}_multiplier_{a}_adj_lo'])
+    return verdict_cell(row, a, adjusted, prefix=f'{side}_', label_plain=not adjusted)
 
 
 def transfer_table(data: Path) -> str:
