@@ -62,13 +62,11 @@ def test_the_readme_is_a_ten_minute_read() -> None:
             assert (path.parent / target).exists(), f'{path.relative_to(ROOT)} links to {target}, which does not exist'
 
 
-def test_the_readmes_results_are_the_published_ones() -> None:
-    """Every multiplier (x.xx) and every accuracy (mean ± sd%) the README's results section quotes is a value of the
-    tables `make study` published (docs/results/*.csv), as the results page prints it: none copied by hand."""
+def published_figures() -> tuple[set[str], set[str]]:
+    """Every multiplier (x.xx: each accounting's M, its intervals and its median-run M) and every accuracy
+    (mean ± sd%) of the tables `make study` published (docs/results/*.csv), as the results page prints them."""
     import csv
 
-    readme = (ROOT / 'README.md').read_text()
-    section = readme[readme.index('## What the studies show'):readme.index('## Real use')]
     multipliers, accuracies = set(), set()
     for table in [DATA / f'{name}.csv' for name in STUDIES if (DATA / f'{name}.csv').exists()]:  # not runs, transfer
         for row in csv.DictReader(table.open()):
@@ -76,10 +74,41 @@ def test_the_readmes_results_are_the_published_ones() -> None:
                             for end in ('', '_lo', '_hi', '_adj_lo', '_adj_hi', '_median')
                             if row.get(f'multiplier_{a}{end}') not in (None, '', 'inf', 'nan')}
             accuracies.add(f'{100 * float(row["final_mean"]):.1f} ± {100 * float(row["final_std"]):.1f}%')
+    return multipliers, accuracies
+
+
+ACCURACY = re.compile(r'\d+\.\d ± \d+\.\d%')
+
+
+def test_the_readmes_results_are_the_published_ones() -> None:
+    """Every multiplier (x.xx) and every accuracy (mean ± sd%) the README's results section quotes is a published
+    one: none copied by hand."""
+    multipliers, accuracies = published_figures()
+    readme = (ROOT / 'README.md').read_text()
+    section = readme[readme.index('## What the studies show'):readme.index('## Real use')]
     quoted = set(re.findall(r'(?<![\d.])\d\.\d\d(?![\d%])', section))
     assert quoted and quoted <= multipliers, sorted(quoted - multipliers)
-    quoted = set(re.findall(r'\d+\.\d ± \d+\.\d%', section))
+    quoted = set(ACCURACY.findall(section))
     assert quoted and quoted <= accuracies, sorted(quoted - accuracies)
+
+
+CARDS = sorted(path for path in (ROOT / 'algorithms').glob('*/README.md') if '\n## What it did on digits\n' in path.read_text())
+
+
+@pytest.mark.parametrize('card', CARDS, ids=[card.parent.name for card in CARDS])
+def test_the_cards_results_are_the_published_ones(card: Path) -> None:
+    """A method card's "What it did on digits" quotes the published tables: each M named as one ("M sunk 1.97",
+    "M 0.67"), each interval ("[1.81, 2.91]") and each accuracy (mean ± sd%). Its other numbers are settings."""
+    multipliers, accuracies = published_figures()
+    text = card.read_text()
+    section = text[text.index('## What it did on digits'):]
+    section = section[:section.index('\n## ', 1)]
+    named = re.findall(r'\bM (?:sunk |fresh |total )?(\d\.\d\d)\b', section)
+    named += [bound for pair in re.findall(r'\[(\d\.\d\d), (\d\.\d\d)\]', section) for bound in pair]
+    named += re.findall(r'\btotal (\d\.\d\d)\b', section)
+    assert named and set(named) <= multipliers, sorted(set(named) - multipliers)
+    quoted = set(ACCURACY.findall(section))
+    assert quoted <= accuracies, sorted(quoted - accuracies)
 
 
 @pytest.fixture(scope='module')
