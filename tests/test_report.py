@@ -456,6 +456,21 @@ def test_seeds_that_share_a_past_run_are_resampled_by_past_run(tmp_path):
     assert 'with 2 units (seeds, or the past runs they reuse) is 0.' in report.markdown and 'so none with that few can be rejected.' in report.markdown
 
 
+def test_seeds_that_share_one_past_run_get_no_interval_and_the_caption_says_why(tmp_path):
+    """Every seed of kd reuses the one past run of past: [17] (as the demo's do): one unit, so no interval ("[—]"),
+    a verdict of cannot tell, and a caption that says what "[—]" means."""
+    results = str(tmp_path / 'sweep')
+    fabricate(results)
+    storage.write_bytes(storage.join(results, 'sweep.yaml'),
+                        PAST_SWEEP.replace('past: [17, 18]', 'past: [17]').format(results=results).encode())
+    report = write_report(results)
+    kd = next(r for r in report.rows if r.recipe == 'kd')
+    assert kd.placements['sunk'].interval.units == 1 and kd.verdicts['sunk'] == 'cannot tell'
+    row = next(line for line in report.markdown.splitlines() if line.startswith('| kd |'))
+    assert row.count('[—]: cannot tell') == 3, row
+    assert '"[—]": no interval at all, as there are fewer than two independent units' in report.markdown
+
+
 def test_the_tuned_schedules_say_which_recipes_were_tuned_and_which_borrow_a_choice():
     everyone = {'baseline': 'baseline', 'kd': 'kd', 'curriculum': 'curriculum'}
     assert tuning_effort(everyone, 'baseline') == (
