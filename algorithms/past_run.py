@@ -41,7 +41,7 @@ from recipes.core.data import MDSImageDataset, data_channels, data_stats, resolv
 from recipes.core.data.builtin import default_cache
 from recipes.core.errors import UsageError, place
 from recipes.core.model import build_model
-from recipes.core.run_files import METRICS_FILE, read_compute, read_history
+from recipes.core.run_files import METRICS_FILE, read_compute, read_history, read_subset
 
 __all__ = [
     'CHECKPOINT_ALLOWLIST',
@@ -252,6 +252,16 @@ class PastRun:
             resolution=self.config['data'].get('resolution'),  # images: the side of the crops it trained on
             holdout=data['holdout'], holdout_seed=data['holdout_seed'],
         )
+
+    def trained_data(self) -> MDSImageDataset:
+        """Only the examples the run trained on: :meth:`training_data` less what its ``data.subset_fraction`` or
+        ``data.classes`` left out (its ``subset.json``). What is made of the past run's own examples (an adversarial
+        bank) is made of these, so a new run on the same share gets no example it would not see anyway."""
+        data = self.training_data()
+        subset = read_subset(self.folder)
+        if subset is not None:
+            data.indices = np.asarray(subset['indices'], dtype=np.int64)
+        return data
 
     def checkpoints(self) -> list[str]:
         """The run's per-epoch checkpoint file names, oldest first."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from algorithms.adversarial_replay.bank import (
 )
 from recipes.core.data import MDSImageDataset, resolve_root
 from recipes.core.errors import UsageError
+from recipes.core.run_files import write_subset
 
 EPS = 8 / 255
 FRACTION = 0.02  # 26 of the 1,293 digits training images outside the validation split (the past run holds out 144)
@@ -131,6 +133,20 @@ def test_cli_refuses_bad_values(past_run: str, tmp_path: Path, args: list[str], 
     with pytest.raises(UsageError, match=message):
         launch_main('build_adv_bank.py')([item for pair in base.items() for item in pair])
     assert not (tmp_path / 'bank').exists()
+
+
+def test_a_past_run_on_a_share_is_attacked_on_that_share_only(past_run: str, tmp_path: Path) -> None:
+    """A past run that trained on a 10% share (its subset.json) gives a bank of that share: a new run on the same
+    share must get no example from outside it through the bank. --fraction takes a seeded part of the share."""
+    shutil.copytree(past_run, tmp_path / 'share-past')
+    share = MDSImageDataset(resolve_root('digits', None), 'train', 10, holdout=144, subset_fraction=0.1)
+    write_subset(str(tmp_path / 'share-past'), share.indices.tolist(), share.split_size,
+                 {'subset_fraction': 0.1, 'subset_seed': 0})
+    build(str(tmp_path / 'share-past'), str(tmp_path / 'whole'), fraction=1.0, steps=1)
+    build(str(tmp_path / 'share-past'), str(tmp_path / 'half'), fraction=0.5, steps=1)
+    whole, half = (contents(AdversarialBank(str(tmp_path / name)))[2] for name in ('whole', 'half'))
+    assert len(share) == 128 and sorted(whole) == sorted(share.indices.tolist() * 2)  # two checkpoints
+    assert len(half) == 2 * 64 and set(half) < set(share.indices.tolist())
 
 
 def test_two_ranks_split_the_work(past_run: str, tmp_path: Path, train_split: MDSImageDataset) -> None:

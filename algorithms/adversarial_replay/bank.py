@@ -1,7 +1,7 @@
 """A bank of adversarial examples as MDS shards (mosaicml-streaming), local or on S3: build, write, read.
 
-:func:`build_bank` attacks the training split of a past run (or a seeded fraction of it) with :func:`pgd` against
-some of its checkpoints. The images are the split's images without augmentation, and the labels are the labels
+:func:`build_bank` attacks the examples a past run trained on (its training split, or the share of it its
+``subset.json`` records; all of them or a seeded fraction) with :func:`pgd` against some of its checkpoints. The images are the split's images without augmentation, and the labels are the labels
 the past run trained on: its ``config.yaml`` data section, label noise included. Under ``composer -n N`` each rank
 attacks every N-th selected image and writes its own part.
 
@@ -227,7 +227,8 @@ def build_bank(
     num_workers: int = 2,
     progress: bool = True,
 ) -> None:
-    """Attack the training split of past run ``run`` against ``checkpoints`` and write the bank to ``out``.
+    """Attack the examples past run ``run`` trained on (:meth:`PastRun.trained_data`) against ``checkpoints`` and
+    write the bank to ``out``.
 
     Every rank calls this (``composer -n N``); rank 0 prepares ``out`` and finishes the bank. The random starts
     draw from a generator seeded with ``seed + rank``.
@@ -240,7 +241,7 @@ def build_bank(
     past = PastRun(run)
     uris = [past.resolve(name) for name in checkpoints]
     trained_on = past.training_labels
-    dataset = past.training_data()
+    dataset = past.trained_data()
     sources = select_sources(len(dataset), fraction, seed)
     rank, world = dist.get_global_rank(), dist.get_world_size()
     if rank == 0:

@@ -25,7 +25,7 @@ def build_adv_bank(
     eps: Annotated[float, PixelValue(), 'L-inf radius in pixel units, e.g. 8/255'] = 8 / 255,
     step_size: Annotated[float, PixelValue(), 'PGD step, at most eps'] = 2 / 255,
     steps: Annotated[int, Number(1, 10_000, integer=True), 'PGD steps (1 with step_size=eps is FGSM)'] = 7,
-    fraction: Annotated[float, Number(0, 1, low_open=True), 'share of the training split to attack (seeded)'] = 1.0,
+    fraction: Annotated[float, Number(0, 1, low_open=True), 'share of the examples the past run trained on to attack (seeded)'] = 1.0,
     seed: Annotated[int, SEED, 'seed of the subset and of the random starts'] = 0,
     batch_size: Annotated[int, Number(1, 1_000_000, integer=True), 'images attacked at once per rank'] = 256,
     num_workers: Annotated[int, Number(0, 256, integer=True), 'DataLoader workers per rank'] = 2,
