@@ -92,7 +92,8 @@ def test_the_readmes_results_are_the_published_ones() -> None:
     assert quoted and quoted <= accuracies, sorted(quoted - accuracies)
 
 
-CARDS = sorted(path for path in (ROOT / 'algorithms').glob('*/README.md') if '\n## What it did on digits\n' in path.read_text())
+CARDS = sorted(path for path in (ROOT / 'algorithms').glob('*/README.md')
+               if '\n## What it did on digits\n' in path.read_text())
 
 
 @pytest.mark.parametrize('card', CARDS, ids=[card.parent.name for card in CARDS])

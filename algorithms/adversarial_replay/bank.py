@@ -1,9 +1,10 @@
 """A bank of adversarial examples as MDS shards (mosaicml-streaming), local or on S3: build, write, read.
 
 :func:`build_bank` attacks the examples a past run trained on (its training split, or the share of it its
-``subset.json`` records; all of them or a seeded fraction) with :func:`pgd` against some of its checkpoints. The images are the split's images without augmentation, and the labels are the labels
-the past run trained on: its ``config.yaml`` data section, label noise included. Under ``composer -n N`` each rank
-attacks every N-th selected image and writes its own part.
+``subset.json`` records; all of them or a seeded fraction) with :func:`pgd` against some of its checkpoints. The
+images are the split's images without augmentation, and the labels are the labels the past run trained on: its
+``config.yaml`` data section, label noise included. Under ``composer -n N`` each rank attacks every N-th selected
+image and writes its own part.
 
 Layout of a bank folder (or ``s3://`` prefix)::
 
