@@ -92,8 +92,9 @@ def test_the_readmes_results_are_the_published_ones() -> None:
     assert quoted and quoted <= accuracies, sorted(quoted - accuracies)
 
 
+RESULTS_SECTION = '## What it did in the studies'
 CARDS = sorted(path for path in (ROOT / 'algorithms').glob('*/README.md')
-               if '\n## What it did in the studies\n' in path.read_text())
+               if f'\n{RESULTS_SECTION}\n' in path.read_text())
 
 
 @pytest.mark.parametrize('card', CARDS, ids=[card.parent.name for card in CARDS])
@@ -102,7 +103,7 @@ def test_the_cards_results_are_the_published_ones(card: Path) -> None:
     "M 0.67"), each interval ("[1.81, 2.91]") and each accuracy (mean ± sd%). Its other numbers are settings."""
     multipliers, accuracies = published_figures()
     text = card.read_text()
-    section = text[text.index('## What it did in the studies'):]
+    section = text[text.index(RESULTS_SECTION):]
     section = section[:section.index('\n## ', 1)]
     named = re.findall(r'\bM (?:sunk |fresh |total )?(\d\.\d\d)\b', section)
     named += [bound for pair in re.findall(r'\[(\d\.\d\d), (\d\.\d\d)\]', section) for bound in pair]
